@@ -1,0 +1,29 @@
+"""AnalyzeResearch: the analyst agent's insights, risks and open questions (addresses
+reviewer feedback on a revision).
+
+Event: :class:`relay_core.models.AnalyzeEvent`. Result: :class:`relay_core.models.Analysis`.
+Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_core import workflow
+from relay_core.config import StoreSettings, load
+from relay_core.models import AnalyzeEvent
+from relay_core.observability import logger, metrics, tracer
+from relay_core.records import workflow_records
+from relay_core.store import artifact_store
+
+
+@logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load(StoreSettings)
+    result = workflow.analyze(
+        AnalyzeEvent.model_validate(event),
+        artifact_store(settings.artifact_bucket),
+        workflow_records(settings.table_name),
+    )
+    return result.model_dump(mode="json")

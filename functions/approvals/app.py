@@ -1,0 +1,83 @@
+"""The approval link routes (public, protected by signed links):
+
+- ``GET /approvals/{approval_id}?exp=…&sig=…`` shows the request and two forms; it never writes.
+- ``POST /approvals/{approval_id}`` (form: decision, feedback, exp, sig, csrf) decides once and
+  resumes the execution with ``SendTaskSuccess``. The only function allowed ``states:SendTask*``.
+
+Answers are HTML pages: 200, 400 (bad form, no feedback on reject), 403 (cross-site POST),
+404 (tampered or unknown link: reveals nothing), 409 (already decided by … at …), 410 (expired).
+"""
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+from relay_core import decisions
+from relay_core.approvals import load_secret
+from relay_core.config import ApprovalSettings, load
+from relay_core.errors import ApprovalAlreadyDecided, RelayError, describe_validation_error, http_status_for
+from relay_core.models import DecisionForm
+from relay_core.observability import logger, metrics, tracer
+from relay_core.records import workflow_records
+
+app = APIGatewayRestResolver()
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@lru_cache(maxsize=1)
+def _sfn() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def _html(status: int, body: str) -> Response:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=HEADERS)
+
+
+@app.get("/approvals/<approval_id>")
+def show_approval(approval_id: str) -> Response:
+    settings = load(ApprovalSettings)
+    query = app.current_event.query_string_parameters or {}
+    view = decisions.show(workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"))
+    return _html(200, decisions.approval_page(view))
+
+
+@app.post("/approvals/<approval_id>")
+def decide_approval(approval_id: str) -> Response:
+    settings = load(ApprovalSettings)
+    origin = app.current_event.headers.get("origin") or app.current_event.headers.get("Origin")
+    allowed = "{0.scheme}://{0.netloc}".format(urlsplit(settings.api_base_url))
+    if origin and origin != "null" and origin.rstrip("/") != allowed:
+        return _html(403, decisions.error_page(403, "Cross-site form submissions are refused."))
+    fields = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    try:
+        form = DecisionForm.model_validate(fields)
+    except ValidationError as exc:
+        return _html(400, decisions.error_page(400, describe_validation_error(exc)))
+    records = workflow_records(settings.table_name)
+    decision = decisions.decide(records, _sfn(), load_secret(settings), approval_id, form)
+    return _html(200, decisions.decision_page(decision))
+
+
+@app.exception_handler(RelayError)
+def relay_error(exc: RelayError) -> Response:
+    status = http_status_for(exc)
+    if isinstance(exc, ApprovalAlreadyDecided):
+        return _html(409, decisions.page("Already decided", decisions.decided_html("decided", exc.decided_by, exc.decided_at, None)))
+    message = "This link is not valid." if status == 404 else str(exc)
+    return _html(status, decisions.error_page(status, message))
+
+
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

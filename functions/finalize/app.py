@@ -1,0 +1,31 @@
+"""FinalizeWorkflow and RecordRejection: record the outcome; on COMPLETED presign the
+report and send a completion notice.
+
+Event: :class:`relay_core.models.FinalizeEvent`. Result: :class:`relay_core.models.FinalizeResult`.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_core import workflow
+from relay_core.config import ApprovalSettings, load
+from relay_core.models import FinalizeEvent
+from relay_core.notify import notifier_for
+from relay_core.observability import logger, metrics, tracer
+from relay_core.records import workflow_records
+from relay_core.store import artifact_store
+
+
+@logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load(ApprovalSettings)
+    result = workflow.finalize(
+        FinalizeEvent.model_validate(event),
+        artifact_store(settings.artifact_bucket),
+        workflow_records(settings.table_name),
+        notifier_for(settings),
+        settings.default_approver,
+    )
+    return result.model_dump(mode="json")

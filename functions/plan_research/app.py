@@ -1,0 +1,24 @@
+"""PlanResearch: validate the execution input, record the workflow, plan research questions.
+
+Event: :class:`relay_core.models.PlanResearchEvent`. Result: :class:`relay_core.models.PlanResult`.
+Errors: ``InvalidInput`` (bad execution input, not retried), ``AgentFailed``,
+``ModelThrottled``/``ModelUnavailable`` (retried by the state machine).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_core import workflow
+from relay_core.config import StoreSettings, load
+from relay_core.models import PlanResearchEvent
+from relay_core.observability import logger, metrics, tracer
+from relay_core.records import workflow_records
+
+
+@logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load(StoreSettings)
+    result = workflow.plan_research(PlanResearchEvent.model_validate(event), workflow_records(settings.table_name))
+    return result.model_dump(mode="json")

@@ -1,0 +1,110 @@
+"""Approval links: a random id, an expiry, and an HMAC signature binding the two.
+
+A link is ``{base}/approvals/{approval_id}?exp={epoch_seconds}&sig={signature}``.
+
+- ``approval_id`` is 128 random bits (``secrets.token_urlsafe(16)``, 22 characters).
+- ``sig`` is HMAC-SHA256 over ``"approval:{approval_id}:{exp}"`` with the signing
+  secret, base64url without padding (43 characters). Changing the id, the expiry or
+  the signature makes :func:`verify` fail.
+- The task token is never part of the link: it stays in the approval record.
+
+The POST form also carries a CSRF token, a second HMAC over a different purpose
+string, so a cross-site form that only knows the public parts cannot decide.
+The secret comes from Secrets Manager when deployed (``RELAY_SIGNING_SECRET_ARN``)
+and from a local file otherwise (``RELAY_SIGNING_SECRET_FILE``, created with 256
+random bits on first use).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from .config import ApprovalSettings
+from .errors import ApprovalExpired, ApprovalNotFound, InvalidInput
+
+#: Bytes of randomness in an approval id (128 bits, ARCHITECTURE §3).
+APPROVAL_ID_BYTES = 16
+
+
+def new_approval_id() -> str:
+    """A fresh approval id: 128 random bits, base64url (22 characters)."""
+    return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+
+
+def _mac(secret: bytes, message: str) -> str:
+    digest = hmac.new(secret, message.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign(secret: bytes, approval_id: str, exp: int) -> str:
+    """The link signature over ``approval_id`` and ``exp`` (epoch seconds)."""
+    return _mac(secret, f"approval:{approval_id}:{exp}")
+
+
+def csrf_token(secret: bytes, approval_id: str, exp: int) -> str:
+    """The token the approval page embeds in its POST forms."""
+    return _mac(secret, f"csrf:{approval_id}:{exp}")
+
+
+def approval_url(base_url: str, secret: bytes, approval_id: str, exp: int) -> str:
+    """The link mailed to the approver."""
+    query = urlencode({"exp": exp, "sig": sign(secret, approval_id, exp)})
+    return f"{base_url.rstrip('/')}/approvals/{approval_id}?{query}"
+
+
+def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | None, now: float | None = None) -> int:
+    """Check a link's signature, then its expiry.
+
+    Returns:
+        The expiry as an int.
+
+    Raises:
+        ApprovalNotFound: missing or malformed parts, or a signature that does not
+            match (tampered or unknown links look the same).
+        ApprovalExpired: the signature is good but ``exp`` has passed.
+    """
+    try:
+        exp_int = int(str(exp))
+    except (TypeError, ValueError):
+        raise ApprovalNotFound("approval not found") from None
+    if not sig or exp_int < 0 or not hmac.compare_digest(sign(secret, approval_id, exp_int), sig):
+        raise ApprovalNotFound("approval not found")
+    if (now if now is not None else time.time()) >= exp_int:
+        raise ApprovalExpired("this approval link has expired")
+    return exp_int
+
+
+def check_csrf(secret: bytes, approval_id: str, exp: int, token: str | None) -> None:
+    """Raise :class:`InvalidInput` unless ``token`` is the form's CSRF token."""
+    if not token or not hmac.compare_digest(csrf_token(secret, approval_id, exp), token):
+        raise InvalidInput("csrf: the form token is missing or wrong; open the link from the email again")
+
+
+def load_secret(settings: ApprovalSettings) -> bytes:
+    """The signing secret: Secrets Manager when ``signing_secret_arn`` is set (cached by
+    Powertools for 5 minutes), else the local file (created with 32 random bytes, mode 0600).
+
+    Raises:
+        InvalidInput: neither source is configured.
+    """
+    if settings.signing_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(settings.signing_secret_arn, max_age=300)
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if settings.signing_secret_file:
+        path = Path(settings.signing_secret_file)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode("utf-8")
+    raise InvalidInput("configuration: set RELAY_SIGNING_SECRET_ARN or RELAY_SIGNING_SECRET_FILE")

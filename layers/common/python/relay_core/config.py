@@ -1,0 +1,63 @@
+"""Typed configuration read from the environment inside handlers, never at import time.
+
+Each function reads only the settings it needs via :func:`load`; a missing or
+malformed variable raises :class:`relay_core.errors.InvalidInput` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidInput, describe_validation_error
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StoreSettings(BaseModel):
+    """Where artifacts and records live.
+
+    Environment: ``RELAY_ARTIFACT_BUCKET``, ``RELAY_TABLE_NAME``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    artifact_bucket: str = Field(alias="RELAY_ARTIFACT_BUCKET", min_length=3)
+    table_name: str = Field(alias="RELAY_TABLE_NAME", min_length=3)
+
+
+class ApprovalSettings(StoreSettings):
+    """Settings of the functions that create or decide approvals.
+
+    Environment: ``RELAY_API_BASE_URL`` (links point here), ``RELAY_SIGNING_SECRET_ARN``
+    (Secrets Manager, deployed) or ``RELAY_SIGNING_SECRET_FILE`` (local), and
+    ``RELAY_TOPIC_ARN`` (SNS, deployed) or ``RELAY_OUTBOX_DIR`` (local .eml outbox).
+    """
+
+    api_base_url: str = Field(alias="RELAY_API_BASE_URL", min_length=1)
+    signing_secret_arn: str | None = Field(default=None, alias="RELAY_SIGNING_SECRET_ARN")
+    signing_secret_file: str | None = Field(default=None, alias="RELAY_SIGNING_SECRET_FILE")
+    topic_arn: str | None = Field(default=None, alias="RELAY_TOPIC_ARN")
+    outbox_dir: str | None = Field(default=None, alias="RELAY_OUTBOX_DIR")
+    mail_from: str = Field(default="relay@localhost", alias="RELAY_MAIL_FROM")
+    default_approver: str = Field(default="approver@example.com", alias="RELAY_APPROVER_EMAIL")
+
+
+class ApiSettings(ApprovalSettings):
+    """Settings of the HTTP API function. ``RELAY_STATE_MACHINE_ARN`` is the workflow."""
+
+    state_machine_arn: str = Field(alias="RELAY_STATE_MACHINE_ARN", min_length=1)
+    console_region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+
+def load(model: type[T]) -> T:
+    """Read ``model`` from ``os.environ``.
+
+    Raises:
+        InvalidInput: a required variable is missing or malformed; the message names it.
+    """
+    try:
+        return model.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        raise InvalidInput(f"configuration: {describe_validation_error(exc)}") from exc

@@ -1,0 +1,131 @@
+"""Relay's domain errors and the one place that maps them to Step Functions and HTTP.
+
+A Lambda handler that raises surfaces to Step Functions as an error whose name is
+the exception class name (``errorType`` in the Lambda Invoke API). The ASL file
+retries only the names in :data:`RETRYABLE_ERRORS`; every other name goes straight
+to the Catch. The names are therefore part of the contract with
+``statemachines/research_report.asl.json`` and must not be renamed lightly
+(``tests/unit/test_errors.py`` checks both sides agree).
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Base class of every error Relay raises on purpose.
+
+    Attributes:
+        http_status: the status the HTTP API answers with when this error
+            reaches it (see :func:`http_status_for`).
+    """
+
+    http_status = 500
+
+
+class InvalidInput(RelayError):
+    """Input failed validation. Never retried: the same input fails again."""
+
+    http_status = 400
+
+
+class ArtifactNotFound(RelayError):
+    """An artifact reference points at an object that does not exist."""
+
+    http_status = 404
+
+
+class ArtifactIntegrityError(RelayError):
+    """An artifact's bytes do not match the sha256 recorded in its reference."""
+
+    http_status = 500
+
+
+class WorkflowNotFound(RelayError):
+    """No workflow record with that id."""
+
+    http_status = 404
+
+
+class ApprovalNotFound(RelayError):
+    """No approval with that id, or the link's signature does not verify.
+
+    Both cases answer the same way so that a forged link learns nothing.
+    """
+
+    http_status = 404
+
+
+class ApprovalExpired(RelayError):
+    """The approval link's expiry has passed (the task token timed out too)."""
+
+    http_status = 410
+
+
+class ApprovalAlreadyDecided(RelayError):
+    """A decision was already recorded for this approval (conditional write lost)."""
+
+    http_status = 409
+
+    def __init__(self, message: str, *, decided_by: str | None = None, decided_at: str | None = None):
+        super().__init__(message)
+        self.decided_by = decided_by
+        self.decided_at = decided_at
+
+
+class ModelThrottled(RelayError):
+    """The model provider throttled the request. Retried by the state machine with backoff."""
+
+    http_status = 503
+
+
+class ModelUnavailable(RelayError):
+    """The model provider failed transiently (5xx, timeout). Retried by the state machine."""
+
+    http_status = 503
+
+
+class AgentFailed(RelayError):
+    """An agent finished without a usable answer. Not retried."""
+
+    http_status = 502
+
+
+#: Error names the state machine retries (Lambda service faults are added in the ASL file).
+RETRYABLE_ERRORS: tuple[str, ...] = (ModelThrottled.__name__, ModelUnavailable.__name__)
+
+
+def http_status_for(error: BaseException) -> int:
+    """Map an exception to the HTTP status the API answers with.
+
+    Args:
+        error: any exception.
+
+    Returns:
+        The error's ``http_status`` for a :class:`RelayError`, 400 for a pydantic
+        ``ValidationError``, else 500.
+    """
+    from pydantic import ValidationError
+
+    if isinstance(error, RelayError):
+        return error.http_status
+    if isinstance(error, ValidationError):
+        return 400
+    return 500
+
+
+def describe_validation_error(error: BaseException) -> str:
+    """One line naming each failing field and its rule, e.g. ``topic: String should have at most 2000 characters``.
+
+    Args:
+        error: a pydantic ``ValidationError`` (anything else is rendered with ``str``).
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item.get("loc", ())) or "input"
+        msg = item.get("msg", "invalid")
+        parts.append(f"{field}: {msg}")
+    return "; ".join(parts)

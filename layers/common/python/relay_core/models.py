@@ -1,0 +1,283 @@
+"""Pydantic models for every event and result that crosses a state of the workflow.
+
+Handlers parse their event into one of these at the edge and return
+``model_dump(mode="json")``. Field names are the contract with the ASL file
+(``statemachines/research_report.asl.json``): its ``Parameters`` build the events
+and its ``ResultSelector`` blocks read the results.
+
+Payload discipline (ARCHITECTURE §2): Step Functions caps each state's input and
+output at 262,144 bytes (AWS Step Functions quotas, "Maximum input or output size
+for a task, state, or execution"). Text that grows with the corpus or the report
+lives in S3 and state data carries :class:`ArtifactRef` values plus summaries that
+are capped here (``SUMMARY_MAX_CHARS``), so every payload stays under 32 KiB.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+#: Longest research topic accepted, in characters.
+TOPIC_MAX_CHARS = 2000
+#: Most research questions per workflow. Each question is one Map iteration; 40 is the
+#: Step Functions inline Map concurrency ceiling (ARCHITECTURE §7), kept as the fan-out
+#: bound so MaxConcurrency can always equal the question count.
+MAX_QUESTIONS = 40
+#: Summaries carried in state data are cut to this many characters.
+SUMMARY_MAX_CHARS = 280
+#: Longest reviewer feedback accepted, in characters.
+FEEDBACK_MAX_CHARS = 4000
+#: Standard workflows run at most one year (AWS Step Functions quotas), so a task
+#: token can wait at most that long, in seconds.
+MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600
+#: AgentCore InvokeAgentRuntime requires runtimeSessionId of at least 33 characters
+#: (Amazon Bedrock AgentCore API reference, InvokeAgentRuntime).
+MIN_SESSION_ID_CHARS = 33
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+#: Step Functions execution names: 1-80 characters of letters, digits, ``-`` and ``_``
+#: (StartExecution API reference; we allow the ASCII subset only).
+EXECUTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+WorkflowId = Annotated[str, StringConstraints(pattern=EXECUTION_NAME_RE.pattern)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def clip(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
+    """Cut ``text`` to at most ``limit`` characters on a word boundary, adding an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+class ArtifactRef(_Model):
+    """A pointer to an object in the artifact bucket.
+
+    Attributes:
+        bucket: S3 bucket name.
+        key: object key.
+        bytes: object size in bytes.
+        sha256: lowercase hex SHA-256 of the object body, checked on read.
+    """
+
+    bucket: NonBlank
+    key: NonBlank
+    bytes: int = Field(ge=0)
+    sha256: Sha256Hex
+
+
+class WorkflowRequest(_Model):
+    """The execution input: what a user asks for, validated, with defaults applied.
+
+    Every field but ``topic`` is optional. Unknown fields are rejected so typos
+    (``question`` for ``questions``) fail loudly instead of being ignored.
+    """
+
+    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TOPIC_MAX_CHARS)]
+    questions: int = Field(default=3, ge=1, le=MAX_QUESTIONS, description="research questions (Map iterations)")
+    max_concurrency: int = Field(default=3, ge=1, le=MAX_QUESTIONS, description="Map MaxConcurrency")
+    tolerated_failure_percentage: float = Field(
+        default=34, ge=0, le=100, description="Map ToleratedFailurePercentage: failed questions tolerated"
+    )
+    approval_timeout_seconds: int = Field(
+        default=24 * 3600, ge=1, le=MAX_APPROVAL_TIMEOUT_SECONDS, description="RequestApproval TimeoutSeconds"
+    )
+    max_revisions: int = Field(default=2, ge=0, le=10, description="rejections sent back for revision")
+    approver: EmailStr | None = Field(default=None, description="who gets the approval email (else the topic subscribers)")
+
+
+class ResearchQuestion(_Model):
+    """One Map iteration: a question and the AgentCore runtime that answers it."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^q\d{2}$")]
+    question: NonBlank
+    runtime_arn: NonBlank
+    session_id: Annotated[str, StringConstraints(min_length=MIN_SESSION_ID_CHARS, max_length=100)]
+
+
+class Review(_Model):
+    """Where the revision loop stands: 0 on the first analysis, +1 per rejection."""
+
+    revision: int = Field(default=0, ge=0)
+    feedback: str | None = None
+
+
+class Plan(_Model):
+    workflow_id: WorkflowId
+    topic: str
+    questions: list[ResearchQuestion] = Field(min_length=1, max_length=MAX_QUESTIONS)
+
+
+class PlanResearchEvent(_Model):
+    """PlanResearch's Lambda event.
+
+    Attributes:
+        workflow_id: the execution name (``$$.Execution.Name``); it is the workflow id.
+        execution_arn: ``$$.Execution.Id``.
+        request: the raw execution input, validated here into a :class:`WorkflowRequest`.
+        default_runtime_arn: the researcher AgentCore runtime (``${ResearcherRuntimeArn}``).
+    """
+
+    workflow_id: WorkflowId
+    execution_arn: NonBlank
+    request: dict[str, Any]
+    default_runtime_arn: NonBlank
+
+
+class PlanResult(_Model):
+    request: WorkflowRequest
+    plan: Plan
+    review: Review
+
+
+class ResearcherRequest(_Model):
+    """The JSON body the state machine sends to the researcher runtime's ``/invocations``."""
+
+    workflow_id: WorkflowId
+    question_id: Annotated[str, StringConstraints(pattern=r"^q\d{2}$")]
+    question: NonBlank
+
+
+class SourceRef(_Model):
+    """A corpus document a finding cites."""
+
+    title: str
+    uri: str
+    score: float = 0.0
+
+
+class Finding(_Model):
+    """The researcher runtime's JSON answer: a short summary plus the full finding in S3."""
+
+    question_id: str
+    summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS)]
+    sources: list[SourceRef] = Field(default_factory=list, max_length=8)
+    finding: ArtifactRef
+
+
+class CompileResearchEvent(_Model):
+    """CompileResearch's event. ``findings`` is the Map output: one entry per question,
+    ``None`` (or an error object) where an iteration failed within tolerance."""
+
+    workflow_id: WorkflowId
+    topic: str
+    questions: list[ResearchQuestion]
+    findings: list[Any]
+
+
+class CompiledResearch(_Model):
+    research: ArtifactRef
+    answered: int = Field(ge=0)
+    failed_questions: list[str]
+    sources: int = Field(ge=0)
+
+
+class AnalyzeEvent(_Model):
+    workflow_id: WorkflowId
+    topic: str
+    research: ArtifactRef
+    revision: int = Field(ge=0)
+    feedback: str | None = None
+
+
+class Analysis(_Model):
+    analysis: ArtifactRef
+    summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS * 3)]
+    revision: int = Field(ge=0)
+
+
+class RequestApprovalEvent(_Model):
+    """RequestApproval's event. ``task_token`` comes from ``$$.Task.Token`` and is
+    stored, never logged, mailed or put in a URL (ARCHITECTURE §3)."""
+
+    workflow_id: WorkflowId
+    task_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    topic: str
+    analysis: Analysis
+    revision: int = Field(ge=0)
+    max_revisions: int = Field(ge=0)
+    timeout_seconds: int = Field(ge=1)
+    approver: str | None = None
+
+
+class ApprovalRequested(_Model):
+    approval_id: str
+    expires_at: datetime
+    notified: str
+
+
+class ApprovalDecision(_Model):
+    """What ``SendTaskSuccess`` hands back to the state machine; ApprovalDecision routes on it."""
+
+    approved: bool
+    feedback: str | None = None
+    decided_by: str
+    decided_at: datetime
+    approval_id: str
+
+    @field_validator("feedback")
+    @classmethod
+    def _strip(cls, v: str | None) -> str | None:
+        return v.strip() if v and v.strip() else None
+
+
+class DecisionForm(_Model):
+    """A POSTed approval decision, as the approval page submits it."""
+
+    decision: Literal["approve", "reject"]
+    feedback: Annotated[str, StringConstraints(strip_whitespace=True, max_length=FEEDBACK_MAX_CHARS)] = ""
+    exp: int = Field(ge=0)
+    sig: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
+    csrf: str = ""
+    decided_by: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+
+
+class WriteReportEvent(_Model):
+    workflow_id: WorkflowId
+    topic: str
+    research: ArtifactRef
+    analysis: ArtifactRef
+    approval: ApprovalDecision
+
+
+class Report(_Model):
+    report: ArtifactRef
+    title: str
+    words: int = Field(ge=0)
+
+
+class FinalizeEvent(_Model):
+    workflow_id: WorkflowId
+    outcome: Literal["COMPLETED", "REJECTED"]
+    report: ArtifactRef | None = None
+    approval: ApprovalDecision | None = None
+
+
+class FinalizeResult(_Model):
+    workflow_id: str
+    status: Literal["COMPLETED", "REJECTED"]
+    report: ArtifactRef | None = None
+    report_url: str | None = None
+
+
+class RecordFailureEvent(_Model):
+    """RecordFailure's event. ``failure`` is ``{StateName: {"Error": …, "Cause": …}}``:
+    each Catch writes to ``$.failure.<its state name>``, so the key names the state."""
+
+    workflow_id: WorkflowId
+    failure: dict[str, dict[str, Any]] = Field(min_length=1)
+
+
+class FailureRecord(_Model):
+    workflow_id: str
+    state: str
+    error: str
+    cause: str

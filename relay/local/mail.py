@@ -1,0 +1,115 @@
+"""Reading the local outbox and acting on an approval email as a person would.
+
+:func:`approval_emails` lists delivered approval emails (oldest first);
+:func:`approval_link` pulls the link out of one; :func:`decide_by_link` opens the
+link (GET, which changes nothing), reads the form on the page, and submits it (POST)
+exactly like a browser: same hidden fields, same CSRF token, same Origin header.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default
+from html.parser import HTMLParser
+from pathlib import Path
+
+LINK_RE = re.compile(r"https?://[^\s<>\"]+/approvals/[A-Za-z0-9_-]+\?[^\s<>\"]+")
+
+
+def read_email(path: Path) -> EmailMessage:
+    """Parse one ``.eml`` file."""
+    with path.open("rb") as fh:
+        return email.message_from_binary_file(fh, policy=default)  # type: ignore[return-value]
+
+
+def approval_emails(outbox: Path) -> list[tuple[Path, EmailMessage]]:
+    """Delivered approval emails (subject starts with "Approval needed"), oldest first."""
+    if not outbox.is_dir():
+        return []
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = read_email(path)
+        if str(message["Subject"]).startswith("Approval needed"):
+            found.append((path, message))
+    return found
+
+
+def approval_link(message: EmailMessage) -> str:
+    """The approval link in ``message``'s body. Raises ``ValueError`` if there is none."""
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    match = LINK_RE.search(text)
+    if not match:
+        raise ValueError("no approval link in the email")
+    return match.group(0)
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, dict[str, str]] = {}
+        self.actions: dict[str, str] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._current = a.get("id", f"form{len(self.forms)}")
+            self.forms[self._current] = {}
+            self.actions[self._current] = a.get("action", "")
+        elif tag == "input" and self._current and a.get("type") == "hidden":
+            self.forms[self._current][a.get("name", "")] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+@dataclass
+class PageResult:
+    status: int
+    html: str
+
+
+def fetch(url: str, data: dict[str, str] | None = None, origin: str | None = None) -> PageResult:
+    """GET (or POST ``data`` form-encoded) ``url``; 4xx/5xx pages are returned, not raised."""
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    if body is not None:
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if origin:
+            request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return PageResult(response.status, response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        return PageResult(exc.code, exc.read().decode("utf-8", "replace"))
+
+
+def decide_by_link(link: str, approve: bool, feedback: str = "", decided_by: str = "") -> PageResult:
+    """Open ``link``, then submit its approve or reject form. Returns the POST's page.
+
+    Raises:
+        RuntimeError: the link's page has no decision form (expired, decided, invalid);
+            the message carries the page's status.
+    """
+    page = fetch(link)
+    parser = _Forms()
+    parser.feed(page.html)
+    form_id = "approve-form" if approve else "reject-form"
+    if page.status != 200 or form_id not in parser.forms:
+        raise RuntimeError(f"approval page answered {page.status} without a decision form")
+    parts = urllib.parse.urlsplit(link)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    fields = dict(parser.forms[form_id])
+    if not approve:
+        fields["feedback"] = feedback
+    if decided_by:
+        fields["decided_by"] = decided_by
+    return fetch(urllib.parse.urljoin(link, parser.actions[form_id]), fields, origin=origin)

@@ -1,0 +1,325 @@
+"""The local runtime: the deployed ASL definition, executed in-process, offline.
+
+:class:`LocalRelay` starts, in this order:
+
+1. moto's in-memory AWS (``mock_aws`` with ``execute_state_machine``) plus the
+   compatibility patches in :mod:`relay.local.compat`;
+2. the artifact bucket and the workflow table (same keys and index as the stack);
+3. real loopback HTTP servers: the Lambda Invoke API running ``functions/``, the
+   AgentCore data-plane gateway, the researcher agent app (``BedrockAgentCoreApp``
+   under uvicorn) and the REST API (approval pages, and ``/workflows`` when served);
+4. the state machine from ``statemachines/research_report.asl.json`` with the
+   ``${…}`` substitutions filled with local ARNs — nothing else in it changes.
+
+Only service-specific endpoint variables are set (``AWS_ENDPOINT_URL_LAMBDA``,
+``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``), never the global ``AWS_ENDPOINT_URL``;
+credentials are fake. Approval emails are written as ``.eml`` files to
+``{data_dir}/outbox``; their links point at the local REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = ROOT / "statemachines" / "research_report.asl.json"
+STATE_MACHINE_NAME = "relay-research-report"
+REGION = "us-east-1"
+BUCKET = "relay-artifacts-local"
+TABLE = "relay-workflows-local"
+
+#: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it.
+FUNCTION_SUBSTITUTIONS: dict[str, str] = {
+    "PlanResearchFunctionArn": "plan_research",
+    "CompileResearchFunctionArn": "compile_research",
+    "AnalyzeFunctionArn": "analyze",
+    "RequestApprovalFunctionArn": "request_approval",
+    "WriteReportFunctionArn": "write_report",
+    "FinalizeFunctionArn": "finalize",
+    "RecordFailureFunctionArn": "record_failure",
+}
+RUNTIME_SUBSTITUTION = "ResearcherRuntimeArn"
+
+
+def substitute(definition: str, values: dict[str, str]) -> str:
+    """Fill ``${Key}`` placeholders; raise ``KeyError`` naming any left unfilled."""
+    for key, value in values.items():
+        definition = definition.replace("${" + key + "}", value)
+    if "${" in definition:
+        start = definition.index("${")
+        raise KeyError(f"unfilled substitution {definition[start:definition.index('}', start) + 1]}")
+    return definition
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _AgentApp:
+    """An ASGI agent app (the researcher's ``BedrockAgentCoreApp``) under uvicorn on loopback."""
+
+    def __init__(self, app: Any):
+        import uvicorn
+
+        self.port = _free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", backlog=1024, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="researcher-app", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.thread.start()
+        deadline = time.time() + timeout
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the researcher agent app did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+class LocalRelay:
+    """Everything Relay needs, running in this process on loopback.
+
+    Args:
+        data_dir: where the outbox (``outbox/*.eml``) and the local signing secret live.
+        corpus: the researcher's corpus (a folder); ``None`` = botocore's AWS docs.
+        api_port: the REST API port (0 = any free port).
+        retry_time_scale: multiplies every ASL Retry wait (1.0 = real seconds).
+        mock_config: a Step Functions Local MockConfigFile for ``arn#TestCase`` runs.
+        log_level: Powertools log level for the handlers (``WARNING`` keeps the CLI quiet).
+        serve_workflows_api: also route ``/workflows`` to ``functions/api`` when it exists.
+
+    Use as a context manager; :meth:`close` stops every server and the mock.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        corpus: str | None = None,
+        api_port: int = 0,
+        retry_time_scale: float = 1.0,
+        mock_config: str | os.PathLike[str] | None = None,
+        log_level: str = "WARNING",
+        serve_workflows_api: bool = True,
+    ):
+        self.data_dir = Path(data_dir)
+        self.corpus = corpus
+        self.api_port = api_port
+        self.retry_time_scale = retry_time_scale
+        self.mock_config = Path(mock_config) if mock_config else None
+        self.log_level = log_level
+        self.serve_workflows_api = serve_workflows_api
+        self._mock: Any = None
+        self._stack: list[Any] = []
+        self._saved_env: dict[str, str | None] = {}
+
+    # ----- lifecycle -------------------------------------------------------------
+    def _setenv(self, **values: str) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def __enter__(self) -> LocalRelay:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def start(self) -> None:
+        from moto import mock_aws
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from relay.local import compat
+        from relay.local.servers import AgentCoreGateway, ApiServer, LambdaServer, load_handler
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self._setenv(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_SESSION_TOKEN="testing",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+            POWERTOOLS_LOG_LEVEL=self.log_level,
+            POWERTOOLS_TRACE_DISABLED="true",
+            POWERTOOLS_METRICS_DISABLED="true",
+            POWERTOOLS_SERVICE_NAME="relay",
+        )
+        if self.mock_config:
+            self._setenv(SFN_MOCK_CONFIG=str(self.mock_config))
+        if self.corpus:
+            self._setenv(RELAY_CORPUS=str(self.corpus))
+
+        compat.install()
+        compat.set_retry_time_scale(self.retry_time_scale)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+
+        import boto3
+
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dynamodb.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": "created_at", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "status-created_at-index",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+
+        self.lambdas = LambdaServer(self.account_id, REGION).start()
+        self._stack.append(self.lambdas)
+        self.gateway = AgentCoreGateway().start()
+        self._stack.append(self.gateway)
+        self.researcher_arn = f"arn:aws:bedrock-agentcore:{REGION}:{self.account_id}:runtime/relay_researcher-local"
+
+        api_routes: list[tuple[str, Any]] = []
+        functions = ROOT / "functions"
+        api_port = self.api_port or _free_port()
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self._setenv(
+            AWS_ENDPOINT_URL_LAMBDA=self.lambdas.url,
+            AWS_ENDPOINT_URL_BEDROCK_AGENTCORE=self.gateway.url,
+            RELAY_ARTIFACT_BUCKET=BUCKET,
+            RELAY_TABLE_NAME=TABLE,
+            RELAY_API_BASE_URL=self.api_url,
+            RELAY_SIGNING_SECRET_FILE=str(self.data_dir / "signing.key"),
+            RELAY_OUTBOX_DIR=str(self.outbox),
+            RELAY_MAIL_FROM="relay@localhost",
+            RELAY_APPROVER_EMAIL="approver@localhost",
+        )
+        api_routes.append(("/approvals/", load_handler(functions / "approvals")))
+
+        definition = substitute(
+            ASL_PATH.read_text(),
+            {key: self.lambdas.arn(name) for key, name in FUNCTION_SUBSTITUTIONS.items()}
+            | {RUNTIME_SUBSTITUTION: self.researcher_arn},
+        )
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{self.account_id}:role/relay-local-state-machine",
+            type="STANDARD",
+        )["stateMachineArn"]
+        self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
+        if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
+            api_routes.append(("/workflows", load_handler(functions / "api")))
+        self.api = ApiServer(api_routes, port=api_port).start()
+        self._stack.append(self.api)
+
+        from relay_agents.runtime import app as researcher_app
+
+        self.researcher = _AgentApp(researcher_app)
+        self.researcher.start()
+        self._stack.append(self.researcher)
+        self.gateway.register(self.researcher_arn, self.researcher.url)
+
+    def close(self) -> None:
+        while self._stack:
+            try:
+                self._stack.pop().stop()
+            except Exception:  # keep stopping the rest
+                pass
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    # ----- using it ----------------------------------------------------------------
+    @property
+    def outbox(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def start_execution(self, request: dict[str, Any], name: str, test_case: str | None = None) -> str:
+        """Start an execution named ``name`` (always named: ARCHITECTURE §4); returns its ARN."""
+        arn = self.state_machine_arn + (f"#{test_case}" if test_case else "")
+        return str(self.sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))["executionArn"])
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return dict(self.sfn.describe_execution(executionArn=execution_arn))
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every GetExecutionHistory event, oldest first (follows nextToken when present)."""
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+            kwargs["nextToken"] = token
+
+    def follow(self, execution_arn: str, poll_seconds: float = 0.1, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield history events as they happen until the execution stops.
+
+        Raises:
+            TimeoutError: still running after ``timeout`` seconds.
+        """
+        seen = 0
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            status = self.describe(execution_arn)["status"]
+            events = self.history(execution_arn)
+            yield from events[seen:]
+            seen = len(events)
+            if status != "RUNNING":
+                return
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"execution still RUNNING after {timeout} s")
+            time.sleep(poll_seconds)
+
+    def wait(self, execution_arn: str, timeout: float = 120) -> dict[str, Any]:
+        """Block until the execution stops; return DescribeExecution."""
+        for _ in self.follow(execution_arn, timeout=timeout):
+            pass
+        return self.describe(execution_arn)
+
+    def artifacts(self, workflow_id: str) -> dict[str, bytes]:
+        """Every object under ``workflows/{workflow_id}/`` by key suffix."""
+        prefix = f"workflows/{workflow_id}/"
+        out: dict[str, bytes] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                out[obj["Key"][len(prefix):]] = self.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
+        return out

@@ -1,0 +1,332 @@
+"""Real local HTTP endpoints that stand in for AWS service front doors.
+
+- :class:`LambdaServer`: the Lambda Invoke API
+  (``POST /2015-03-31/functions/{FunctionName}/invocations``) running the real
+  handlers from ``functions/``. A handler exception answers 200 with
+  ``X-Amz-Function-Error: Unhandled`` and ``{errorMessage, errorType, stackTrace}``,
+  as Lambda does (Lambda API reference, Invoke), so Step Functions sees the
+  exception class name as the error.
+- :class:`AgentCoreGateway`: the AgentCore data plane's InvokeAgentRuntime
+  (``POST /runtimes/{agentRuntimeArn}/invocations``), forwarding to agent apps served
+  on loopback with the ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header.
+  Agent answers of 429 become ``ThrottlingException``, 5xx ``RuntimeClientError``.
+- :class:`ApiServer`: the REST API, turning requests into API Gateway proxy events
+  (payload format 1.0) for the API handlers, as API Gateway does.
+
+All bind to 127.0.0.1 only and use a large listen backlog: moto's clients do not retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+#: Listen backlog for every local server.
+BACKLOG = 1024
+#: Where the Lambda handlers live.
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
+    allow_reuse_address = True
+
+
+class _LocalHttp:
+    """A threaded stdlib HTTP server on 127.0.0.1 running ``handle(method, path, headers, body)``."""
+
+    def __init__(self, port: int = 0):
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    status, headers, payload = owner.handle(self.command, self.path, dict(self.headers.items()), body)
+                except Exception:  # the server must answer, never hang the caller
+                    status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI shows progress
+                return
+
+        self._httpd = _Server(("127.0.0.1", port), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> _LocalHttp:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
+
+
+@dataclass
+class FakeLambdaContext:
+    """The parts of the Lambda context object the handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.time() + 900)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+def load_handler(function_dir: Path) -> ModuleType:
+    """Import ``{function_dir}/app.py`` as its own module (each folder is a separate Lambda)."""
+    spec = importlib.util.spec_from_file_location(f"relay_functions.{function_dir.name}", function_dir / "app.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no handler at {function_dir / 'app.py'}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaServer(_LocalHttp):
+    """The Lambda Invoke API over the folders in ``functions/``.
+
+    Args:
+        account_id, region: used to build the ARNs handed to the state machine.
+        functions_dir: the folder holding one sub-folder per function.
+    """
+
+    def __init__(self, account_id: str, region: str, functions_dir: Path = FUNCTIONS_DIR, port: int = 0):
+        super().__init__(port)
+        self.account_id = account_id
+        self.region = region
+        self.functions_dir = functions_dir
+        self._modules: dict[str, ModuleType] = {}
+        self._import_lock = threading.Lock()
+        self.invocations: deque[tuple[str, float]] = deque(maxlen=10_000)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+
+    def module(self, name: str) -> ModuleType:
+        with self._import_lock:
+            if name not in self._modules:
+                folder = self.functions_dir / name
+                if not (folder / "app.py").is_file():
+                    raise KeyError(name)
+                self._modules[name] = load_handler(folder)
+            return self._modules[name]
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(path).path.split("/")
+        if method != "POST" or len(parts) != 5 or parts[1] != "2015-03-31" or parts[4] != "invocations":
+            return 404, {"Content-Type": "application/json"}, b'{"message":"unknown route"}'
+        name = unquote(parts[3])
+        if name.startswith("arn:"):
+            name = name.split(":")[6]
+        try:
+            module = self.module(name)
+        except KeyError:
+            body_json = {"Type": "User", "Message": f"Function not found: {self.arn(name)}"}
+            return 404, {"Content-Type": "application/json", "x-amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(body_json).encode()
+        event = json.loads(body or b"null")
+        context = FakeLambdaContext(function_name=name, invoked_function_arn=self.arn(name))
+        self.invocations.append((name, time.time()))
+        response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        try:
+            result = module.handler(event, context)
+        except Exception as exc:
+            error = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_tb(exc.__traceback__),
+            }
+            response_headers["X-Amz-Function-Error"] = "Unhandled"
+            return 200, response_headers, json.dumps(error).encode()
+        return 200, response_headers, json.dumps(result).encode()
+
+
+@dataclass
+class Fault:
+    """A scripted answer the gateway gives instead of calling the agent (tests, demos).
+
+    ``question_id`` limits it to payloads with that ``question_id``; ``times`` is how
+    many calls it answers.
+    """
+
+    status: int
+    error: str
+    message: str = "injected fault"
+    question_id: str | None = None
+    times: int = 1
+
+
+class AgentCoreGateway(_LocalHttp):
+    """InvokeAgentRuntime over HTTP, forwarding to agent apps registered by runtime ARN."""
+
+    SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+
+    def __init__(self, port: int = 0):
+        super().__init__(port)
+        self._runtimes: dict[str, str] = {}
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.calls: list[dict[str, Any]] = []
+
+    def register(self, runtime_arn: str, app_url: str) -> None:
+        """Route ``runtime_arn`` to the agent app at ``app_url`` (``/invocations``, ``/ping``)."""
+        self._runtimes[runtime_arn] = app_url.rstrip("/")
+
+    def inject(self, fault: Fault) -> None:
+        """Answer matching calls with ``fault`` (consumed ``fault.times`` times)."""
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take_fault(self, payload: Any) -> Fault | None:
+        question = payload.get("question_id") if isinstance(payload, dict) else None
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.question_id in (None, question):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    @staticmethod
+    def _error(status: int, error: str, message: str) -> tuple[int, dict[str, str], bytes]:
+        return status, {"Content-Type": "application/json", "x-amzn-ErrorType": error}, json.dumps({"message": message}).encode()
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(path).path.split("/")
+        if method != "POST" or len(parts) != 4 or parts[1] != "runtimes" or parts[3] != "invocations":
+            return self._error(404, "ResourceNotFoundException", "unknown route")
+        arn = unquote(parts[2])
+        session = next((v for k, v in headers.items() if k.lower() == self.SESSION_HEADER.lower()), "")
+        if len(session) < 33:
+            return self._error(400, "ValidationException", "runtimeSessionId must be at least 33 characters")
+        if arn not in self._runtimes:
+            return self._error(404, "ResourceNotFoundException", f"no agent runtime {arn}")
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            payload = None
+        self.calls.append({"arn": arn, "session": session, "payload": payload})
+        fault = self._take_fault(payload)
+        if fault is not None:
+            return self._error(fault.status, fault.error, fault.message)
+        request = urllib.request.Request(
+            f"{self._runtimes[arn]}/invocations",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json", self.SESSION_HEADER: session},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=900) as answer:  # AgentCore sync limit: 15 min
+                data = answer.read()
+                content_type = answer.headers.get("Content-Type", "application/json")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:1000]
+            if exc.code == 429:
+                return self._error(429, "ThrottlingException", detail)
+            if exc.code in (400, 422):
+                return self._error(400, "ValidationException", detail)
+            return self._error(424, "RuntimeClientError", detail)
+        return 200, {"Content-Type": content_type, self.SESSION_HEADER: session}, data
+
+
+class ApiServer(_LocalHttp):
+    """API Gateway (REST, proxy integration) in front of the API handler modules.
+
+    Args:
+        routes: ``[(path_prefix, handler_module)]``; the first prefix that matches wins.
+        stage: the stage name put in ``requestContext``.
+    """
+
+    def __init__(self, routes: list[tuple[str, ModuleType]], port: int = 0, stage: str = "local"):
+        super().__init__(port)
+        self.routes = routes
+        self.stage = stage
+
+    def event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        """The API Gateway proxy event (payload format 1.0) for one request."""
+        split = urlsplit(path)
+        query = parse_qsl(split.query, keep_blank_values=True)
+        multi: dict[str, list[str]] = {}
+        for key, value in query:
+            multi.setdefault(key, []).append(value)
+        try:
+            text, is_b64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_b64 = base64.b64encode(body).decode("ascii"), True
+        return {
+            "resource": split.path,
+            "path": split.path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+            "multiValueQueryStringParameters": multi or None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": split.path,
+                "httpMethod": method,
+                "path": split.path,
+                "stage": self.stage,
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            },
+            "body": text or None,
+            "isBase64Encoded": is_b64,
+        }
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        route_path = urlsplit(path).path
+        module = next((m for prefix, m in self.routes if route_path.startswith(prefix)), None)
+        if module is None:
+            return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+        name = getattr(module, "__name__", "api").rsplit(".", 1)[-1]
+        context = FakeLambdaContext(function_name=name, invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{name}")
+        result = module.handler(self.event(method, path, headers, body), context)
+        out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[key] = ", ".join(str(v) for v in values)
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode("utf-8")
+        return int(result.get("statusCode", 200)), out_headers, data
