@@ -19,7 +19,15 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
 4. A Distributed Map never fails on item failures: ``ToleratedFailurePercentage`` /
    ``ToleratedFailureCount`` are parsed but not enforced. Enforced here with the
    error Step Functions raises, ``States.ExceedToleratedFailureThreshold``.
-5. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
+5. Mocked responses are picked by the state's ``RetryCount``, so a state entered
+   again (the revision loop, Map iterations) replays response 0. Step Functions
+   Local numbers responses by invocation of the state within the execution
+   (retries included); :func:`install` counts invocations the same way.
+6. A mocked ``Throw`` of a ``States.*`` error (``States.Timeout`` for an approval that
+   times out) crashes with ``States.Runtime``: the mock engine builds every thrown
+   name as a custom error, and custom names may not start with ``States.``. Thrown
+   ``States.*`` names are built as the predefined errors they are.
+7. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
    scales them for tests; the default scale is 1 (faithful).
 
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; history
@@ -113,6 +121,14 @@ def _load_test_case(state_machine_name: str, test_case_name: str) -> Any:
     return mock_config._mock_test_case_from_raw(  # noqa: SLF001 - the engine moto ships
         state_machine_name=state_machine_name, test_case_name=test_case_name, raw_mock_config=raw
     )
+
+
+_case_locks: dict[int, threading.Lock] = {}
+
+
+def _lock_for(case: Any) -> threading.Lock:
+    with _lock:
+        return _case_locks.setdefault(id(case), threading.Lock())
 
 
 # ----- retry time scale ---------------------------------------------------------------------
@@ -306,6 +322,50 @@ def install() -> None:
 
         dist.DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
 
-        # 5. Retry waits, scaled.
+        # 5. Mocked responses numbered by invocation of the state, as Step Functions Local does.
+        from moto.stepfunctions.parser.asl.eval import environment as environment_mod
+
+        _require(environment_mod.Environment, "get_current_mocked_response", "is_mocked_mode")
+
+        def get_current_mocked_response(self: Any) -> Any:
+            if not self.is_mocked_mode():
+                raise RuntimeError("Cannot retrieve mocked response: execution is not operating in mocked mode")
+            state_name = self.next_state_name
+            case = self.mock_test_case
+            responses = case.state_mocked_responses[state_name].mocked_responses
+            with _lock_for(case):
+                counters = case.__dict__.setdefault("_relay_invocations", {})
+                index = counters.get(state_name, 0)
+                counters[state_name] = index + 1
+            if index >= len(responses):
+                raise RuntimeError(f"No mocked response for state {state_name!r} invocation {index}")
+            return responses[index]
+
+        environment_mod.Environment.get_current_mocked_response = get_current_mocked_response  # type: ignore[method-assign]
+
+        # 6. Mocked Throw of a predefined States.* error.
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+        from moto.stepfunctions.parser.api import TaskFailedEventDetails
+
+        _require(mock_eval_utils, "_eval_mocked_response_throw")
+        original_throw = mock_eval_utils._eval_mocked_response_throw
+
+        def _eval_mocked_response_throw(env: Any, mocked_response: Any) -> None:
+            if not mocked_response.error.startswith("States."):
+                return original_throw(env, mocked_response)
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName.from_name(mocked_response.error),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(error=mocked_response.error, cause=mocked_response.cause)
+                    ),
+                )
+            )
+
+        mock_eval_utils._eval_mocked_response_throw = _eval_mocked_response_throw
+
+        # 7. Retry waits, scaled.
         retrier_decl.time = _ScaledTime()  # type: ignore[attr-defined]
         _installed = True

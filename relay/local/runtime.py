@@ -58,6 +58,32 @@ def substitute(definition: str, values: dict[str, str]) -> str:
     return definition
 
 
+def create_stores(s3: Any, dynamodb: Any) -> None:
+    """Create the artifact bucket and the workflow table (same key schema and status
+    index as the deployed table) with the given boto3 clients."""
+    s3.create_bucket(Bucket=BUCKET)
+    dynamodb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "status-created_at-index",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -170,6 +196,11 @@ class LocalRelay:
         if self.corpus:
             self._setenv(RELAY_CORPUS=str(self.corpus))
 
+        import logging
+
+        logging.getLogger("bedrock_agentcore").setLevel(self.log_level)
+        # moto warns that ToleratedFailurePercentagePath "has no effect": compat enforces it.
+        logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
         compat.install()
         compat.set_retry_time_scale(self.retry_time_scale)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -180,27 +211,7 @@ class LocalRelay:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.s3.create_bucket(Bucket=BUCKET)
-        self.dynamodb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
-                {"AttributeName": "created_at", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "status-created_at-index",
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        create_stores(self.s3, self.dynamodb)
 
         self.lambdas = LambdaServer(self.account_id, REGION).start()
         self._stack.append(self.lambdas)

@@ -140,7 +140,12 @@ class LambdaServer(_LocalHttp):
         self.functions_dir = functions_dir
         self._modules: dict[str, ModuleType] = {}
         self._import_lock = threading.Lock()
+        self._faults = _Faults()
         self.invocations: deque[tuple[str, float]] = deque(maxlen=10_000)
+
+    def inject(self, fault: Fault) -> None:
+        """Make matching invocations fail as if the handler raised ``fault.error``."""
+        self._faults.add(fault)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -170,7 +175,10 @@ class LambdaServer(_LocalHttp):
         context = FakeLambdaContext(function_name=name, invoked_function_arn=self.arn(name))
         self.invocations.append((name, time.time()))
         response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        fault = self._faults.take(name)
         try:
+            if fault is not None:
+                raise type(fault.error, (Exception,), {})(fault.message)
             result = module.handler(event, context)
         except Exception as exc:
             error = {
@@ -185,17 +193,37 @@ class LambdaServer(_LocalHttp):
 
 @dataclass
 class Fault:
-    """A scripted answer the gateway gives instead of calling the agent (tests, demos).
+    """A scripted failure a local endpoint answers with instead of doing the work (tests, demos).
 
-    ``question_id`` limits it to payloads with that ``question_id``; ``times`` is how
-    many calls it answers.
+    For :class:`AgentCoreGateway`, ``status`` is the HTTP status, ``error`` the AWS
+    error code and ``match`` a payload ``question_id``. For :class:`LambdaServer`,
+    ``error`` is the handler's ``errorType`` and ``match`` a function name. ``None``
+    matches every call; ``times`` is how many calls it answers.
     """
 
-    status: int
     error: str
     message: str = "injected fault"
-    question_id: str | None = None
+    status: int = 500
+    match: str | None = None
     times: int = 1
+
+
+class _Faults:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, key: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.match in (None, key):
+                    fault.times -= 1
+                    return fault
+        return None
 
 
 class AgentCoreGateway(_LocalHttp):
@@ -206,8 +234,7 @@ class AgentCoreGateway(_LocalHttp):
     def __init__(self, port: int = 0):
         super().__init__(port)
         self._runtimes: dict[str, str] = {}
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
+        self._faults = _Faults()
         self.calls: list[dict[str, Any]] = []
 
     def register(self, runtime_arn: str, app_url: str) -> None:
@@ -216,17 +243,7 @@ class AgentCoreGateway(_LocalHttp):
 
     def inject(self, fault: Fault) -> None:
         """Answer matching calls with ``fault`` (consumed ``fault.times`` times)."""
-        with self._lock:
-            self._faults.append(fault)
-
-    def _take_fault(self, payload: Any) -> Fault | None:
-        question = payload.get("question_id") if isinstance(payload, dict) else None
-        with self._lock:
-            for fault in self._faults:
-                if fault.times > 0 and fault.question_id in (None, question):
-                    fault.times -= 1
-                    return fault
-        return None
+        self._faults.add(fault)
 
     @staticmethod
     def _error(status: int, error: str, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -247,7 +264,7 @@ class AgentCoreGateway(_LocalHttp):
         except ValueError:
             payload = None
         self.calls.append({"arn": arn, "session": session, "payload": payload})
-        fault = self._take_fault(payload)
+        fault = self._faults.take(payload.get("question_id") if isinstance(payload, dict) else None)
         if fault is not None:
             return self._error(fault.status, fault.error, fault.message)
         request = urllib.request.Request(

@@ -1,0 +1,63 @@
+# Relay — the two commands:
+#   make run TOPIC="How do AWS Step Functions task tokens work?"   (the main job, auto-approved, offline)
+#   make test                                                      (every test tier)
+# Each sets itself up on a fresh clone: a virtualenv in .venv, the npm CDK CLI, Chromium for the browser test.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TOPIC  ?= How do AWS Step Functions task tokens work?
+QUESTIONS ?= 3
+CORPUS ?=
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime install (what `make run` needs).
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[local]"
+	touch $@
+
+# Everything the tests need: dev extras, the pinned CDK CLI, Chromium for the browser test.
+$(VENV)/.test-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	touch $@ $(VENV)/.run-installed
+
+setup-run: $(VENV)/.run-installed
+setup-test: $(VENV)/.test-installed
+setup: setup-test
+
+run: setup-run
+	$(BIN)/relay run "$(TOPIC)" --questions $(QUESTIONS) --auto-approve $(if $(CORPUS),--corpus "$(CORPUS)")
+
+test: setup-test
+	$(BIN)/python -m pytest
+
+test-unit: setup-test
+	$(BIN)/python -m pytest -m unit
+test-statemachine: setup-test
+	$(BIN)/python -m pytest -m statemachine
+test-infra: setup-test
+	$(BIN)/python -m pytest -m infra
+test-e2e: setup-test
+	$(BIN)/python -m pytest -m e2e
+test-property: setup-test
+	$(BIN)/python -m pytest -m property
+
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy layers/common/python/relay_core relay
+
+bench: setup-test
+	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/bench_synth.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out build runs .pytest_cache

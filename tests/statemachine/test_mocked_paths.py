@@ -1,0 +1,113 @@
+"""Every path through the ASL file with Step Functions Local MockConfigFile test cases.
+
+Each test starts ``stateMachineArn#TestCase`` on the local engine: Task results come
+from ``statemachines/test/MockConfigFile.json``, so these tests pin the definition's
+routing, Retry and Catch behaviour independently of the handlers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import entered_states, state_input, unique_name
+
+HAPPY = ["PlanResearch", "ResearchQuestions", "CompileResearch", "AnalyzeResearch", "RequestApproval",
+         "ApprovalDecision", "WriteReport", "FinalizeWorkflow"]
+
+
+def run_case(relay, case: str) -> tuple[dict, list[dict]]:
+    arn = relay.start_execution({"topic": "Mocked topic"}, unique_name(case), test_case=case)
+    description = relay.wait(arn, timeout=60)
+    return description, relay.history(arn)
+
+
+def test_mock_config_names_every_task_state_of_the_definition():
+    # Given the ASL file and the MockConfigFile
+    from relay.local.compat import load_mock_config
+    from relay.local.runtime import ASL_PATH
+
+    from .conftest import MOCK_CONFIG
+
+    definition = json.loads(ASL_PATH.read_text())
+    tasks = {n for n, s in definition["States"].items() if s["Type"] == "Task"}
+    tasks |= {n for s in definition["States"].values() if s["Type"] == "Map" for n in s["ItemProcessor"]["States"]}
+    config = load_mock_config(MOCK_CONFIG)
+    # Then every test case mocks exactly the definition's Task states
+    for case, mapping in config.StateMachines["relay-research-report"].TestCases.items():
+        assert set(mapping.root) == tasks, case
+
+
+def test_happy_path_runs_every_state_once_and_outputs_the_report(relay):
+    description, history = run_case(relay, "HappyPath")
+    assert description["status"] == "SUCCEEDED"
+    assert entered_states(history) == HAPPY
+    output = json.loads(description["output"])
+    assert output["status"] == "COMPLETED" and output["report"]["key"].endswith("report.md")
+
+
+def test_rejection_with_feedback_loops_back_to_analysis_then_approves(relay):
+    description, history = run_case(relay, "RevisionThenApproved")
+    assert description["status"] == "SUCCEEDED"
+    states = entered_states(history)
+    assert states == HAPPY[:6] + ["PrepareRevision", "AnalyzeResearch", "RequestApproval", "ApprovalDecision", "WriteReport", "FinalizeWorkflow"]
+    revision_input = state_input(history, "PrepareRevision")
+    assert revision_input["approval"]["feedback"] == "Cover the failure modes."
+    # the second analysis is asked for revision 1 with the reviewer's feedback
+    second_analysis = [e for e in history if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "AnalyzeResearch"][1]
+    review = json.loads(second_analysis["stateEnteredEventDetails"]["input"])["review"]
+    assert review == {"revision": 1, "feedback": "Cover the failure modes."}
+
+
+def test_rejection_with_no_revisions_left_ends_rejected(relay):
+    description, history = run_case(relay, "RejectedNoRevisionsLeft")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "Relay.ReportRejected"
+    assert entered_states(history)[-3:] == ["ApprovalDecision", "RecordRejection", "ReportRejected"]
+    assert "PrepareRevision" not in entered_states(history)
+
+
+def test_one_research_branch_failing_is_tolerated(relay):
+    description, history = run_case(relay, "BranchFailsWithinTolerance")
+    assert description["status"] == "SUCCEEDED"
+    compile_input = state_input(history, "CompileResearch")
+    # one of three iterations failed: its slot in the Map output is empty
+    assert sum(1 for f in compile_input["research"] if f is None) == 1
+    assert len(compile_input["research"]) == 3
+
+
+def test_research_branches_failing_beyond_tolerance_are_caught(relay):
+    description, history = run_case(relay, "BranchesFailBeyondTolerance")
+    assert description["status"] == "FAILED"
+    failure = state_input(history, "RecordFailure")["failure"]
+    assert list(failure) == ["ResearchQuestions"]
+    assert failure["ResearchQuestions"]["Error"] == "States.ExceedToleratedFailureThreshold"
+    assert "CompileResearch" not in entered_states(history)
+
+
+def test_throttled_agent_is_retried_then_succeeds(relay):
+    description, history = run_case(relay, "AgentThrottledThenSucceeds")
+    assert description["status"] == "SUCCEEDED"
+    assert entered_states(history) == HAPPY
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "error"),
+    [
+        ("WriterFails", "WriteReport", "AgentFailed"),
+        ("ApprovalTimesOut", "RequestApproval", "States.Timeout"),
+        ("InvalidInput", "PlanResearch", "InvalidInput"),
+    ],
+)
+def test_a_failing_task_is_caught_and_recorded_with_its_state_name(relay, case, state, error):
+    description, history = run_case(relay, case)
+    assert description["status"] == "FAILED"
+    states = entered_states(history)
+    assert states[-2:] == ["RecordFailure", "WorkflowFailed"]
+    failure = state_input(history, "RecordFailure")["failure"]
+    assert list(failure) == [state]
+    assert failure[state]["Error"] == error
+    # validation errors are never retried: the failing Task was attempted once
+    failed_attempts = [e for e in history if e["type"] == "TaskFailed"]
+    assert len(failed_attempts) == 1
