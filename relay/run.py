@@ -144,13 +144,13 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     ) as relay:
         progress.note("local runtime ready (moto Step Functions engine, Lambda + AgentCore endpoints on loopback)")
         arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
-        handled = 0
-        for event in relay.follow(arn, poll_seconds=0.05):
-            progress.event(event)
-            emails = approval_emails(relay.outbox)
-            while handled < len(emails):
-                path, message = emails[handled]
-                handled += 1
+        handled: set[Path] = set()
+
+        def check_outbox() -> None:
+            for path, message in approval_emails(relay.outbox):
+                if path in handled:
+                    continue
+                handled.add(path)
                 link = approval_link(message)
                 progress.note(f"✉ approval email delivered: {path}")
                 if options.auto_approve:
@@ -158,6 +158,9 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
                     progress.note("  approved (--auto-approve followed the emailed link)")
                 else:
                     progress.note(f"  open this link to approve or reject:\n\n    {link}\n")
+
+        for event in relay.follow(arn, poll_seconds=0.05, on_poll=check_outbox):
+            progress.event(event)
         description = relay.describe(arn)
         history = relay.history(arn)
         artifacts = relay.artifacts(name)

@@ -35,7 +35,7 @@ def approval_emails(outbox: Path) -> list[tuple[Path, EmailMessage]]:
     found = []
     for path in sorted(outbox.glob("*.eml")):
         message = read_email(path)
-        if str(message["Subject"]).startswith("Approval needed"):
+        if " ".join(str(message["Subject"]).split()).startswith("Approval needed"):
             found.append((path, message))
     return found
 

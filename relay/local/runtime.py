@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +201,10 @@ class LocalRelay:
         logging.getLogger("bedrock_agentcore").setLevel(self.log_level)
         # moto warns that ToleratedFailurePercentagePath "has no effect": compat enforces it.
         logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
+        # The interpreter logs every caught Task failure with its whole parse tree at ERROR;
+        # the history already records them (see Progress in relay/run.py).
+        if self.log_level != "DEBUG":
+            logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         compat.install()
         compat.set_retry_time_scale(self.retry_time_scale)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -301,8 +305,17 @@ class LocalRelay:
                 return events
             kwargs["nextToken"] = token
 
-    def follow(self, execution_arn: str, poll_seconds: float = 0.1, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def follow(
+        self,
+        execution_arn: str,
+        poll_seconds: float = 0.1,
+        timeout: float | None = None,
+        on_poll: Callable[[], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Yield history events as they happen until the execution stops.
+
+        ``on_poll`` runs once per poll, also while no event arrives (an execution
+        waiting for its task token records nothing until someone decides).
 
         Raises:
             TimeoutError: still running after ``timeout`` seconds.
@@ -316,6 +329,8 @@ class LocalRelay:
             seen = len(events)
             if status != "RUNNING":
                 return
+            if on_poll is not None:
+                on_poll()
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"execution still RUNNING after {timeout} s")
             time.sleep(poll_seconds)

@@ -174,7 +174,11 @@ class LambdaServer(_LocalHttp):
         event = json.loads(body or b"null")
         context = FakeLambdaContext(function_name=name, invoked_function_arn=self.arn(name))
         self.invocations.append((name, time.time()))
-        response_headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        response_headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": context.aws_request_id,
+        }
         fault = self._faults.take(name)
         try:
             if fault is not None:
@@ -247,7 +251,8 @@ class AgentCoreGateway(_LocalHttp):
 
     @staticmethod
     def _error(status: int, error: str, message: str) -> tuple[int, dict[str, str], bytes]:
-        return status, {"Content-Type": "application/json", "x-amzn-ErrorType": error}, json.dumps({"message": message}).encode()
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error, "x-amzn-RequestId": str(uuid.uuid4())}
+        return status, headers, json.dumps({"message": message}).encode()
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(path).path.split("/")
@@ -284,7 +289,7 @@ class AgentCoreGateway(_LocalHttp):
             if exc.code in (400, 422):
                 return self._error(400, "ValidationException", detail)
             return self._error(424, "RuntimeClientError", detail)
-        return 200, {"Content-Type": content_type, self.SESSION_HEADER: session}, data
+        return 200, {"Content-Type": content_type, self.SESSION_HEADER: session, "x-amzn-RequestId": str(uuid.uuid4())}, data
 
 
 class ApiServer(_LocalHttp):

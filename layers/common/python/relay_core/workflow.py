@@ -265,10 +265,13 @@ def record_failure(event: RecordFailureEvent, records: WorkflowRecords) -> Failu
     answers "expired" rather than offering a decision nobody is waiting for.
     """
     state, detail = next(iter(event.failure.items()))
-    error = str(detail.get("Error") or "States.TaskFailed")
+    original = str(detail.get("Error") or "States.TaskFailed")
+    # "States." names are reserved for the service (ASL spec, Errors); the Fail state
+    # re-raises them as "Relay.<Name>" and the cause keeps the original.
+    error = "Relay." + original.split(".", 1)[1] if original.startswith("States.") else original
     cause = clip(_short_cause(detail.get("Cause")), 1000)
-    records.set_status(event.workflow_id, "FAILED", failure={"state": state, "error": error, "cause": cause})
-    if state == "RequestApproval" and error == "States.Timeout":
+    records.set_status(event.workflow_id, "FAILED", failure={"state": state, "error": original, "cause": cause})
+    if state == "RequestApproval" and original == "States.Timeout":
         pending = records.latest_approval_for(event.workflow_id)
         if pending and pending.get("approval_status") == "PENDING":
             from .errors import ApprovalAlreadyDecided
@@ -277,5 +280,5 @@ def record_failure(event: RecordFailureEvent, records: WorkflowRecords) -> Failu
                 records.decide_approval(str(pending["approval_id"]), "EXPIRED", "timeout", None)
             except ApprovalAlreadyDecided:
                 pass  # decided in the same instant the timeout fired; the record says by whom
-    logger.warning("workflow failed", extra={"failed_state": state, "error": error})
-    return FailureRecord(workflow_id=event.workflow_id, state=state, error=error, cause=f"{state} failed: {cause}")
+    logger.warning("workflow failed", extra={"failed_state": state, "error": original})
+    return FailureRecord(workflow_id=event.workflow_id, state=state, error=error, cause=f"{state} failed ({original}): {cause}")

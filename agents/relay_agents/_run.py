@@ -1,0 +1,88 @@
+"""Building and running a Strands agent, and the one place that maps model errors.
+
+Retries: the agent's own model retry is turned off (``ModelRetryStrategy(max_attempts=1)``)
+because the state machine owns retry policy (``ModelThrottled`` and ``ModelUnavailable``
+are retried there with backoff, ARCHITECTURE §4); retrying in both places would multiply
+waits past the task timeout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relay_core.errors import AgentFailed, ModelThrottled, ModelUnavailable, RelayError
+from strands import Agent
+from strands.agent import AgentResult
+from strands.event_loop._retry import ModelRetryStrategy
+from strands.models import Model
+from strands.types.exceptions import (
+    ContextWindowOverflowException,
+    MaxTokensReachedException,
+    ModelThrottledException,
+)
+
+_THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
+
+
+def make_agent(
+    model: Model, system_prompt: str, tools: list[Any] | None = None, name: str = "relay"
+) -> Agent:
+    """A quiet agent (no console callback) without in-agent model retries."""
+    return Agent(
+        model=model,
+        system_prompt=system_prompt,
+        tools=tools or [],
+        callback_handler=None,
+        retry_strategy=ModelRetryStrategy(max_attempts=1),
+        name=name,
+    )
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def map_model_error(error: BaseException, role: str) -> RelayError:
+    """The Relay error for an exception raised while an agent ran.
+
+    * ``ModelThrottledException`` (or a botocore throttling ``ClientError``) → ``ModelThrottled``;
+    * a :class:`RelayError` raised inside (e.g. by a tool) → itself;
+    * context window overflow / max tokens → ``AgentFailed`` (retrying gives the same result);
+    * anything else (provider 5xx, timeouts, connection errors) → ``ModelUnavailable``.
+    """
+    chain = _chain(error)
+    for exc in chain:
+        if isinstance(exc, ModelThrottledException):
+            return ModelThrottled(f"{role}: model throttled: {exc}")
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+        if isinstance(code, str) and code in _THROTTLE_CODES:
+            return ModelThrottled(f"{role}: model throttled: {code}")
+    for exc in chain:
+        if isinstance(exc, RelayError):
+            return exc
+        if isinstance(exc, ContextWindowOverflowException | MaxTokensReachedException):
+            return AgentFailed(f"{role}: {type(exc).__name__}: {exc}")
+    root = chain[-1]
+    return ModelUnavailable(f"{role}: model call failed: {type(root).__name__}: {root}")
+
+
+def run_agent(agent: Agent, prompt: str, role: str, invocation_state: dict[str, Any] | None = None) -> str:
+    """Run ``agent`` on ``prompt`` and return its final text.
+
+    Raises:
+        ModelThrottled, ModelUnavailable, AgentFailed: see :func:`map_model_error`;
+            ``AgentFailed`` also when the final message has no text.
+    """
+    try:
+        result: AgentResult = agent(prompt, invocation_state=invocation_state or {})
+    except Exception as exc:  # noqa: BLE001 - mapped in one place
+        raise map_model_error(exc, role) from exc
+    text = "".join(block.get("text", "") for block in result.message.get("content", [])).strip()
+    if not text:
+        raise AgentFailed(f"{role}: the agent returned no text (stop reason {result.stop_reason})")
+    return text

@@ -1,0 +1,76 @@
+"""The analyst agent: compiled research → insights, risks, open questions."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+from relay_core.errors import AgentFailed, InvalidInput
+from relay_core.models import SUMMARY_MAX_CHARS, clip
+from strands.models import Model
+
+from ._run import make_agent, run_agent
+from .model_factory import build_model
+from .prompts import ANALYST_SYSTEM, analyst_prompt
+from .text import markdown_to_text, split_sentences
+
+#: The analysis summary carried in state data: three summaries' worth (``Analysis.summary``).
+ANALYSIS_SUMMARY_MAX_CHARS = SUMMARY_MAX_CHARS * 3
+
+
+class AnalysisResult(BaseModel):
+    """An analysis.
+
+    Attributes:
+        markdown: sections "Key insights", "Risks", "Open questions" (and "Reviewer
+            feedback addressed" when feedback was given).
+        summary: ≤ 840 characters, for the approval email and state data.
+    """
+
+    markdown: str
+    summary: str = Field(max_length=ANALYSIS_SUMMARY_MAX_CHARS)
+
+
+def _section(markdown: str, name: str) -> str:
+    match = re.search(
+        rf"^##\s*{name}\s*$(.*?)(?=^##\s|\Z)", markdown, flags=re.MULTILINE | re.DOTALL | re.IGNORECASE
+    )
+    return match.group(1) if match else ""
+
+
+def analyze(
+    topic: str,
+    research_markdown: str,
+    *,
+    feedback: str | None = None,
+    revision: int = 0,
+    model: Model | None = None,
+) -> AnalysisResult:
+    """Analyse the compiled research.
+
+    Args:
+        topic: the research topic.
+        research_markdown: the compiled research (``research.md``).
+        feedback: the reviewer's feedback on the previous revision, if any.
+        revision: 0 for the first analysis, +1 per rejection.
+        model: defaults to :func:`~relay_agents.model_factory.build_model`.
+
+    Returns:
+        The analysis Markdown and a summary (its key insights, clipped to 840 characters).
+
+    Raises:
+        InvalidInput: empty research.
+        AgentFailed: the agent answered nothing.
+        ModelThrottled, ModelUnavailable: provider faults.
+    """
+    if not research_markdown.strip():
+        raise InvalidInput("research: must not be empty")
+    model = model or build_model()
+    agent = make_agent(model, ANALYST_SYSTEM, name="relay-analyst")
+    feedback = feedback.strip() if feedback and feedback.strip() else None
+    markdown = run_agent(agent, analyst_prompt(topic, research_markdown, feedback, revision), "analyst")
+    insights = markdown_to_text(_section(markdown, "Key insights")) or markdown_to_text(markdown)
+    if not insights.strip():
+        raise AgentFailed("analyst: the analysis has no prose")
+    summary = clip(" ".join(split_sentences(re.sub(r"\s*\[\d+\]", "", insights))), ANALYSIS_SUMMARY_MAX_CHARS)
+    return AnalysisResult(markdown=markdown.strip() + "\n", summary=summary)

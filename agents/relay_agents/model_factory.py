@@ -1,0 +1,102 @@
+"""One place that picks the model provider from :class:`~relay_agents.settings.AgentSettings`.
+
+Bedrock uses ``strands.models.BedrockModel`` (boto3 credentials and ``AWS_REGION``).
+Anthropic, OpenAI, Ollama and LiteLLM are optional extras (``pip install 'relay[anthropic]'``
+etc.) imported only when chosen; their API keys come from the providers' own variables
+(``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``; Ollama's host from ``OLLAMA_HOST``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from relay_core.errors import InvalidInput
+from strands.models import Model
+
+from .offline import OfflineModel
+from .settings import AgentSettings
+
+#: Model ids used when ``RELAY_MODEL_ID`` is unset. Bedrock's is the Strands SDK default
+#: (a cross-region inference profile of Claude Sonnet 4.6); LiteLLM has none (it needs a
+#: ``provider/model`` id).
+DEFAULT_MODEL_IDS: dict[str, str | None] = {
+    "offline": "relay-offline-extractive",
+    "bedrock": "global.anthropic.claude-sonnet-4-6",
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "gpt-4o",
+    "ollama": "llama3.1",
+    "litellm": None,
+}
+#: Output token cap for providers that require one (Anthropic's Messages API does).
+MAX_OUTPUT_TOKENS = 4096
+
+
+def _optional(provider: str, module: str, cls: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise InvalidInput(
+            f"RELAY_MODEL_PROVIDER: {provider} needs the optional extra: pip install 'relay[{provider}]' ({exc})"
+        ) from exc
+
+
+def build_model(settings: AgentSettings | None = None) -> Model:
+    """The Strands model the settings ask for.
+
+    Args:
+        settings: defaults to :meth:`AgentSettings.from_env`.
+
+    Raises:
+        InvalidInput: the provider's optional package is not installed, or LiteLLM has no
+            ``RELAY_MODEL_ID``.
+    """
+    settings = settings or AgentSettings.from_env()
+    provider = settings.model_provider
+    model_id = settings.model_id or DEFAULT_MODEL_IDS[provider]
+    if provider == "offline":
+        return OfflineModel(model_id=model_id or "relay-offline-extractive")
+    if provider == "bedrock":
+        from strands.models import BedrockModel
+
+        return BedrockModel(model_id=model_id or str(DEFAULT_MODEL_IDS["bedrock"]))
+    if provider == "anthropic":
+        cls = _optional(provider, "strands.models.anthropic", "AnthropicModel")
+        return cls(model_id=model_id, max_tokens=MAX_OUTPUT_TOKENS)  # type: ignore[no-any-return]
+    if provider == "openai":
+        cls = _optional(provider, "strands.models.openai", "OpenAIModel")
+        return cls(model_id=model_id)  # type: ignore[no-any-return]
+    if provider == "ollama":
+        cls = _optional(provider, "strands.models.ollama", "OllamaModel")
+        return cls(os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"), model_id=model_id)  # type: ignore[no-any-return]
+    if provider == "litellm":
+        if not model_id:
+            raise InvalidInput("RELAY_MODEL_ID: required for litellm (e.g. 'bedrock/anthropic.claude-…')")
+        cls = _optional(provider, "strands.models.litellm", "LiteLLMModel")
+        return cls(model_id=model_id)  # type: ignore[no-any-return]
+    raise InvalidInput(f"RELAY_MODEL_PROVIDER: {provider!r} is not supported")  # pragma: no cover
+
+
+_PROVIDER_NAMES = {
+    "BedrockModel": "Amazon Bedrock",
+    "AnthropicModel": "Anthropic API",
+    "OpenAIModel": "OpenAI API",
+    "OllamaModel": "Ollama",
+    "LiteLLMModel": "LiteLLM",
+}
+
+
+def describe_model(model: Model) -> str:
+    """A human-readable name for provenance lines, e.g. ``"offline extractive model
+    (relay-offline-extractive)"`` or ``"Amazon Bedrock global.anthropic.claude-sonnet-4-6"``."""
+    if isinstance(model, OfflineModel):
+        return f"Relay's offline extractive model ({model.config.get('model_id')}; no LLM)"
+    try:
+        config = model.get_config()
+    except Exception:  # a provider without config: name it by class
+        config = {}
+    model_id = config.get("model_id") if isinstance(config, dict) else getattr(config, "model_id", None)
+    name = _PROVIDER_NAMES.get(type(model).__name__, type(model).__name__)
+    return f"{name} {model_id}" if model_id else name

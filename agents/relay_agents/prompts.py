@@ -1,0 +1,95 @@
+"""System prompts and tagged user prompts for Relay's four agents.
+
+Role marker: every system prompt starts with ``[relay-role: <role>]`` where ``<role>`` is
+``planner``, ``researcher``, ``analyst`` or ``writer``. An LLM reads it as a label; the
+offline model (:mod:`relay_agents.offline`) reads it to decide what to compose. A system
+prompt without the marker makes the offline model answer as a generic extractive
+summariser.
+
+User prompts carry their inputs in XML-style tags (``<topic>…</topic>``, ``<count>…</count>``,
+``<question>…</question>``, ``<research>…</research>``, ``<analysis>…</analysis>``,
+``<feedback>…</feedback>``, ``<revision>…</revision>``, ``<approval_feedback>…</approval_feedback>``):
+Anthropic's prompting guidance recommends tags for long inputs, and the offline model
+parses the same tags with :func:`read_tag`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ROLES = ("planner", "researcher", "analyst", "writer")
+ROLE_MARKER_RE = re.compile(r"\[relay-role:\s*([a-z]+)\]")
+
+
+def role_marker(role: str) -> str:
+    """``[relay-role: <role>]`` for one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return f"[relay-role: {role}]"
+
+
+def detect_role(system_prompt: str | None) -> str | None:
+    """The role named by the marker in ``system_prompt``, or ``None``."""
+    match = ROLE_MARKER_RE.search(system_prompt or "")
+    return match.group(1) if match and match.group(1) in ROLES else None
+
+
+def tag(name: str, value: object) -> str:
+    """``<name>value</name>``; a closing tag inside ``value`` is defused."""
+    text = str(value).replace(f"</{name}>", f"</ {name}>")
+    return f"<{name}>\n{text}\n</{name}>"
+
+
+def read_tag(text: str, name: str) -> str | None:
+    """The stripped content of the first ``<name>…</name>`` in ``text``, or ``None``."""
+    match = re.search(rf"<{name}>\n?(.*?)\n?</{name}>", text, flags=re.DOTALL)
+    return match.group(1).strip() if match else None
+
+
+PLANNER_SYSTEM = f"""{role_marker("planner")}
+You plan research. Given a topic and a number N, write exactly N distinct research
+questions that together cover the topic. You may call search_documents first to see what
+the corpus holds. Answer with a numbered list, one question per line, and nothing else."""
+
+RESEARCHER_SYSTEM = f"""{role_marker("researcher")}
+You answer one research question from the corpus. Always call search_documents first (you
+may call it again with a refined query). Answer only from the passages it returns. Cite
+every claim with the passage's citation number in square brackets, e.g. [1]. End with a
+line "**Sources**" followed by one line per cited source: "- [n] [title](uri)"."""
+
+ANALYST_SYSTEM = f"""{role_marker("analyst")}
+You analyse compiled research. Write Markdown with the sections "## Key insights",
+"## Risks" and "## Open questions", citing the research's source numbers. When reviewer
+feedback is given, add a section "## Reviewer feedback addressed" that quotes the feedback
+and say what you changed because of it."""
+
+WRITER_SYSTEM = f"""{role_marker("writer")}
+You write the final report in Markdown: a "# " title, "## Executive summary",
+"## Findings" (with the research's citation numbers), "## Analysis" and "## Sources" (one
+numbered line per source with its title and URI). Use only the research and analysis
+given. If approval notes are given, honour them."""
+
+
+def planner_prompt(topic: str, count: int) -> str:
+    return f"Plan the research.\n{tag('topic', topic)}\n{tag('count', count)}"
+
+
+def researcher_prompt(question: str) -> str:
+    return f"Research this question.\n{tag('question', question)}"
+
+
+def analyst_prompt(topic: str, research: str, feedback: str | None, revision: int) -> str:
+    parts = [f"Analyse the research.\n{tag('topic', topic)}", tag("revision", revision)]
+    if feedback:
+        parts.append(tag("feedback", feedback))
+    parts.append(tag("research", research))
+    return "\n".join(parts)
+
+
+def writer_prompt(topic: str, research: str, analysis: str, approval_feedback: str | None) -> str:
+    parts = [f"Write the final report.\n{tag('topic', topic)}"]
+    if approval_feedback:
+        parts.append(tag("approval_feedback", approval_feedback))
+    parts.append(tag("research", research))
+    parts.append(tag("analysis", analysis))
+    return "\n".join(parts)

@@ -1,0 +1,82 @@
+"""The researcher agent: one question → a cited answer from the corpus."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+from relay_core.errors import AgentFailed, InvalidInput
+from relay_core.models import SourceRef, clip
+from strands.models import Model
+
+from ._run import make_agent, run_agent
+from .corpus import Corpus, corpus_from_settings
+from .model_factory import build_model
+from .offline import OFFLINE_NOTICE
+from .prompts import RESEARCHER_SYSTEM, researcher_prompt
+from .text import markdown_to_text
+from .tools import SESSION_KEY, ResearchSession, search_documents
+
+#: Most sources one finding cites (``relay_core.models.Finding.sources`` max_length).
+MAX_SOURCES = 8
+
+
+class ResearchResult(BaseModel):
+    """A researched answer.
+
+    Attributes:
+        answer_markdown: the full answer with ``[n]`` citations and a sources list.
+        summary: ≤ 280 characters (``SUMMARY_MAX_CHARS``), for state data.
+        sources: the documents the answer cites (≤ 8), in citation order.
+    """
+
+    answer_markdown: str
+    summary: str = Field(max_length=280)
+    sources: list[SourceRef] = Field(default_factory=list, max_length=MAX_SOURCES)
+
+
+def _cited(answer: str, session: ResearchSession) -> list[tuple[int, SourceRef]]:
+    """Retrieved sources the answer cites by ``[n]`` or by URI; all retrieved ones if it cites none."""
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
+    retrieved = session.sources
+    cited = [(n, ref) for n, ref in retrieved if n in numbers or ref.uri in answer]
+    if not cited:
+        cited = sorted(retrieved, key=lambda item: -item[1].score)[:MAX_SOURCES]
+        cited.sort(key=lambda item: item[0])
+    return cited[:MAX_SOURCES]
+
+
+def research(question: str, *, model: Model | None = None, corpus: Corpus | None = None) -> ResearchResult:
+    """Answer ``question`` from the corpus with citations.
+
+    Args:
+        question: the research question (non-empty).
+        model: defaults to :func:`~relay_agents.model_factory.build_model`.
+        corpus: defaults to :func:`~relay_agents.corpus.corpus_from_settings`.
+
+    Returns:
+        The answer, its summary and the sources it cites. If the model's answer has no
+        "Sources" list, one is appended from the sources recorded by ``search_documents``.
+
+    Raises:
+        InvalidInput: empty question.
+        AgentFailed: the agent answered nothing, or no search returned any document (a
+            finding must be grounded in the corpus).
+        ModelThrottled, ModelUnavailable: provider faults.
+    """
+    if not question.strip():
+        raise InvalidInput("question: must not be empty")
+    model = model or build_model()
+    session = ResearchSession(corpus or corpus_from_settings())
+    agent = make_agent(model, RESEARCHER_SYSTEM, [search_documents], name="relay-researcher")
+    answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
+    if not session.sources:
+        raise AgentFailed(f"researcher: no document in the corpus matched (queries: {len(session.queries)})")
+    cited = _cited(answer, session)
+    if "sources" not in answer.lower():
+        answer += "\n\n**Sources**\n" + "\n".join(f"- [{n}] [{ref.title}]({ref.uri})" for n, ref in cited)
+    prose = markdown_to_text(re.sub(r"\s*\[\d+\]", "", answer.replace(OFFLINE_NOTICE, "")))
+    summary = clip(prose or answer)
+    return ResearchResult(
+        answer_markdown=answer.strip() + "\n", summary=summary, sources=[ref for _, ref in cited]
+    )

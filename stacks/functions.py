@@ -1,0 +1,122 @@
+"""One factory for every Lambda in ``functions/``: same runtime, architecture, log format,
+tracing and Powertools settings; each function gets its own role and log group.
+
+The role starts empty but for writing to the function's own log group (no
+``AWSLambdaBasicExecutionRole``, whose ``logs:*`` statements cover every log group);
+constructs add exactly the statements each handler needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .layer_build import ROOT
+
+FUNCTIONS_DIR = ROOT / "functions"
+#: Constants shared by every function (STYLE 5).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_FORMAT = lambda_.LoggingFormat.JSON
+HANDLER = "app.handler"
+POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "relay",
+    "POWERTOOLS_METRICS_NAMESPACE": "Relay",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    # Never log event payloads: they carry task tokens (RequestApproval) and documents.
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How one function in ``functions/<name>/`` is deployed.
+
+    Attributes:
+        name: folder name under ``functions/``.
+        description: shown in the Lambda console.
+        timeout_seconds: function timeout; agent steps wait on the model.
+        memory_mb: memory (and so CPU) size.
+    """
+
+    name: str
+    description: str
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+
+    @property
+    def substitution_key(self) -> str:
+        """The ASL definition substitution naming this function's ARN (``PlanResearchFunctionArn``)."""
+        return "".join(part.title() for part in self.name.split("_")) + "FunctionArn"
+
+    @property
+    def code_dir(self) -> Path:
+        return FUNCTIONS_DIR / self.name
+
+
+def asset_excludes() -> list[str]:
+    return ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
+
+
+class RelayFunction(Construct):
+    """A function from ``functions/<spec.name>/app.py`` with its own role and log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        layers: Sequence[lambda_.ILayerVersion],
+        environment: dict[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not (spec.code_dir / "app.py").exists():
+            raise FileNotFoundError(
+                f"{spec.code_dir}/app.py is missing: every function in the stack needs a handler"
+            )
+        self.spec = spec
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Relay {spec.name} function",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="OwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(spec.code_dir), exclude=asset_excludes()),
+            layers=list(layers),
+            role=self.role,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=LOG_FORMAT,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=self.log_group,
+            environment={**POWERTOOLS_ENV, **environment},
+        )
+        self.arn = self.function.function_arn

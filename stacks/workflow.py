@@ -1,0 +1,223 @@
+"""Workflow: the state machine's Lambdas, the shared layers and the state machine itself.
+
+The definition is the file ``statemachines/research_report.asl.json`` loaded with
+``DefinitionBody.from_file`` and ``definition_substitutions`` (STYLE 6); the
+substitution keys are the contract with the file (see :data:`TASK_FUNCTIONS` and
+:data:`RUNTIME_KEY`; ``tests/infra`` checks both sides name the same set).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from .agents import Agents, model_environment, model_statements
+from .approvals import Approvals
+from .functions import ARCHITECTURE, RUNTIME, FunctionSpec, RelayFunction
+from .layer_build import ROOT, Artifacts
+from .settings import Settings
+from .storage import Storage
+
+ASL_FILE = ROOT / "statemachines" / "research_report.asl.json"
+#: The ASL substitution naming the researcher runtime ARN.
+RUNTIME_KEY = "ResearcherRuntimeArn"
+#: The Lambdas the state machine invokes, in workflow order.
+TASK_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "plan_research", "PlanResearch: validate input, record the workflow, plan questions", 300, 1024
+    ),
+    FunctionSpec("compile_research", "CompileResearch: merge findings into research.md", 120, 1024),
+    FunctionSpec("analyze", "AnalyzeResearch: the analyst agent", 600, 1024),
+    FunctionSpec("request_approval", "RequestApproval: store the task token, email the signed link", 30, 512),
+    FunctionSpec("write_report", "WriteReport: the writer agent's final report", 600, 1024),
+    FunctionSpec("finalize", "FinalizeWorkflow/RecordRejection: record the outcome, notify", 30, 512),
+    FunctionSpec("record_failure", "RecordFailure: record which state failed and why", 30, 512),
+)
+#: Functions that run an agent (planner, analyst, writer) and so call the model.
+MODEL_FUNCTIONS = frozenset({"plan_research", "analyze", "write_report"})
+#: State machine execution history logging level. Level ALL records every event type
+#: with ``includeExecutionData=False``: state inputs/outputs (which carry the task token
+#: in RequestApproval's parameters, and artifact summaries) are never written to logs.
+LOG_LEVEL = sfn.LogLevel.ALL
+INCLUDE_EXECUTION_DATA = False
+
+
+def state_machine_name(stack: Stack) -> str:
+    """A fixed name, so the role can name the state machine's own ARN without a cycle."""
+    return f"{stack.stack_name}-research-report"[:80]
+
+
+def execution_timeout(settings: Settings) -> Duration:
+    """Every approval round may wait its full timeout, plus a day for the work itself;
+    Standard executions can run at most one year."""
+    seconds = settings.approval_timeout_seconds * (settings.max_revisions + 1) + 86_400
+    return Duration.seconds(min(seconds, 31_536_000))
+
+
+class Workflow(Construct):
+    """Task Lambdas, layers, and the Standard state machine with logging and X-Ray."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        storage: Storage,
+        approvals: Approvals,
+        agents: Agents,
+        artifacts: Artifacts,
+        api_base_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        retention = settings.log_retention
+
+        self.deps_layer = lambda_.LayerVersion(
+            self,
+            "DepsLayer",
+            description="Relay third-party packages (pydantic, Powertools, Strands, bedrock-agentcore, ...)",
+            code=lambda_.Code.from_asset(str(artifacts.deps_layer_zip), asset_hash=artifacts.deps_key),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.code_layer = lambda_.LayerVersion(
+            self,
+            "CodeLayer",
+            description="Relay relay_core and relay_agents packages",
+            code=lambda_.Code.from_asset(str(artifacts.code_layer_dir)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.layers = [self.deps_layer, self.code_layer]
+        self.environment = {
+            "RELAY_ARTIFACT_BUCKET": storage.bucket.bucket_name,
+            "RELAY_TABLE_NAME": storage.table.table_name,
+            "RELAY_API_BASE_URL": api_base_url,
+            "RELAY_SIGNING_SECRET_ARN": approvals.signing_secret.secret_arn,
+            "RELAY_TOPIC_ARN": approvals.topic.topic_arn,
+            "RELAY_APPROVER_EMAIL": settings.approver_email or "approver@example.com",
+            "RELAY_MAIL_FROM": settings.mail_from,
+            # Defaults applied to execution input that leaves them out (WorkflowRequest).
+            "RELAY_DEFAULT_MAX_CONCURRENCY": str(settings.research_concurrency),
+            "RELAY_DEFAULT_TOLERATED_FAILURE_PERCENTAGE": f"{settings.tolerated_failure_percentage:g}",
+            "RELAY_DEFAULT_APPROVAL_TIMEOUT_SECONDS": str(settings.approval_timeout_seconds),
+            "RELAY_DEFAULT_MAX_REVISIONS": str(settings.max_revisions),
+            **model_environment(settings),
+        }
+        self.retention = retention
+
+        self.functions: dict[str, RelayFunction] = {}
+        for spec in TASK_FUNCTIONS:
+            fn = RelayFunction(
+                self,
+                "".join(p.title() for p in spec.name.split("_")),
+                spec=spec,
+                layers=self.layers,
+                environment=self.environment,
+                log_retention=retention,
+            )
+            self.functions[spec.name] = fn
+            if spec.name in MODEL_FUNCTIONS:
+                for statement in model_statements(settings):
+                    fn.role.add_to_policy(statement)
+        f = self.functions
+        storage.grant_records(f["plan_research"].role)
+        storage.grant_artifacts(f["compile_research"].role, read=True, write=True)
+        storage.grant_artifacts(f["analyze"].role, read=True, write=True)
+        storage.grant_records(f["analyze"].role)
+        storage.grant_records(f["request_approval"].role)
+        approvals.grant_secret(f["request_approval"].role)
+        approvals.grant_notify(f["request_approval"].role)
+        storage.grant_artifacts(f["write_report"].role, read=True, write=True)
+        storage.grant_artifacts(f["finalize"].role, read=True)  # presigned report URL
+        storage.grant_records(f["finalize"].role)
+        approvals.grant_notify(f["finalize"].role)
+        storage.grant_records(f["record_failure"].role)
+
+        # --- the state machine ---------------------------------------------------------------
+        self.name = state_machine_name(stack)
+        arn_base = f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.state_machine_arn = f"{arn_base}:stateMachine:{self.name}"
+        self.execution_arn_pattern = f"{arn_base}:execution:{self.name}:*"
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"/aws/vendedlogs/states/{self.name}",
+            retention=retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal(
+                "states.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="Relay research-report state machine",
+        )
+        function_arns = [fn.function.function_arn for fn in self.functions.values()]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="InvokeTaskFunctions",
+                actions=["lambda:InvokeFunction"],
+                resources=[*function_arns, *(f"{arn}:*" for arn in function_arns)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="InvokeResearcherRuntime",
+                actions=["bedrock-agentcore:InvokeAgentRuntime"],
+                resources=[agents.runtime_arn, f"{agents.runtime_arn}/*"],
+            )
+        )
+        # Distributed Map: the state machine starts child executions of itself
+        # (Step Functions developer guide, "IAM policies for using Distributed Map states").
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DistributedMapStart",
+                actions=["states:StartExecution"],
+                resources=[self.state_machine_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DistributedMapChildren",
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[f"{arn_base}:execution:{self.name}/*"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DistributedMapRedrive",
+                actions=["states:RedriveExecution"],
+                resources=[f"{arn_base}:mapRun:{self.name}/*:*"],
+            )
+        )
+
+        substitutions = {spec.substitution_key: self.functions[spec.name].arn for spec in TASK_FUNCTIONS}
+        substitutions[RUNTIME_KEY] = agents.runtime_arn
+        self.substitutions = substitutions
+        self.state_machine = sfn.StateMachine(
+            self,
+            "ResearchReport",
+            state_machine_name=self.name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(ASL_FILE)),
+            definition_substitutions=substitutions,
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=LOG_LEVEL, include_execution_data=INCLUDE_EXECUTION_DATA
+            ),
+            timeout=execution_timeout(settings),
+            comment="Relay: research topic -> approved report",
+        )
+        # The role's policies must exist before the state machine validates its definition.
+        self.state_machine.node.add_dependency(self.role)

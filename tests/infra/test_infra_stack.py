@@ -1,0 +1,390 @@
+"""CDK assertions on the synthesized Relay stack: the properties that matter (STYLE 11)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from infra_support import TEST_EMAIL, Synth
+
+from stacks.storage import STATUS_INDEX
+from stacks.workflow import ASL_FILE, RUNTIME_KEY, TASK_FUNCTIONS
+
+pytestmark = pytest.mark.infra
+
+SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    """Every IAM statement in the template as ``(owner role logical id or policy id, statement)``."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for lid, res in synth.template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            owners = [r["Ref"] for r in props.get("Roles", [])] or [lid]
+            for owner in owners:
+                out += [(owner, s) for s in props["PolicyDocument"]["Statement"]]
+        elif res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                out += [(lid, s) for s in policy["PolicyDocument"]["Statement"]]
+    return out
+
+
+def role_statements(synth: Synth, role: Any) -> list[dict[str, Any]]:
+    lid = synth.logical_id(role)
+    return [s for owner, s in statements(synth) if owner == lid]
+
+
+def allows(statement: dict[str, Any], action: str) -> bool:
+    return statement["Effect"] == "Allow" and action in _as_list(statement["Action"])
+
+
+def getatt_arn(synth: Synth, construct: Any, attr: str = "Arn") -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.logical_id(construct), attr]}
+
+
+# -- the ASL contract ----------------------------------------------------------------------------
+def test_substitution_keys_in_the_file_and_the_stack_are_the_same_set(synth: Synth) -> None:
+    # Given the definition file and the synthesized state machine
+    in_file = set(SUBSTITUTION.findall(ASL_FILE.read_text()))
+    (sm,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    # Then the stack substitutes exactly the keys the file names
+    assert in_file, "the ASL file names no ${...} keys"
+    assert set(sm["Properties"]["DefinitionSubstitutions"]) == in_file
+    assert set(synth.stack.workflow.substitutions) == in_file
+    assert in_file == {s.substitution_key for s in TASK_FUNCTIONS} | {RUNTIME_KEY}
+
+
+def test_definition_is_the_file_loaded_as_an_asset(synth: Synth) -> None:
+    (sm,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    assert "DefinitionS3Location" in sm["Properties"]
+    assert sm["Properties"]["StateMachineType"] == "STANDARD"
+    # the uploaded asset is the file itself, unchanged
+    staged = [p for p in synth.outdir.glob("asset.*.json") if p.read_bytes() == ASL_FILE.read_bytes()]
+    assert staged, "the ASL file is not among the staged assets"
+
+
+def test_state_machine_invokes_exactly_the_referenced_functions_and_runtime(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    stmts = role_statements(synth, wf.role)
+    # Given the functions the definition references through its substitutions
+    substitutions = synth.resources("AWS::StepFunctions::StateMachine").popitem()[1]["Properties"][
+        "DefinitionSubstitutions"
+    ]
+    referenced = {v["Fn::GetAtt"][0] for k, v in substitutions.items() if k != RUNTIME_KEY}
+    # When we collect the lambda:InvokeFunction grants of the state machine role
+    invoke = [s for s in stmts if allows(s, "lambda:InvokeFunction")]
+    granted_plain = {r["Fn::GetAtt"][0] for s in invoke for r in _as_list(s["Resource"]) if "Fn::GetAtt" in r}
+    granted_versions = {
+        r["Fn::Join"][1][0]["Fn::GetAtt"][0]
+        for s in invoke
+        for r in _as_list(s["Resource"])
+        if "Fn::Join" in r and r["Fn::Join"][1][1] == ":*"
+    }
+    all_resources = [r for s in invoke for r in _as_list(s["Resource"])]
+    # Then they are exactly those functions (and their versions), nothing else
+    assert referenced == {synth.logical_id(fn.function) for fn in wf.functions.values()}
+    assert granted_plain == referenced
+    assert granted_versions == referenced
+    assert len(all_resources) == 2 * len(referenced)
+    # And the runtime grant is the runtime ARN and ARN/* under the bedrock-agentcore prefix
+    runtime_arn = getatt_arn(synth, synth.stack.agents.cfn_runtime, "AgentRuntimeArn")
+    assert substitutions[RUNTIME_KEY] == runtime_arn
+    agent = [s for s in stmts if allows(s, "bedrock-agentcore:InvokeAgentRuntime")]
+    assert len(agent) == 1
+    assert _as_list(agent[0]["Resource"]) == [runtime_arn, {"Fn::Join": ["", [runtime_arn, "/*"]]}]
+    # And no role anywhere uses CDK's wrong derived prefix
+    assert not [
+        s
+        for _, s in statements(synth)
+        if any(str(a).startswith("bedrockagentcore:") for a in _as_list(s["Action"]))
+    ]
+
+
+def test_state_machine_role_can_run_its_distributed_map(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    stmts = role_statements(synth, wf.role)
+    start = [s for s in stmts if allows(s, "states:StartExecution")]
+    assert len(start) == 1
+    assert synth.stack.resolve(wf.state_machine_arn) in _as_list(start[0]["Resource"])
+    children = [
+        s for s in stmts if allows(s, "states:DescribeExecution") and allows(s, "states:StopExecution")
+    ]
+    assert children and all(":execution:" in json.dumps(s["Resource"]) for s in children)
+    # the ARN is built from the fixed name, not a reference to the state machine (no cycle)
+    assert "WorkflowResearchReport" not in json.dumps(start)
+    (sm,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    assert sm["Properties"]["StateMachineName"] == wf.name
+
+
+def test_only_the_approvals_function_can_send_task_results(synth: Synth) -> None:
+    approvals_role = synth.logical_id(synth.stack.api.functions["approvals"].role)
+    senders = {
+        owner
+        for owner, s in statements(synth)
+        for a in _as_list(s["Action"])
+        if str(a).startswith("states:SendTask")
+    }
+    assert senders == {approvals_role}
+    (stmt,) = [
+        s
+        for s in role_statements(synth, synth.stack.api.functions["approvals"].role)
+        if allows(s, "states:SendTaskSuccess")
+    ]
+    assert _as_list(stmt["Action"]) == ["states:SendTaskSuccess"]
+
+
+def test_no_statement_allows_every_action_on_every_resource(synth: Synth) -> None:
+    offenders = [
+        (owner, s)
+        for owner, s in statements(synth)
+        if s["Effect"] == "Allow" and "*" in _as_list(s["Action"]) and "*" in _as_list(s.get("Resource"))
+    ]
+    assert offenders == []
+    # nor a service-wide wildcard action anywhere
+    assert not [s for _, s in statements(synth) if any(str(a).endswith(":*") for a in _as_list(s["Action"]))]
+
+
+def test_each_function_has_its_own_role(synth: Synth) -> None:
+    fns = synth.resources("AWS::Lambda::Function")
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in fns.values()]
+    assert len(fns) == len(TASK_FUNCTIONS) + 2
+    assert len(set(roles)) == len(roles)
+    managed = [
+        r for r in synth.resources("AWS::IAM::Role").values() if r["Properties"].get("ManagedPolicyArns")
+    ]
+    # only API Gateway's account-level CloudWatch role uses an AWS managed policy
+    assert len(managed) == 1 and "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(managed[0])
+
+
+# -- functions -------------------------------------------------------------------------------------
+def test_functions_are_arm64_python_traced_with_powertools_env(synth: Synth) -> None:
+    for lid, fn in synth.resources("AWS::Lambda::Function").items():
+        p = fn["Properties"]
+        assert p["Architectures"] == ["arm64"], lid
+        assert p["Runtime"].startswith("python3."), lid
+        assert p["TracingConfig"] == {"Mode": "Active"}, lid
+        assert p["LoggingConfig"]["LogFormat"] == "JSON", lid
+        env = p["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == "relay"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Relay"
+        assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+        assert env["RELAY_MODEL_PROVIDER"] == "bedrock"
+        for key in ("RELAY_ARTIFACT_BUCKET", "RELAY_TABLE_NAME", "RELAY_API_BASE_URL", "RELAY_SIGNING_SECRET_ARN",
+                    "RELAY_TOPIC_ARN", "RELAY_APPROVER_EMAIL", "RELAY_MAIL_FROM", "RELAY_MODEL_ID"):  # fmt: skip
+            assert key in env, (lid, key)
+        assert len(p["Layers"]) == 2
+
+
+def test_api_function_knows_the_state_machine_and_the_url_needs_no_cycle(synth: Synth) -> None:
+    api_fn = synth.template["Resources"][synth.logical_id(synth.stack.api.functions["api"].function)]
+    env = api_fn["Properties"]["Environment"]["Variables"]
+    assert "stateMachine:Relay-research-report" in json.dumps(env["RELAY_STATE_MACHINE_ARN"])
+    # the URL is built from the RestApi id alone: no reference to the stage or deployment
+    url = json.dumps(env["RELAY_API_BASE_URL"])
+    assert synth.logical_id(synth.stack.api.rest_api) in url
+    assert "Deployment" not in url and "Stage" not in url
+
+
+def test_agent_functions_may_invoke_only_the_configured_model(synth: Synth) -> None:
+    model_id = synth.stack.node.try_get_context("modelId")
+    for name, fn in synth.stack.workflow.functions.items():
+        invoke = [s for s in role_statements(synth, fn.role) if allows(s, "bedrock:InvokeModel")]
+        if name in ("plan_research", "analyze", "write_report"):
+            assert invoke and all(model_id.split(".", 1)[-1] in json.dumps(s["Resource"]) for s in invoke), (
+                name
+            )
+        else:
+            assert not invoke, name
+
+
+# -- the researcher runtime ------------------------------------------------------------------------
+def test_researcher_runtime_is_code_deployed_with_its_own_role(synth: Synth) -> None:
+    (runtime,) = synth.resources("AWS::BedrockAgentCore::Runtime").values()
+    p = runtime["Properties"]
+    code = p["AgentRuntimeArtifact"]["CodeConfiguration"]
+    assert code["EntryPoint"] == ["main.py"]
+    assert code["Runtime"].startswith("PYTHON_3_")
+    assert p["RoleArn"] == getatt_arn(synth, synth.stack.agents.role)
+    assert p["EnvironmentVariables"]["RELAY_MODEL_PROVIDER"] == "bedrock"
+    stmts = role_statements(synth, synth.stack.agents.role)
+    actions = {a for s in stmts for a in _as_list(s["Action"])}
+    assert actions == {
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "s3:PutObject", "s3:GetObject",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
+        "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    }  # fmt: skip
+    (put,) = [s for s in stmts if allows(s, "s3:PutObject")]
+    assert put["Resource"]["Fn::Join"][1][-1] == "/workflows/*"
+    trust = synth.template["Resources"][synth.logical_id(synth.stack.agents.role)]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]
+    assert trust["Statement"][0]["Principal"] == {"Service": "bedrock-agentcore.amazonaws.com"}
+    assert "aws:SourceAccount" in json.dumps(trust)
+
+
+# -- logging and tracing ---------------------------------------------------------------------------
+def test_state_machine_logs_and_traces_without_execution_data(synth: Synth) -> None:
+    # The RequestApproval task's parameters carry the task token; with includeExecutionData
+    # false no state input/output (so no token) reaches CloudWatch Logs.
+    synth.assertions.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": False,
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}],
+            },
+        },
+    )
+
+
+def test_api_stage_logs_traces_and_throttles_without_bodies(synth: Synth) -> None:
+    synth.assertions.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "DataTraceEnabled": False,
+                            "ThrottlingRateLimit": Match.any_value(),
+                            "ThrottlingBurstLimit": Match.any_value(),
+                        }
+                    )
+                ]  # fmt: skip
+            ),
+        },
+    )
+
+
+def test_every_log_group_has_the_configured_retention(synth: Synth) -> None:
+    days = synth.stack.node.try_get_context("logRetentionDays")
+    groups = synth.resources("AWS::Logs::LogGroup")
+    assert groups and all(g["Properties"]["RetentionInDays"] == days for g in groups.values())
+
+
+# -- storage ---------------------------------------------------------------------------------------
+def test_artifact_bucket_is_versioned_encrypted_private_and_tls_only(synth: Synth) -> None:
+    lid = synth.logical_id(synth.stack.storage.bucket)
+    p = synth.template["Resources"][lid]["Properties"]
+    assert p["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert p["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+    }  # fmt: skip
+    rules = p["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") for r in rules)
+    assert "LoggingConfiguration" in p
+    policies = [
+        r
+        for r in synth.resources("AWS::S3::BucketPolicy").values()
+        if r["Properties"]["Bucket"] == {"Ref": lid}
+    ]
+    deny_tls = [
+        s for pol in policies for s in pol["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]  # fmt: skip
+    assert deny_tls
+
+
+def test_workflow_table_schema_ttl_gsi_on_demand_pitr(synth: Synth) -> None:
+    synth.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": STATUS_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            "AttributeDefinitions": Match.array_with([{"AttributeName": "pk", "AttributeType": "S"}]),
+        },
+    )
+
+
+def test_table_access_is_item_level_only(synth: Synth) -> None:
+    table = synth.logical_id(synth.stack.storage.table)
+    actions = {
+        a
+        for _, s in statements(synth)
+        if table in json.dumps(s.get("Resource"))
+        for a in _as_list(s["Action"])
+    }
+    assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+# -- API -------------------------------------------------------------------------------------------
+def test_workflow_routes_need_iam_and_approval_routes_are_public(synth: Synth) -> None:
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    paths = {lid: r["Properties"]["PathPart"] for lid, r in resources.items()}
+    methods = synth.resources("AWS::ApiGateway::Method")
+    seen = {}
+    for m in methods.values():
+        p = m["Properties"]
+        part = paths[p["ResourceId"]["Ref"]]
+        parent = resources[p["ResourceId"]["Ref"]]["Properties"]["ParentId"]
+        parent_part = paths.get(parent.get("Ref", ""), "")
+        seen[(parent_part, part, p["HttpMethod"])] = p["AuthorizationType"]
+    assert seen == {
+        ("", "workflows", "POST"): "AWS_IAM",
+        ("", "workflows", "GET"): "AWS_IAM",
+        ("workflows", "{id}", "GET"): "AWS_IAM",
+        ("{id}", "cancel", "POST"): "AWS_IAM",
+        ("approvals", "{id}", "GET"): "NONE",
+        ("approvals", "{id}", "POST"): "NONE",
+    }
+
+
+# -- approvals and monitoring ----------------------------------------------------------------------
+def test_topic_is_encrypted_with_an_email_subscription_from_context(synth: Synth) -> None:
+    synth.assertions.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    synth.assertions.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": TEST_EMAIL}
+    )
+    synth.assertions.has_resource_properties(
+        "AWS::SecretsManager::Secret", {"GenerateSecretString": Match.object_like({"PasswordLength": 64})}
+    )
+
+
+def test_failed_and_timed_out_executions_alarm_to_the_topic(synth: Synth) -> None:
+    topic = {"Ref": synth.logical_id(synth.stack.approvals.topic)}
+    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
+    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms}
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+        assert by_metric[metric]["Namespace"] == "AWS/States"
+        assert by_metric[metric]["AlarmActions"] == [topic]
+
+
+def test_execution_status_changes_go_to_the_topic(synth: Synth) -> None:
+    synth.assertions.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                "detail": Match.object_like({"stateMachineArn": Match.any_value()}),
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": synth.logical_id(synth.stack.approvals.topic)}})],
+        },
+    )
+    synth.assertions.resource_count_is("AWS::CloudWatch::Dashboard", 1)

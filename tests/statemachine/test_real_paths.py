@@ -1,0 +1,132 @@
+"""Every path through the workflow with the real handlers, agents (offline model),
+researcher runtime, email and approval pages, on the local engine.
+
+Faults are injected at the local endpoints (the AgentCore gateway answers 429 or
+400; the Lambda endpoint fails an invocation as a handler would), never inside the
+code under test. Retry waits are scaled by 0.01.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from relay.local.mail import approval_emails, approval_link, decide_by_link, fetch
+from relay.local.runtime import TABLE
+from relay.local.servers import Fault
+
+from .conftest import entered_states, unique_name
+
+#: ARCHITECTURE §2: every state's input and output stays under 32 KiB.
+PAYLOAD_LIMIT = 32 * 1024
+
+
+def run(relay: Any, request: dict[str, Any], decisions: list[tuple[bool, str]], timeout: float = 120) -> tuple[str, dict, list[dict]]:
+    """Start an execution and answer each approval email with the next scripted decision."""
+    name = unique_name("real")
+    arn = relay.start_execution(request, name)
+    handled = {p for p, _ in approval_emails(relay.outbox)}
+
+    def answer_emails() -> None:
+        for path, message in approval_emails(relay.outbox):
+            if path in handled or name not in message.get_body().get_content():
+                continue
+            handled.add(path)
+            if decisions:
+                approve, feedback = decisions.pop(0)
+                page = decide_by_link(approval_link(message), approve=approve, feedback=feedback, decided_by="tester")
+                assert page.status == 200, page.html
+
+    for _ in relay.follow(arn, poll_seconds=0.05, timeout=timeout, on_poll=answer_emails):
+        pass
+    return name, relay.describe(arn), relay.history(arn)
+
+
+def workflow_item(workflow_id: str) -> dict[str, Any]:
+    return boto3.resource("dynamodb").Table(TABLE).get_item(Key={"pk": f"WORKFLOW#{workflow_id}"})["Item"]
+
+
+def emails_for(relay: Any, workflow_id: str) -> list[Any]:
+    return [m for _, m in approval_emails(relay.outbox) if workflow_id in m.get_body().get_content()]
+
+
+def test_approved_first_time_writes_a_report_citing_the_corpus(relay, corpus_dir):
+    name, description, history = run(relay, {"topic": "How do task tokens resume a waiting workflow?", "questions": 2}, [(True, "")])
+    assert description["status"] == "SUCCEEDED", description
+    report = relay.artifacts(name)["report.md"].decode()
+    cited = [p.name for p in corpus_dir.iterdir() if p.name in report]
+    assert cited, report
+    assert "offline extractive model" in report
+    assert workflow_item(name)["status"] == "COMPLETED"
+    assert json.loads(description["output"])["report"]["key"] == f"workflows/{name}/report.md"
+
+
+def test_rejected_with_feedback_goes_back_to_analysis_then_approved(relay):
+    feedback = "Explain what happens when the approval link expires."
+    name, description, history = run(relay, {"topic": "Approval links for reviewers", "questions": 2}, [(False, feedback), (True, "")])
+    assert description["status"] == "SUCCEEDED", description
+    assert entered_states(history).count("AnalyzeResearch") == 2
+    artifacts = relay.artifacts(name)
+    assert feedback in artifacts["analysis-r1.md"].decode()
+    assert feedback not in artifacts["analysis-r0.md"].decode()
+    assert len(emails_for(relay, name)) == 2
+    # the first link is spent: its page now says who decided, and offers no form
+    first = fetch(approval_link(emails_for(relay, name)[0]))
+    assert first.status == 200 and "Already rejected by tester" in first.html and "<form" not in first.html
+
+
+def test_rejected_with_no_revisions_left_ends_rejected(relay):
+    name, description, history = run(relay, {"topic": "Reviewer rejections and feedback", "questions": 1, "max_revisions": 0}, [(False, "Not convincing.")])
+    assert description["status"] == "FAILED"
+    assert description["error"] == "Relay.ReportRejected"
+    assert entered_states(history)[-2:] == ["RecordRejection", "ReportRejected"]
+    assert workflow_item(name)["status"] == "REJECTED"
+
+
+def test_one_research_branch_failing_within_tolerance_still_reports(relay):
+    relay.gateway.inject(Fault(status=400, error="ValidationException", message="bad question", match="q02"))
+    name, description, history = run(relay, {"topic": "Retries, backoff and catching errors", "questions": 3}, [(True, "")])
+    assert description["status"] == "SUCCEEDED", description
+    research = relay.artifacts(name)["research.md"].decode()
+    assert "## q02:" in research and "this research branch failed" in research
+
+
+def test_throttled_agent_is_retried_with_backoff_then_succeeds(relay):
+    relay.gateway.inject(Fault(status=429, error="ThrottlingException", message="Rate exceeded", match="q01"))
+    before = len(relay.gateway.calls)
+    name, description, history = run(relay, {"topic": "Task token heartbeats", "questions": 1}, [(True, "")])
+    assert description["status"] == "SUCCEEDED", description
+    calls = [c for c in relay.gateway.calls[before:] if c["payload"]["workflow_id"] == name]
+    assert len(calls) == 2  # throttled once, retried once
+    assert calls[0]["session"] == calls[1]["session"] and len(calls[0]["session"]) >= 33
+
+
+def test_writer_failing_is_recorded_naming_the_state(relay):
+    relay.lambdas.inject(Fault(error="AgentFailed", message="the writer returned an empty report", match="write_report"))
+    name, description, history = run(relay, {"topic": "SendTaskSuccess and SendTaskFailure", "questions": 1}, [(True, "")])
+    assert description["status"] == "FAILED"
+    assert description["error"] == "AgentFailed"
+    assert description["cause"].startswith("WriteReport failed (AgentFailed): the writer returned an empty report")
+    assert entered_states(history)[-2:] == ["RecordFailure", "WorkflowFailed"]
+    assert workflow_item(name)["failure"]["state"] == "WriteReport"
+    assert workflow_item(name)["status"] == "FAILED"
+
+
+def test_approval_timeout_fails_the_workflow_and_expires_the_link(relay):
+    name, description, history = run(relay, {"topic": "Approval links that expire", "questions": 1, "approval_timeout_seconds": 2}, [])
+    assert description["status"] == "FAILED"
+    assert description["error"] == "Relay.Timeout"
+    assert description["cause"].startswith("RequestApproval failed (States.Timeout)")
+    assert workflow_item(name)["failure"] == {"state": "RequestApproval", "error": "States.Timeout", "cause": workflow_item(name)["failure"]["cause"]}
+    link = approval_link(emails_for(relay, name)[0])
+    assert fetch(link).status == 410
+
+
+def test_invalid_console_input_fails_in_plan_research_without_retry(relay):
+    name, description, history = run(relay, {"topic": "", "questions": 0}, [])
+    assert description["status"] == "FAILED"
+    assert description["error"] == "InvalidInput"
+    assert "topic" in description["cause"] and "questions" in description["cause"]
+    assert sum(1 for e in history if e["type"] == "TaskScheduled") == 2  # PlanResearch once, RecordFailure once

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from relay_agents.analyst import analyze
+from relay_agents.offline import OFFLINE_NOTICE
+from relay_agents.planner import plan_questions
+from relay_agents.researcher import research
+from relay_agents.writer import write_report
+from relay_core.errors import AgentFailed, InvalidInput
+from relay_core.models import SUMMARY_MAX_CHARS
+
+pytestmark = pytest.mark.unit
+
+TOPIC = "How do Step Functions task tokens pause a workflow for human approval?"
+
+
+@pytest.mark.parametrize("count", range(1, 11))
+def test_planner_returns_exactly_n_distinct_questions(count, folder_corpus):
+    questions = plan_questions(TOPIC, count, corpus=folder_corpus)
+    assert len(questions) == count
+    assert len({q.lower() for q in questions}) == count
+    assert all(q.strip() and q.endswith("?") for q in questions)
+
+
+def test_planner_questions_come_from_the_topic_keyphrases(folder_corpus):
+    questions = plan_questions("Serverless data pipelines", 3, corpus=folder_corpus)
+    assert sum("Serverless data pipelines" in q for q in questions) >= 2
+
+
+def test_planner_rejects_bad_counts(folder_corpus):
+    with pytest.raises(InvalidInput, match="count"):
+        plan_questions(TOPIC, 0, corpus=folder_corpus)
+    with pytest.raises(InvalidInput, match="topic"):
+        plan_questions("  ", 3, corpus=folder_corpus)
+
+
+def test_researcher_cites_the_folder_files(folder_corpus, docs_folder):
+    result = research("How do heartbeat timeouts and task tokens work?", corpus=folder_corpus)
+    uris = [s.uri for s in result.sources]
+    assert (docs_folder / "task-tokens.md").as_uri() in uris
+    assert 1 <= len(result.sources) <= 8
+    assert f"[Callback task tokens]({(docs_folder / 'task-tokens.md').as_uri()})" in result.answer_markdown
+    assert len(result.summary) <= SUMMARY_MAX_CHARS and "[" not in result.summary
+    assert OFFLINE_NOTICE in result.answer_markdown
+
+
+def test_researcher_with_nothing_found_fails(folder_corpus):
+    with pytest.raises(AgentFailed, match="no document"):
+        research("zebra quokka", corpus=folder_corpus)
+
+
+def test_concurrent_research_keeps_sources_apart(folder_corpus, docs_folder):
+    questions = {
+        "map": "What does MaxConcurrency limit in the Map state?",
+        "approval": "What does the approval email carry instead of the task token?",
+    }
+    results: dict[str, object] = {}
+
+    def run(key: str) -> None:
+        results[key] = research(questions[key], corpus=folder_corpus)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in questions for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["map"].sources[0].uri.endswith("map-state.txt")
+    assert results["approval"].sources[0].uri.endswith("approvals.html")
+
+
+@pytest.fixture
+def research_md(folder_corpus):
+    """Compiled research in CompileResearch's layout (relay_core.workflow.compile_research)."""
+    sections, sources = [], {}
+    for i, q in enumerate(
+        ["How do task tokens and heartbeats work?", "How does the approval email work?"], 1
+    ):
+        r = research(q, corpus=folder_corpus)
+        cites = [f"[{sources.setdefault(s.uri, (len(sources) + 1, s.title))[0]}]" for s in r.sources]
+        sections.append(f"## q{i:02d}: {q}\n\n{r.answer_markdown.strip()}\n\nSources: {' '.join(cites)}\n")
+    sections.append("## q03: What does it cost?\n\n_No answer: this research branch failed._\n")
+    lines = [f"{n}. {t} <{u}>" for u, (n, t) in sorted(sources.items(), key=lambda kv: kv[1][0])]
+    return f"# Research: {TOPIC}\n\n" + "\n".join(sections) + "\n## Sources\n\n" + "\n".join(lines) + "\n"
+
+
+def test_analyst_sections_and_summary(research_md):
+    result = analyze(TOPIC, research_md)
+    for section in ("## Key insights", "## Risks", "## Open questions"):
+        assert section in result.markdown
+    assert "Reviewer feedback addressed" not in result.markdown
+    assert "Unanswered: q03: What does it cost?" in result.markdown
+    assert OFFLINE_NOTICE in result.markdown
+    assert 0 < len(result.summary) <= 840
+
+
+def test_analyst_addresses_feedback_visibly_and_deterministically(research_md):
+    feedback = "Explain heartbeat timeouts in more depth."
+    plain = analyze(TOPIC, research_md)
+    revised = analyze(TOPIC, research_md, feedback=feedback, revision=1)
+    assert revised.markdown != plain.markdown
+    assert "## Reviewer feedback addressed (revision 1)" in revised.markdown
+    assert f"> {feedback}" in revised.markdown
+    assert "SendTaskHeartbeat" in revised.markdown.split("## Reviewer feedback addressed")[1]
+    assert revised.markdown == analyze(TOPIC, research_md, feedback=feedback, revision=1).markdown
+
+
+def test_writer_report_has_every_part_and_provenance(research_md):
+    analysis = analyze(TOPIC, research_md).markdown
+    report = write_report(TOPIC, research_md, analysis, approval_feedback="Ship it, but mention cost.")
+    assert report.startswith(f"# {TOPIC}\n")
+    for part in ("## Executive summary", "## Findings", "## Analysis", "## Sources", "## Approval notes"):
+        assert part in report
+    assert "> Ship it, but mention cost." in report
+    assert "task-tokens.md" in report.split("## Sources")[1]
+    assert OFFLINE_NOTICE in report
+    assert report.rstrip().endswith(
+        "_Provenance: written by Relay's offline extractive model (relay-offline-extractive; no LLM) for Relay._"
+    )
+    findings = report.split("## Findings")[1].split("## Analysis")[0]
+    assert "[1]" in findings  # citations renumbered to the report's source list
+    assert "_No answer: this research branch failed._" in findings
+
+
+def test_writer_rejects_empty_research():
+    with pytest.raises(InvalidInput):
+        write_report(TOPIC, " ", "analysis")

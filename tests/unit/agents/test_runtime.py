@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import hashlib
+
+import boto3
+import pytest
+from moto import mock_aws
+from relay_core.errors import ModelThrottled
+from relay_core.models import Finding
+from relay_core.store import artifact_store
+from starlette.testclient import TestClient
+
+pytestmark = pytest.mark.unit
+
+BUCKET = "relay-artifacts-test"
+SESSION = "s" * 40
+PAYLOAD = {
+    "workflow_id": "wf-123",
+    "question_id": "q01",
+    "question": "How do heartbeat timeouts and task tokens work?",
+}
+
+
+@pytest.fixture
+def s3(aws_credentials, monkeypatch, docs_folder):
+    monkeypatch.setenv("RELAY_ARTIFACT_BUCKET", BUCKET)
+    monkeypatch.setenv("RELAY_CORPUS", str(docs_folder))
+    artifact_store.cache_clear()
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+    artifact_store.cache_clear()
+
+
+def test_entrypoint_stores_the_finding_and_returns_it(s3, docs_folder):
+    from relay_agents.runtime import invoke
+
+    # When the entrypoint handles a ResearcherRequest
+    body = invoke(dict(PAYLOAD))
+    # Then it answers a Finding as plain JSON
+    finding = Finding.model_validate(body)
+    assert finding.question_id == "q01"
+    assert finding.finding.key == "workflows/wf-123/findings/q01.md"
+    assert (docs_folder / "task-tokens.md").as_uri() in [s.uri for s in finding.sources]
+    # And the S3 object is the full answer, matching the reference's sha256
+    stored = s3.get_object(Bucket=BUCKET, Key=finding.finding.key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == finding.finding.sha256
+    assert len(stored) == finding.finding.bytes
+    assert b"**Sources**" in stored and b"task-tokens.md" in stored
+
+
+def test_invalid_payload_is_a_400_naming_the_field(s3):
+    from relay_agents.runtime import invoke
+
+    response = invoke({"workflow_id": "wf-123", "question_id": "question-1", "question": "x"})
+    assert response.status_code == 400
+    assert b"ValidationException" in response.body and b"question_id" in response.body
+
+
+def test_throttling_is_a_429_throttling_exception(s3, monkeypatch):
+    import relay_agents.researcher as researcher
+    from relay_agents.runtime import invoke
+
+    def throttled(question, **kwargs):
+        raise ModelThrottled("researcher: model throttled: ThrottlingException")
+
+    monkeypatch.setattr(researcher, "research", throttled)
+    response = invoke(dict(PAYLOAD))
+    assert response.status_code == 429
+    assert b'"error":"ThrottlingException"' in response.body
+
+
+def test_http_contract_through_the_asgi_app(s3, monkeypatch):
+    from relay_agents.runtime import app
+
+    with TestClient(app) as client:  # in-process ASGI: no sockets
+        assert client.get("/ping").json()["status"] == "Healthy"
+        ok = client.post(
+            "/invocations", json=PAYLOAD, headers={"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": SESSION}
+        )
+        assert ok.status_code == 200 and ok.headers["content-type"].startswith("application/json")
+        assert Finding.model_validate(ok.json()).question_id == "q01"
+        bad = client.post("/invocations", json={"question": "no ids"})
+        assert bad.status_code == 400 and "workflow_id" in bad.json()["message"]
