@@ -107,7 +107,7 @@ class RelayStack(Stack):
             self.approvals.signing_secret,
             "SMG4",
             "The secret is an HMAC key for approval links, not a credential of another service; rotating it "
-            "invalidates every open approval link, so it is rotated by hand (DEPLOY.md: put-secret-value).",
+            "invalidates every open approval link, so it is rotated by hand (README.md, Deployment: rotate with `aws secretsmanager put-secret-value`).",
         )
 
         # Lambda roles: X-Ray, artifact prefix, model.

@@ -20,7 +20,7 @@ class Storage(Construct):
     """The artifact bucket, its access-log bucket, and the workflow table.
 
     Both data stores are retained when the stack is deleted (they hold users'
-    reports); DEPLOY.md explains how to remove them.
+    reports); README.md (Deployment, Tear down) explains how to remove them.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:

@@ -61,7 +61,12 @@ def build_model(settings: AgentSettings | None = None) -> Model:
     if provider == "bedrock":
         from strands.models import BedrockModel
 
-        return BedrockModel(model_id=model_id or str(DEFAULT_MODEL_IDS["bedrock"]))
+        guardrail = (
+            {"guardrail_id": settings.guardrail_id, "guardrail_version": settings.guardrail_version}
+            if settings.guardrail_id
+            else {}
+        )
+        return BedrockModel(model_id=model_id or str(DEFAULT_MODEL_IDS["bedrock"]), **guardrail)
     if provider == "anthropic":
         cls = _optional(provider, "strands.models.anthropic", "AnthropicModel")
         return cls(model_id=model_id, max_tokens=MAX_OUTPUT_TOKENS)  # type: ignore[no-any-return]

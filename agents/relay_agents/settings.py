@@ -47,6 +47,8 @@ class AgentSettings(BaseModel):
         corpus: a folder path or ``s3://bucket/prefix``; ``None`` = botocore documentation.
         knowledge_base_id: Bedrock Knowledge Base id, or ``None``.
         cache_dir: index cache directory.
+        guardrail_id, guardrail_version: an Amazon Bedrock guardrail applied to every
+            Bedrock model call (``RELAY_GUARDRAIL_ID``/``RELAY_GUARDRAIL_VERSION``; both or neither).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,6 +58,8 @@ class AgentSettings(BaseModel):
     corpus: str | None = None
     knowledge_base_id: str | None = None
     cache_dir: Path = Path("~/.cache/relay").expanduser()
+    guardrail_id: str | None = None
+    guardrail_version: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentSettings:
@@ -82,6 +86,9 @@ class AgentSettings(BaseModel):
                 f"RELAY_KNOWLEDGE_BASE_ID: {kb_id!r} is not a Knowledge Base id (10 letters or digits)"
             )
         cache_dir = Path(get("RELAY_CACHE_DIR") or "~/.cache/relay").expanduser()
+        guardrail_id, guardrail_version = get("RELAY_GUARDRAIL_ID"), get("RELAY_GUARDRAIL_VERSION")
+        if bool(guardrail_id) != bool(guardrail_version):
+            raise InvalidInput("RELAY_GUARDRAIL_ID/RELAY_GUARDRAIL_VERSION: set both or neither")
         try:
             return cls(
                 model_provider=provider,  # type: ignore[arg-type]
@@ -89,6 +96,8 @@ class AgentSettings(BaseModel):
                 corpus=corpus,
                 knowledge_base_id=kb_id,
                 cache_dir=cache_dir,
+                guardrail_id=guardrail_id,
+                guardrail_version=guardrail_version,
             )
         except ValidationError as exc:  # pragma: no cover - every field is checked above
             raise InvalidInput(f"agent settings: {exc}") from exc

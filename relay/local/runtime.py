@@ -259,6 +259,8 @@ class LocalRelay:
 
         from relay_agents.runtime import app as researcher_app
 
+        researcher_app.logger.setLevel(self.log_level)  # BedrockAgentCoreApp logs every call at INFO
+
         self.researcher = _AgentApp(researcher_app)
         self.researcher.start()
         self._stack.append(self.researcher)

@@ -51,6 +51,29 @@ class ApiSettings(ApprovalSettings):
     console_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
 
+class RequestDefaults(BaseModel):
+    """Deployment-wide defaults for execution input fields the caller leaves out.
+
+    Environment (set by the stack from ``cdk.json`` context): ``RELAY_DEFAULT_MAX_CONCURRENCY``,
+    ``RELAY_DEFAULT_TOLERATED_FAILURE_PERCENTAGE``, ``RELAY_DEFAULT_APPROVAL_TIMEOUT_SECONDS``,
+    ``RELAY_DEFAULT_MAX_REVISIONS``. Unset means the :class:`~relay_core.models.WorkflowRequest`
+    default. Values are validated with the request itself.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    max_concurrency: str | None = Field(default=None, alias="RELAY_DEFAULT_MAX_CONCURRENCY")
+    tolerated_failure_percentage: str | None = Field(default=None, alias="RELAY_DEFAULT_TOLERATED_FAILURE_PERCENTAGE")
+    approval_timeout_seconds: str | None = Field(default=None, alias="RELAY_DEFAULT_APPROVAL_TIMEOUT_SECONDS")
+    max_revisions: str | None = Field(default=None, alias="RELAY_DEFAULT_MAX_REVISIONS")
+
+    def apply(self, raw: dict[str, object]) -> dict[str, object]:
+        """``raw`` with each unset field filled from the deployment default."""
+        filled = dict(raw)
+        for field, value in self.model_dump(exclude_none=True).items():
+            filled.setdefault(field, value)
+        return filled
+
+
 def load(model: type[T]) -> T:
     """Read ``model`` from ``os.environ``.
 

@@ -22,7 +22,9 @@ from botocore.exceptions import ClientError
 from . import approvals
 from .errors import ApprovalExpired, InvalidInput
 from .models import ApprovalDecision, DecisionForm
-from .observability import logger
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .observability import logger, metrics
 from .records import WorkflowRecords
 
 #: SendTaskSuccess errors meaning the task token can no longer be used.
@@ -116,6 +118,7 @@ def decide(records: WorkflowRecords, sfn: Any, secret: bytes, approval_id: str, 
         records.reopen_approval(approval_id, "PENDING")
         raise
     logger.info("approval decided", extra={"approval_id": approval_id, "approved": approved})
+    metrics.add_metric(name="ApprovalsDecided", unit=MetricUnit.Count, value=1)
     return decision
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import approvals
-from .config import ApprovalSettings
+from .config import ApprovalSettings, RequestDefaults, load
 from .errors import AgentFailed, InvalidInput, describe_validation_error
 from .models import (
     Analysis,
@@ -42,7 +42,9 @@ from .models import (
     clip,
 )
 from .notify import Message, Notifier
-from .observability import logger
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .observability import logger, metrics
 from .records import WorkflowRecords
 from .store import ArtifactStore, artifact_key
 
@@ -58,13 +60,14 @@ def session_id_for(workflow_id: str, question_id: str) -> str:
 
 
 def parse_request(raw: dict[str, Any]) -> WorkflowRequest:
-    """Validate an execution input.
+    """Validate an execution input, filling unset fields from the deployment defaults
+    (:class:`relay_core.config.RequestDefaults`).
 
     Raises:
         InvalidInput: one line naming each bad field and its rule.
     """
     try:
-        return WorkflowRequest.model_validate(raw)
+        return WorkflowRequest.model_validate(load(RequestDefaults).apply(raw) if isinstance(raw, dict) else raw)
     except ValidationError as exc:
         raise InvalidInput(f"input: {describe_validation_error(exc)}") from exc
 
@@ -98,6 +101,8 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: C
         for i, q in enumerate(questions, start=1)
     ]
     logger.info("planned research", extra={"questions": len(items)})
+    metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="QuestionsPlanned", unit=MetricUnit.Count, value=len(items))
     return PlanResult(
         request=request,
         plan=Plan(workflow_id=event.workflow_id, topic=request.topic, questions=items),
@@ -144,6 +149,8 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
     )
     ref = store.put_text(artifact_key(event.workflow_id, "research.md"), body)
     logger.info("compiled research", extra={"answered": answered, "failed": failed, "bytes": ref.bytes})
+    metrics.add_metric(name="QuestionsAnswered", unit=MetricUnit.Count, value=answered)
+    metrics.add_metric(name="QuestionsFailed", unit=MetricUnit.Count, value=len(failed))
     return CompiledResearch(research=ref, answered=answered, failed_questions=failed, sources=len(sources))
 
 
@@ -156,6 +163,7 @@ def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords,
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
     ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
     records.set_status(event.workflow_id, "RUNNING", revisions=event.revision)
+    metrics.add_metric(name="AnalysesWritten", unit=MetricUnit.Count, value=1)
     return Analysis(analysis=ref, summary=clip(result.summary, 840), revision=event.revision)
 
 
@@ -207,6 +215,7 @@ def request_approval(
     subject, body = approval_email(event, url, expires_at)
     where = notifier.send(Message(to=event.approver or settings.default_approver, subject=subject, body=body))
     logger.info("approval requested", extra={"approval_id": approval_id, "expires_at": exp})
+    metrics.add_metric(name="ApprovalsRequested", unit=MetricUnit.Count, value=1)
     return ApprovalRequested(approval_id=approval_id, expires_at=expires_at, notified=where)
 
 
@@ -220,6 +229,7 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable
     if not markdown.strip():
         raise AgentFailed("the writer returned an empty report")
     ref = store.put_text(artifact_key(event.workflow_id, "report.md"), markdown)
+    metrics.add_metric(name="ReportWords", unit=MetricUnit.Count, value=len(markdown.split()))
     title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.startswith("#")), event.topic)
     return Report(report=ref, title=clip(title, 200), words=len(markdown.split()))
 
@@ -227,6 +237,7 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable
 def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecords, notifier: Notifier | None, to: str) -> FinalizeResult:
     """FinalizeWorkflow / RecordRejection: record the outcome; on COMPLETED presign the
     report (7 days) and send a completion notice."""
+    metrics.add_metric(name=f"Workflows{event.outcome.title()}", unit=MetricUnit.Count, value=1)
     if event.outcome == "COMPLETED":
         if event.report is None:
             raise InvalidInput("report: required when outcome is COMPLETED")
@@ -281,4 +292,5 @@ def record_failure(event: RecordFailureEvent, records: WorkflowRecords) -> Failu
             except ApprovalAlreadyDecided:
                 pass  # decided in the same instant the timeout fired; the record says by whom
     logger.warning("workflow failed", extra={"failed_state": state, "error": original})
+    metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
     return FailureRecord(workflow_id=event.workflow_id, state=state, error=error, cause=f"{state} failed ({original}): {cause}")
