@@ -1,0 +1,74 @@
+"""`relay run` as a user runs it: a real process, a real email, a real link."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+RELAY = str(Path(sys.executable).with_name("relay"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("docs")
+    (folder / "callbacks.md").write_text(
+        "# Callbacks\n\nA Task state can pause with waitForTaskToken until an external system calls SendTaskSuccess "
+        "with the task token. A heartbeat keeps long tasks alive. Task tokens are opaque strings.\n"
+    )
+    (folder / "reviews.html").write_text(
+        "<h1>Reviews</h1><p>Reviewers approve or reject an analysis. A rejection carries feedback for the next revision.</p>"
+    )
+    return folder
+
+
+def test_auto_approved_run_writes_the_report_history_artifacts_and_email(corpus, tmp_path):
+    result = subprocess.run(
+        [RELAY, "run", "How do task tokens pause a workflow?", "--questions", "2", "--auto-approve",
+         "--corpus", str(corpus), "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for state in ("PlanResearch", "ResearchQuestions", "RequestApproval", "FinalizeWorkflow"):
+        assert f"✓ {state}" in result.stdout
+    (run_dir,) = tmp_path.iterdir()
+    report = (run_dir / "report.md").read_text()
+    assert "callbacks.md" in report and "offline extractive model" in report
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history[0]["type"] == "ExecutionStarted" and history[-1]["type"] == "ExecutionSucceeded"
+    assert json.loads((run_dir / "execution.json").read_text())["status"] == "SUCCEEDED"
+    assert {p.name for p in (run_dir / "artifacts").iterdir()} >= {"research.md", "analysis-r0.md", "report.md", "findings"}
+    assert list((run_dir / "outbox").glob("*.eml"))
+
+
+def test_without_auto_approve_the_run_prints_the_link_and_waits_for_a_person(corpus, tmp_path):
+    from relay.local.mail import decide_by_link
+
+    process = subprocess.Popen(
+        [RELAY, "run", "Reviews of task token callbacks", "--questions", "1", "--corpus", str(corpus), "--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        link = None
+        deadline = time.time() + 120
+        assert process.stdout is not None
+        while link is None and time.time() < deadline:
+            line = process.stdout.readline()
+            match = re.search(r"(http://127\.0\.0\.1:\d+/approvals/\S+)", line)
+            link = match.group(1) if match else None
+        assert link, "no approval link printed"
+        time.sleep(1)
+        assert process.poll() is None  # still waiting for the decision
+        page = decide_by_link(link, approve=True, decided_by="e2e")
+        assert page.status == 200
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out + err
+    assert "SUCCEEDED" in out

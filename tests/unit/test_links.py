@@ -1,0 +1,45 @@
+"""Approval links: signature binds id and expiry; records decide once."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay_core import approvals
+from relay_core.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
+
+SECRET = b"k" * 32
+
+
+def test_a_signed_link_verifies_until_it_expires():
+    approval_id = approvals.new_approval_id()
+    sig = approvals.sign(SECRET, approval_id, 2000)
+    assert approvals.verify(SECRET, approval_id, "2000", sig, now=1999) == 2000
+    with pytest.raises(ApprovalExpired):
+        approvals.verify(SECRET, approval_id, 2000, sig, now=2000)
+
+
+@pytest.mark.parametrize("change", ["id", "exp", "sig", "secret"])
+def test_changing_any_part_of_a_link_is_refused_as_not_found(change):
+    approval_id, exp = approvals.new_approval_id(), 5000
+    sig = approvals.sign(SECRET, approval_id, exp)
+    args = {"id": approval_id, "exp": exp, "sig": sig, "secret": SECRET}
+    args[change] = {"id": approval_id + "x", "exp": exp + 1, "sig": sig[:-1] + ("A" if sig[-1] != "A" else "B"), "secret": b"other"}[change]
+    with pytest.raises(ApprovalNotFound):
+        approvals.verify(args["secret"], args["id"], args["exp"], args["sig"], now=0)
+
+
+def test_ids_are_random_and_128_bits():
+    ids = {approvals.new_approval_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 22 for i in ids)
+
+
+def test_an_approval_is_decided_once(stores):
+    from relay_core.records import WorkflowRecords
+
+    records = WorkflowRecords(stores["RELAY_TABLE_NAME"])
+    records.put_approval("a1", "wf", "token", 9_999_999_999, {})
+    records.decide_approval("a1", "APPROVED", "ann", None)
+    with pytest.raises(ApprovalAlreadyDecided) as err:
+        records.decide_approval("a1", "REJECTED", "bob", "no")
+    assert err.value.decided_by == "ann"
+    assert records.get_approval("a1")["approval_status"] == "APPROVED"
