@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
-
 from relay_core.errors import describe_validation_error
 from relay_core.models import WorkflowRequest
 

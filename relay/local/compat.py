@@ -189,12 +189,13 @@ def install() -> None:
         from moto.stepfunctions import responses as sfn_responses
         from moto.stepfunctions.parser import models as parser_models
         from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
         from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
             FailureEvent,
             FailureEventException,
         )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+            StatesErrorName,
+        )
         from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
             StatesErrorNameType,
         )
@@ -208,6 +209,7 @@ def install() -> None:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_aws_sdk as sdk,
         )
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
         from moto.stepfunctions.parser.backend import execution as execution_mod
         from moto.stepfunctions.parser.mocking import mock_config
 
@@ -344,8 +346,8 @@ def install() -> None:
         environment_mod.Environment.get_current_mocked_response = get_current_mocked_response  # type: ignore[method-assign]
 
         # 6. Mocked Throw of a predefined States.* error.
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
         from moto.stepfunctions.parser.api import TaskFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
 
         _require(mock_eval_utils, "_eval_mocked_response_throw")
         original_throw = mock_eval_utils._eval_mocked_response_throw

@@ -19,6 +19,7 @@ credentials are fake. Approval emails are written as ``.eml`` files to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -268,10 +269,8 @@ class LocalRelay:
 
     def close(self) -> None:
         while self._stack:
-            try:
+            with contextlib.suppress(Exception):  # keep stopping the rest
                 self._stack.pop().stop()
-            except Exception:  # keep stopping the rest
-                pass
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

@@ -11,7 +11,7 @@ def test_no_state_input_or_output_exceeds_32_kib_on_a_large_corpus(tmp_path_fact
     from relay.local.runtime import LocalRelay
 
     corpus = tmp_path_factory.mktemp("large-corpus")
-    words = "approval token workflow retry timeout execution state payload artifact reviewer".split()
+    words = ["approval", "token", "workflow", "retry", "timeout", "execution", "state", "payload", "artifact", "reviewer"]
     for i in range(300):
         body = " ".join(f"{words[(i + j) % len(words)]}{j % 17}" for j in range(1500))
         (corpus / f"doc-{i:03d}.md").write_text(f"# Document {i}\n\n{body}. The approval token workflow number {i} retries.\n")

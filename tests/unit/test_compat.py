@@ -22,7 +22,9 @@ def test_supported_moto_range_is_enforced():
 def test_the_installed_moto_is_supported_and_install_is_idempotent():
     compat.install()
     compat.install()
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service as sts
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service as sts,
+    )
 
     assert sts.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["bedrockagentcore"] == "bedrock-agentcore"
 
@@ -40,7 +42,9 @@ def test_every_patched_internal_still_exists_in_this_moto():
     from moto.stepfunctions import responses
     from moto.stepfunctions.parser import models
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
     from moto.stepfunctions.parser.asl.eval import environment
     from moto.stepfunctions.parser.mocking import mock_config

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from relay.local.runtime import ASL_PATH, FUNCTION_SUBSTITUTIONS, RUNTIME_SUBSTITUTION, ROOT, substitute
 from relay_core.errors import RETRYABLE_ERRORS, InvalidInput
+
+from relay.local.runtime import ASL_PATH, FUNCTION_SUBSTITUTIONS, ROOT, RUNTIME_SUBSTITUTION, substitute
 
 DEFINITION = json.loads(ASL_PATH.read_text())
 

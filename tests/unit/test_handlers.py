@@ -8,11 +8,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from relay_core.errors import AgentFailed, InvalidInput
+from relay_core.store import ArtifactStore, artifact_key
 
 from relay.local.runtime import BUCKET, TABLE
 from relay.local.servers import load_handler
-from relay_core.errors import AgentFailed, InvalidInput
-from relay_core.store import ArtifactStore, artifact_key
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -125,8 +125,9 @@ def _decision_event(tmp_path, approval_id: str) -> dict:
     from email import message_from_bytes
     from email.policy import default
 
-    from relay.local.mail import approval_link
     from relay_core import approvals as links
+
+    from relay.local.mail import approval_link
 
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     link = approval_link(message_from_bytes(eml.read_bytes(), policy=default))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from relay_core import approvals
 from relay_core.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
 

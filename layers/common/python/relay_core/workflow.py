@@ -7,6 +7,7 @@ them, so the functions that need no model never pay for importing one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from . import approvals
@@ -42,8 +44,6 @@ from .models import (
     clip,
 )
 from .notify import Message, Notifier
-from aws_lambda_powertools.metrics import MetricUnit
-
 from .observability import logger, metrics
 from .records import WorkflowRecords
 from .store import ArtifactStore, artifact_key
@@ -287,10 +287,9 @@ def record_failure(event: RecordFailureEvent, records: WorkflowRecords) -> Failu
         if pending and pending.get("approval_status") == "PENDING":
             from .errors import ApprovalAlreadyDecided
 
-            try:
+            # Decided in the same instant the timeout fired: the record already says by whom.
+            with contextlib.suppress(ApprovalAlreadyDecided):
                 records.decide_approval(str(pending["approval_id"]), "EXPIRED", "timeout", None)
-            except ApprovalAlreadyDecided:
-                pass  # decided in the same instant the timeout fired; the record says by whom
     logger.warning("workflow failed", extra={"failed_state": state, "error": original})
     metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
     return FailureRecord(workflow_id=event.workflow_id, state=state, error=error, cause=f"{state} failed ({original}): {cause}")
