@@ -271,7 +271,7 @@ def install() -> None:
             if test_case is None:
                 return original_worker(self)
             worker = original_worker(self)
-            worker._mock_test_case = test_case
+            worker._mock_test_case = test_case  # type: ignore[misc]
             return worker
 
         parser_models.StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
@@ -310,7 +310,7 @@ def install() -> None:
                         env=env,
                         error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
                         event_type=HistoryEventType.MapRunFailed,
-                        event_details=EventDetails(
+                        event_details=EventDetails(  # type: ignore[typeddict-item]
                             mapRunFailedEventDetails=MapRunFailedEventDetails(
                                 error=StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name(),
                                 cause=(
@@ -360,7 +360,7 @@ def install() -> None:
                     env=env,
                     error_name=StatesErrorName.from_name(mocked_response.error),
                     event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
                         taskFailedEventDetails=TaskFailedEventDetails(error=mocked_response.error, cause=mocked_response.cause)
                     ),
                 )
@@ -369,5 +369,5 @@ def install() -> None:
         mock_eval_utils._eval_mocked_response_throw = _eval_mocked_response_throw
 
         # 7. Retry waits, scaled.
-        retrier_decl.time = _ScaledTime()  # type: ignore[attr-defined]
+        retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
         _installed = True

@@ -87,7 +87,9 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: C
     request = parse_request(event.request)
     records.start_workflow(event.workflow_id, request.topic, event.execution_arn)
     if planner is None:
-        from relay_agents.planner import plan_questions as planner  # type: ignore[no-redef]
+        from relay_agents.planner import plan_questions
+
+        planner = plan_questions
     questions = planner(request.topic, request.questions)
     if len(questions) != request.questions or any(not q.strip() for q in questions):
         raise AgentFailed(f"planner returned {len(questions)} usable questions, expected {request.questions}")
@@ -159,7 +161,9 @@ def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords,
     revision it addresses the reviewer's feedback. Writes ``analysis-r{revision}.md``."""
     research = store.get_text(event.research)
     if analyst is None:
-        from relay_agents.analyst import analyze as analyst  # type: ignore[no-redef]
+        from relay_agents.analyst import analyze as analyst_agent
+
+        analyst = analyst_agent
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
     ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
     records.set_status(event.workflow_id, "RUNNING", revisions=event.revision)
@@ -224,7 +228,9 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable
     research = store.get_text(event.research)
     analysis = store.get_text(event.analysis)
     if writer is None:
-        from relay_agents.writer import write_report as writer  # type: ignore[no-redef]
+        from relay_agents.writer import write_report as writer_agent
+
+        writer = writer_agent
     markdown = writer(event.topic, research, analysis, approval_feedback=event.approval.feedback)
     if not markdown.strip():
         raise AgentFailed("the writer returned an empty report")
