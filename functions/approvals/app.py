@@ -42,6 +42,24 @@ def _html(status: int, body: str) -> Response:
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=HEADERS)
 
 
+def _cross_site(api_base_url: str) -> bool:
+    """A POST another site made the browser send.
+
+    ``Sec-Fetch-Site`` (Fetch Metadata, sent by every current browser) must be
+    ``same-origin`` (or ``none``, a user-typed navigation); an ``Origin`` header must be
+    this API's origin. ``Origin: null`` is accepted because the page's
+    ``Referrer-Policy: no-referrer`` makes browsers send it on same-origin form posts
+    (Fetch standard, "serializing a request origin"); the CSRF token still has to match.
+    """
+    headers = app.current_event.headers
+    fetch_site = (headers.get("Sec-Fetch-Site") or "").strip().lower()
+    if fetch_site and fetch_site not in {"same-origin", "none"}:
+        return True
+    origin = (headers.get("Origin") or "").strip()
+    allowed = "{0.scheme}://{0.netloc}".format(urlsplit(api_base_url))
+    return bool(origin) and origin != "null" and origin.rstrip("/") != allowed
+
+
 @app.get("/approvals/<approval_id>")
 def show_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
@@ -53,11 +71,12 @@ def show_approval(approval_id: str) -> Response:
 @app.post("/approvals/<approval_id>")
 def decide_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
-    origin = app.current_event.headers.get("origin") or app.current_event.headers.get("Origin")
-    allowed = "{0.scheme}://{0.netloc}".format(urlsplit(settings.api_base_url))
-    if origin and origin != "null" and origin.rstrip("/") != allowed:
+    if _cross_site(settings.api_base_url):
         return _html(403, decisions.error_page(403, "Cross-site form submissions are refused."))
-    fields = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    try:
+        fields = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    except (ValueError, UnicodeError):
+        return _html(400, decisions.error_page(400, "body: not a valid form submission"))
     try:
         form = DecisionForm.model_validate(fields)
     except ValidationError as exc:
@@ -74,6 +93,17 @@ def relay_error(exc: RelayError) -> Response:
         return _html(409, decisions.page("Already decided", decisions.decided_html("decided", exc.decided_by, exc.decided_at, None)))
     message = "This link is not valid." if status == 404 else str(exc)
     return _html(status, decisions.error_page(status, message))
+
+
+@app.exception_handler(Exception)
+def unexpected_error(exc: Exception) -> Response:
+    logger.exception("approval request failed")
+    return _html(500, decisions.error_page(500, "Something went wrong. Open the link again in a minute."))
+
+
+@app.not_found
+def not_found(exc: Exception) -> Response:
+    return _html(404, decisions.error_page(404, "This link is not valid."))
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

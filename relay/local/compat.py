@@ -27,7 +27,12 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
    times out) crashes with ``States.Runtime``: the mock engine builds every thrown
    name as a custom error, and custom names may not start with ``States.``. Thrown
    ``States.*`` names are built as the predefined errors they are.
-7. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
+7. ``StopExecution`` on an execution waiting for a task token never ends it: the
+   waiting callback is not woken, so the execution stays RUNNING. The stop now
+   interrupts the execution's callback endpoints, and the interrupted wait does not
+   overwrite the stopped state with an error (the history still gains a spurious
+   ``TaskTimedOut`` before ``ExecutionAborted``).
+8. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
    scales them for tests; the default scale is 1 (faithful).
 
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; history
@@ -368,6 +373,31 @@ def install() -> None:
 
         mock_eval_utils._eval_mocked_response_throw = _eval_mocked_response_throw
 
-        # 7. Retry waits, scaled.
+        # 7. StopExecution wakes a task-token wait and ends as ABORTED.
+        from moto.stepfunctions.parser.asl.eval.callback import callback as callback_mod
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+        _require(execution_mod.Execution, "stop")
+        _require(environment_mod.Environment, "set_error")
+        _require(callback_mod.CallbackEndpoint, "interrupt_all")
+        original_stop = execution_mod.Execution.stop
+        original_set_error = environment_mod.Environment.set_error
+
+        def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+            original_stop(self, stop_date=stop_date, error=error, cause=cause)
+            env = getattr(self.exec_worker, "env", None)
+            if env is not None:
+                for endpoint in list(env.callback_pool_manager._pool.values()):
+                    endpoint.interrupt_all()
+
+        def set_error(self: Any, error: Any) -> None:
+            if isinstance(self._program_state, ProgramStopped):
+                return
+            original_set_error(self, error)
+
+        execution_mod.Execution.stop = stop  # type: ignore[method-assign]
+        environment_mod.Environment.set_error = set_error  # type: ignore[method-assign]
+
+        # 8. Retry waits, scaled.
         retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
         _installed = True

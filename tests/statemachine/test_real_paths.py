@@ -130,3 +130,18 @@ def test_invalid_console_input_fails_in_plan_research_without_retry(relay):
     assert description["error"] == "InvalidInput"
     assert "topic" in description["cause"] and "questions" in description["cause"]
     assert sum(1 for e in history if e["type"] == "TaskScheduled") == 2  # PlanResearch once, RecordFailure once
+
+
+def test_stopping_an_execution_that_waits_for_approval_aborts_it(relay):
+    # Given an execution waiting for its task token
+    name = unique_name("stop")
+    arn = relay.start_execution({"topic": "Task token callbacks", "questions": 1}, name)
+
+    def stop_when_mailed() -> None:
+        if emails_for(relay, name) and relay.describe(arn)["status"] == "RUNNING":
+            relay.sfn.stop_execution(executionArn=arn, error="Relay.Cancelled", cause="test")
+
+    # When it is stopped, Then it ends ABORTED instead of waiting forever
+    for _ in relay.follow(arn, poll_seconds=0.05, timeout=60, on_poll=stop_when_mailed):
+        pass
+    assert relay.describe(arn)["status"] == "ABORTED"

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -36,6 +37,19 @@ APPROVAL_ID_BYTES = 16
 def new_approval_id() -> str:
     """A fresh approval id: 128 random bits, base64url (22 characters)."""
     return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+
+
+#: An expiry as it appears in a link: epoch seconds, canonical decimal (no sign, no
+#: leading zeros, at most 12 digits: year 33658).
+_EXP_RE = re.compile(r"^(?:0|[1-9][0-9]{0,11})$")
+
+
+def _same(expected: str, given: object) -> bool:
+    """Constant-time comparison of a MAC with untrusted input of any type or alphabet
+    (``hmac.compare_digest`` raises ``TypeError`` on non-ASCII ``str``)."""
+    if not isinstance(given, str) or not given:
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "surrogatepass"))
 
 
 def _mac(secret: bytes, message: str) -> str:
@@ -70,12 +84,12 @@ def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | No
             match (tampered or unknown links look the same).
         ApprovalExpired: the signature is good but ``exp`` has passed.
     """
-    try:
-        exp_int = int(str(exp))
-    except (TypeError, ValueError):
-        raise ApprovalNotFound("approval not found") from None
-    if not sig or exp_int < 0 or not hmac.compare_digest(sign(secret, approval_id, exp_int), sig):
+    exp_text = str(exp) if exp is not None else ""
+    # Only the canonical decimal form verifies: "0012", "+12", " 12" or "1_2" are other
+    # links even though int() reads them as the same number.
+    if not _EXP_RE.fullmatch(exp_text) or not _same(sign(secret, approval_id, int(exp_text)), sig):
         raise ApprovalNotFound("approval not found")
+    exp_int = int(exp_text)
     if (now if now is not None else time.time()) >= exp_int:
         raise ApprovalExpired("this approval link has expired")
     return exp_int
@@ -83,7 +97,7 @@ def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | No
 
 def check_csrf(secret: bytes, approval_id: str, exp: int, token: str | None) -> None:
     """Raise :class:`InvalidInput` unless ``token`` is the form's CSRF token."""
-    if not token or not hmac.compare_digest(csrf_token(secret, approval_id, exp), token):
+    if not _same(csrf_token(secret, approval_id, exp), token):
         raise InvalidInput("csrf: the form token is missing or wrong; open the link from the email again")
 
 

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from . import approvals
 from .errors import ApprovalExpired, InvalidInput
 from .models import ApprovalDecision, DecisionForm
-from aws_lambda_powertools.metrics import MetricUnit
-
 from .observability import logger, metrics
 from .records import WorkflowRecords
 

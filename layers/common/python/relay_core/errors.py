@@ -72,6 +72,13 @@ class ApprovalAlreadyDecided(RelayError):
         self.decided_at = decided_at
 
 
+class WorkflowConflict(RelayError):
+    """The request conflicts with the workflow's state: an Idempotency-Key reused with a
+    different body, or a cancel of a workflow that is no longer running."""
+
+    http_status = 409
+
+
 class ModelThrottled(RelayError):
     """The model provider throttled the request. Retried by the state machine with backoff."""
 

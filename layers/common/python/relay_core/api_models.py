@@ -1,0 +1,265 @@
+"""Request and response models of the workflows HTTP API (``functions/api``).
+
+The request side parses untrusted input: every parser here raises
+:class:`relay_core.errors.InvalidInput` whose message names the field and the rule
+(``questions: Input should be less than or equal to 40``), so the handler answers
+400 ``{"message": …}`` and never 5xx on bad input. The response side is what the
+handler returns with ``model_dump(mode="json")``; none of it ever carries a task
+token (ARCHITECTURE §3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from .errors import InvalidInput, describe_validation_error
+from .models import EXECUTION_NAME_RE, WorkflowRequest
+
+#: Workflow record statuses, the partition key of the status index (relay_core.records).
+RecordStatus = Literal["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
+RECORD_STATUSES: tuple[str, ...] = ("RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED")
+#: Longest Idempotency-Key accepted (the IETF httpapi Idempotency-Key draft sets no
+#: limit; 255 matches common practice and keeps keys out of the way of header limits).
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
+#: Longest cancel reason kept, in characters (StopExecution's cause allows 32,768).
+REASON_MAX_CHARS = 1000
+#: Page size bounds for GET /workflows (DynamoDB Query returns at most 1 MB per page).
+LIST_MAX_LIMIT = 100
+NEXT_TOKEN_MAX_CHARS = 4096
+_CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_PK_RE = re.compile(r"^WORKFLOW#[A-Za-z0-9_-]{1,80}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----- requests ------------------------------------------------------------------------
+def _invalid(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    return InvalidInput(prefix + describe_validation_error(exc))
+
+
+def parse_json_object(text: str | None) -> dict[str, Any]:
+    """A request body that must be one JSON object.
+
+    Raises:
+        InvalidInput: empty body, not JSON, or JSON that is not an object.
+    """
+    if text is None or not text.strip():
+        raise InvalidInput("body: required, a JSON object")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidInput("body: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"body: must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def parse_workflow_request(text: str | None) -> WorkflowRequest:
+    """``POST /workflows``: the body as a :class:`WorkflowRequest` (unknown fields refused)."""
+    try:
+        return WorkflowRequest.model_validate(parse_json_object(text))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header: absent, or 1-255 printable ASCII characters
+    without leading or trailing spaces.
+
+    Raises:
+        InvalidInput: naming the header and the rule.
+    """
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY_RE.fullmatch(value):
+        raise InvalidInput(
+            f"Idempotency-Key: must be 1-{IDEMPOTENCY_KEY_MAX_CHARS} printable ASCII characters, "
+            "not starting or ending with a space"
+        )
+    return value
+
+
+def parse_workflow_id(value: str) -> str:
+    """A workflow id from the path: an execution name (1-80 of ``A-Z a-z 0-9 - _``)."""
+    if not EXECUTION_NAME_RE.fullmatch(value):
+        raise InvalidInput("workflow_id: must be 1-80 characters of letters, digits, '-' or '_' (an execution name)")
+    return value
+
+
+class CancelRequest(_Model):
+    """``POST /workflows/{id}/cancel`` body: why the workflow is being stopped."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS)]
+
+
+def parse_cancel_request(text: str | None) -> CancelRequest:
+    try:
+        return CancelRequest.model_validate(parse_json_object(text))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+class ListQuery(_Model):
+    """``GET /workflows`` query string.
+
+    Attributes:
+        status: one record status, or ``None`` for every status (merged, newest first).
+        limit: page size, 1-100 (default 20).
+        next_token: the opaque token from the previous page.
+    """
+
+    status: RecordStatus | None = None
+    limit: int = Field(default=20, ge=1, le=LIST_MAX_LIMIT)
+    next_token: Annotated[str, StringConstraints(min_length=1, max_length=NEXT_TOKEN_MAX_CHARS)] | None = None
+
+
+def parse_list_query(single: dict[str, str] | None, multi: dict[str, list[str]] | None = None) -> ListQuery:
+    """Parse the query string; a parameter given twice is refused rather than guessed."""
+    for key, values in (multi or {}).items():
+        if len(values) > 1:
+            raise InvalidInput(f"{key}: give this query parameter once")
+    try:
+        return ListQuery.model_validate(dict(single or {}))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+class IndexKey(_Model):
+    """A position in the status index (DynamoDB ``ExclusiveStartKey`` of the GSI)."""
+
+    pk: Annotated[str, StringConstraints(pattern=_PK_RE.pattern)]
+    status: RecordStatus
+    created_at: Annotated[str, StringConstraints(pattern=_CREATED_AT_RE.pattern)]
+
+
+class PageToken(_Model):
+    """What an opaque ``next_token`` holds: the status filter (``*`` = all) and, per
+    status, where to resume (``None`` = from the newest) or that it is exhausted."""
+
+    filter: Literal["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED", "*"]
+    keys: dict[RecordStatus, IndexKey | None]
+    done: list[RecordStatus] = Field(default_factory=list)
+
+    def encode(self) -> str:
+        raw = self.model_dump_json(exclude_defaults=False).encode("utf-8")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    @classmethod
+    def decode(cls, token: str, status: str | None) -> PageToken:
+        """Raises :class:`InvalidInput` for anything but a token this API issued for ``status``."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            parsed = cls.model_validate_json(raw)
+        except (ValueError, binascii.Error, ValidationError, UnicodeError):
+            raise InvalidInput("next_token: not a token this API issued; start again without it") from None
+        if parsed.filter != (status or "*"):
+            raise InvalidInput("next_token: was issued for a different status filter")
+        for name, key in parsed.keys.items():
+            if key is not None and key.status != name:
+                raise InvalidInput("next_token: not a token this API issued; start again without it")
+        return parsed
+
+
+# ----- responses ------------------------------------------------------------------------
+class StartedWorkflow(_Model):
+    """202 answer of ``POST /workflows``."""
+
+    workflow_id: str
+    status_url: str
+
+
+class ApprovalStatus(_Model):
+    """The workflow's newest approval. Never the task token, never the link."""
+
+    status: Literal["PENDING", "APPROVED", "REJECTED", "EXPIRED"]
+    revision: int = Field(ge=0)
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_at: str | None = None
+    feedback: str | None = None
+
+
+class ReportLocation(_Model):
+    """Where the finished report is: ``s3://bucket/key`` plus a presigned GET URL (1 hour)."""
+
+    location: str
+    bytes: int = Field(ge=0)
+    sha256: str
+    url: str | None = None
+
+
+class FailureInfo(_Model):
+    state: str
+    error: str
+    cause: str = ""
+
+
+class CancelInfo(_Model):
+    by: str
+    reason: str
+    at: str
+
+
+class WorkflowStatus(_Model):
+    """``GET /workflows/{id}``.
+
+    ``status`` is the execution status from DescribeExecution (RUNNING, SUCCEEDED,
+    FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE); ``record_status`` the workflow
+    record's (RUNNING, AWAITING_APPROVAL, COMPLETED, REJECTED, FAILED, CANCELLED, or
+    ``None`` before PlanResearch wrote it); ``current_state`` the state most
+    recently entered according to the execution history.
+    """
+
+    workflow_id: str
+    status: str
+    record_status: str | None = None
+    current_state: str | None = None
+    topic: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    approval: ApprovalStatus | None = None
+    revisions: int = 0
+    report: ReportLocation | None = None
+    failure: FailureInfo | None = None
+    cancel: CancelInfo | None = None
+    console_url: str
+
+
+class WorkflowSummary(_Model):
+    workflow_id: str
+    status: str
+    topic: str | None = None
+    created_at: str
+    updated_at: str | None = None
+    revisions: int = 0
+
+
+class WorkflowList(_Model):
+    """``GET /workflows``: one page, newest first; pass ``next_token`` back for the next."""
+
+    items: list[WorkflowSummary]
+    next_token: str | None = None
+
+
+class CancelledWorkflow(_Model):
+    """``POST /workflows/{id}/cancel``."""
+
+    workflow_id: str
+    status: str
+    cancel: CancelInfo
+
+
+class ErrorBody(_Model):
+    """Every 4xx/5xx answer of the API: one line naming the problem."""
+
+    message: str

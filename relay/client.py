@@ -1,0 +1,306 @@
+"""A small HTTP client for the workflows API, local (``relay serve``) or deployed.
+
+Where the API is (first that is set wins):
+
+1. ``--api-url`` on the command line;
+2. the ``RELAY_API_URL`` environment variable;
+3. ``api_url`` in the config file (``--config``, else ``RELAY_CONFIG``, else
+   ``~/.config/relay/config.toml``), a TOML file such as::
+
+       api_url = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+       region = "eu-west-1"      # optional: read from the URL when it is an execute-api host
+       profile = "research"      # optional: the AWS profile whose credentials sign requests
+       data_dir = ".relay"       # optional: where ``relay serve`` keeps its outbox
+
+4. ``{data_dir}/serve.json``, written by a running ``relay serve``.
+
+A deployed API uses IAM authorisation, so requests to an ``*.amazonaws.com`` host
+(or any host when ``sigv4 = true``) are signed with Signature Version 4 for the
+``execute-api`` service (botocore's ``SigV4Auth``; credentials from the normal
+botocore chain). Local requests are not signed and name the caller in
+``X-Relay-User``.
+
+Approvals need no API credentials: the signed link in the email is the only
+credential. Locally the link is read from ``{data_dir}/outbox/*.eml``; for a
+deployed stack the approver pastes it (``--link``) or simply clicks it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The default data folder of ``relay serve`` (and where the client looks for its outbox).
+DEFAULT_DATA_DIR = Path(".relay")
+DEFAULT_CONFIG = Path("~/.config/relay/config.toml")
+SERVE_FILE = "serve.json"
+EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+class ClientError(Exception):
+    """The API (or the approval page) answered with an error; ``status`` is the HTTP status
+    (0 when the API could not be reached) and the message is the API's ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ConfigError(Exception):
+    """The client does not know where the API is, or the config file is unreadable."""
+
+
+# ----- configuration ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClientSettings:
+    api_url: str
+    data_dir: Path
+    region: str | None = None
+    profile: str | None = None
+    sigv4: bool | None = None  # None: sign when the host is an AWS host
+
+
+def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The config file as a dict (``{}`` when the default file does not exist).
+
+    Raises:
+        ConfigError: an explicitly named file is missing, or the TOML is invalid.
+    """
+    explicit = path or os.environ.get("RELAY_CONFIG")
+    target = Path(explicit or DEFAULT_CONFIG).expanduser()
+    if not target.is_file():
+        if explicit:
+            raise ConfigError(f"config file {target} does not exist")
+        return {}
+    try:
+        return tomllib.loads(target.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {target}: {exc}") from None
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None, config: str | None = None) -> Path:
+    """``--data-dir``, else ``RELAY_DATA_DIR``, else ``data_dir`` in the config file, else ``./.relay``."""
+    if data_dir:
+        return Path(data_dir)
+    return Path(os.environ.get("RELAY_DATA_DIR") or read_config(config).get("data_dir") or DEFAULT_DATA_DIR)
+
+
+def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str] | None = None, config: str | None = None) -> ClientSettings:
+    """Where the API and the local outbox are, by the precedence in the module docstring.
+
+    Raises:
+        ConfigError: no API URL anywhere.
+    """
+    file = read_config(config)
+    folder = resolve_data_dir(data_dir, config)
+    url = api_url or os.environ.get("RELAY_API_URL") or file.get("api_url")
+    if not url:
+        served = folder / SERVE_FILE
+        if served.is_file():
+            try:
+                url = json.loads(served.read_text())["api_url"]
+            except (ValueError, KeyError, TypeError):
+                url = None
+    if not url:
+        raise ConfigError(
+            "no API URL: pass --api-url, set RELAY_API_URL, put api_url in ~/.config/relay/config.toml, "
+            f"or run `relay serve --data-dir {folder}`"
+        )
+    parts = urllib.parse.urlsplit(str(url))
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"API URL {url!r} is not an http(s) URL")
+    return ClientSettings(
+        api_url=str(url).rstrip("/"),
+        data_dir=folder,
+        region=file.get("region"),
+        profile=file.get("profile"),
+        sigv4=file.get("sigv4"),
+    )
+
+
+# ----- SigV4 --------------------------------------------------------------------------------
+class SigV4Signer:
+    """Signs requests for API Gateway IAM authorisation (service ``execute-api``).
+
+    Args:
+        credentials: botocore credentials (``botocore.credentials.Credentials`` or
+            ``ReadOnlyCredentials``-like with access_key, secret_key, token).
+        region: the API's region.
+    """
+
+    service = "execute-api"
+
+    def __init__(self, credentials: Any, region: str):
+        self.credentials = credentials
+        self.region = region
+
+    def sign(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> dict[str, str]:
+        """The headers to send: ``headers`` plus ``Authorization``, ``X-Amz-Date`` and, for
+        temporary credentials, ``X-Amz-Security-Token``."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers))
+        SigV4Auth(self.credentials, self.service, self.region).add_auth(request)
+        return dict(request.headers.items())
+
+
+def signer_for(settings: ClientSettings) -> SigV4Signer | None:
+    """A signer for deployed APIs (AWS hosts, or ``sigv4 = true``); ``None`` for local ones.
+
+    Raises:
+        ConfigError: signing is needed but there are no credentials or no region.
+    """
+    host = urllib.parse.urlsplit(settings.api_url).hostname or ""
+    match = EXECUTE_API_HOST.match(host)
+    wanted = settings.sigv4 if settings.sigv4 is not None else host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    if not wanted:
+        return None
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = botocore.session.Session(profile=settings.profile)
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:
+        raise ConfigError(f"the deployed API needs AWS credentials to sign requests (SigV4): {exc}") from None
+    if credentials is None:
+        raise ConfigError("the deployed API needs AWS credentials to sign requests (SigV4); none were found")
+    region = settings.region or (match.group(1) if match else None) or session.get_config_variable("region")
+    if not region:
+        raise ConfigError("set region in the config file: the API host does not name one")
+    return SigV4Signer(credentials, region)
+
+
+# ----- the API ---------------------------------------------------------------------------------
+class RelayClient:
+    """``start``, ``status``, ``list`` and ``cancel`` against ``base_url``.
+
+    Raises (every method):
+        ClientError: a non-2xx answer (``message`` from the API) or an unreachable API.
+    """
+
+    def __init__(self, base_url: str, signer: SigV4Signer | None = None, user: str | None = None, timeout: float = 30):
+        self.base_url = base_url.rstrip("/")
+        self.signer = signer
+        self.user = user
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+        url = self.base_url + path
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        sent = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            sent["Content-Type"] = "application/json"
+        if self.signer is not None:
+            sent = self.signer.sign(method, url, sent, data)
+        elif self.user:
+            sent["X-Relay-User"] = self.user
+        request = urllib.request.Request(url, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raw = exc.read().decode("utf-8", "replace")
+            try:
+                message = json.loads(raw).get("message") or raw
+            except (ValueError, AttributeError):
+                message = raw.strip()[:500] or exc.reason
+            raise ClientError(exc.code, str(message)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ClientError(0, f"cannot reach {self.base_url}: {getattr(exc, 'reason', exc)}") from None
+
+    def start(self, request: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """``POST /workflows`` → ``{"workflow_id", "status_url"}``."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return dict(self._request("POST", "/workflows", request, headers))
+
+    def status(self, workflow_id: str) -> dict[str, Any]:
+        """``GET /workflows/{id}``."""
+        return dict(self._request("GET", "/workflows/" + urllib.parse.quote(workflow_id, safe="")))
+
+    def list(self, status: str | None = None, limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        """``GET /workflows`` → ``{"items": […], "next_token"}``."""
+        query = {k: v for k, v in {"status": status, "limit": limit, "next_token": next_token}.items() if v is not None}
+        suffix = ("?" + urllib.parse.urlencode(query)) if query else ""
+        return dict(self._request("GET", "/workflows" + suffix))
+
+    def cancel(self, workflow_id: str, reason: str) -> dict[str, Any]:
+        """``POST /workflows/{id}/cancel``."""
+        return dict(self._request("POST", f"/workflows/{urllib.parse.quote(workflow_id, safe='')}/cancel", {"reason": reason}))
+
+
+def client_for(settings: ClientSettings) -> RelayClient:
+    signer = signer_for(settings)
+    return RelayClient(settings.api_url, signer=signer, user=None if signer else local_user())
+
+
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+# ----- approvals by link -------------------------------------------------------------------------
+def find_approval_link(outbox: Path, workflow_id: str) -> str:
+    """The link in the newest approval email for ``workflow_id`` in ``outbox``.
+
+    Raises:
+        ConfigError: no such email (yet).
+    """
+    from relay.local.mail import approval_emails, approval_link
+
+    marker = f"Workflow: {workflow_id}"
+    for _path, message in reversed(approval_emails(outbox)):
+        body = message.get_body(preferencelist=("plain",))
+        if body is not None and marker in body.get_content():
+            return approval_link(message)
+    raise ConfigError(
+        f"no approval email for workflow {workflow_id} in {outbox} (is it awaiting approval? "
+        "for a deployed stack pass --link with the link from the email)"
+    )
+
+
+def _page_text(html: str, element_id: str) -> str | None:
+    match = re.search(rf"<p id={element_id}>(.*?)</p>", html, re.S)
+    if not match:
+        return None
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def decide(link: str, approve: bool, feedback: str = "", decided_by: str = "") -> str:
+    """Open the approval page at ``link`` and submit its approve or reject form, as a
+    browser would (same hidden fields, CSRF token and Origin). Returns the result text.
+
+    Raises:
+        ClientError: the link is invalid (404), expired (410), already decided (409, or
+            a 200 page without forms), or the form was refused (400/403).
+    """
+    from relay.local.mail import decide_by_link, fetch
+
+    if not approve and not feedback.strip():
+        raise ClientError(400, "feedback: required when rejecting (say what the analysis should change)")
+    try:
+        page = decide_by_link(link, approve=approve, feedback=feedback, decided_by=decided_by)
+    except RuntimeError:
+        shown = fetch(link)
+        text = _page_text(shown.html, "decided") or _page_text(shown.html, "error") or f"the approval page answered {shown.status}"
+        raise ClientError(shown.status if shown.status >= 400 else 409, text) from None
+    except OSError as exc:
+        raise ClientError(0, f"cannot open the approval link: {exc}") from None
+    text = _page_text(page.html, "result") or _page_text(page.html, "error") or _page_text(page.html, "decided") or ""
+    if page.status != 200:
+        raise ClientError(page.status, text or f"the approval page answered {page.status}")
+    return text

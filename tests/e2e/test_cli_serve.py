@@ -1,0 +1,170 @@
+"""`relay serve` in a real process, driven by the real `relay` client commands.
+
+A workflow started through `POST /workflows` on `relay serve` can be approved only
+through its emailed link, and only once; another is cancelled with a reason; bad
+input is refused with the API's message; Ctrl-C stops the server cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RELAY = str(Path(sys.executable).with_name("relay"))
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("docs")
+    (folder / "callbacks.md").write_text(
+        "# Callbacks\n\nA Task state can pause with waitForTaskToken until an external system calls SendTaskSuccess "
+        "with the task token. Reviewers approve or reject the analysis of a workflow; a rejection carries feedback.\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Iterator[dict[str, Any]]:
+    """`relay serve --port 0` (any free port) with its data folder; stopped with SIGINT at the end."""
+    data_dir = tmp_path_factory.mktemp("serve")
+    process = subprocess.Popen(
+        [RELAY, "serve", "--port", "0", "--data-dir", str(data_dir), "--corpus", str(corpus), "--retry-time-scale", "0.01"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    match = re.match(r"relay: serving (http://127\.0\.0\.1:\d+)$", first.strip())
+    if not match:
+        process.kill()
+        pytest.fail(f"relay serve did not start: {first}{process.stderr.read() if process.stderr else ''}")
+    info = {"url": match.group(1), "data_dir": data_dir, "process": process}
+    yield info
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def relay(served: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
+    """Run a client command against the served API, in the data folder's parent, like a user would."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")} | (env or {})
+    environment["HOME"] = str(served["data_dir"])  # no ~/.config/relay/config.toml
+    result = subprocess.run(
+        [RELAY, *args, "--data-dir", str(served["data_dir"])], capture_output=True, text=True, timeout=60, env=environment,
+    )
+    try:
+        out = json.loads(result.stdout) if result.stdout.strip() else None
+    except ValueError:
+        out = result.stdout
+    return result.returncode, out, result.stderr
+
+
+def pending_approval(served: dict[str, Any], workflow_id: str) -> dict[str, Any]:
+    def check() -> Any:
+        code, status, _ = relay(served, "status", workflow_id)
+        return code == 0 and (status.get("approval") or {}).get("status") == "PENDING" and status
+
+    return eventually(check, what=f"{workflow_id} to await approval")
+
+
+def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(served):
+    # Given a workflow started twice with one idempotency key (the URL comes from serve.json)
+    code, started, err = relay(served, "start", "How do task token callbacks resume?", "--questions", "2", "--idempotency-key", "cli-1")
+    assert code == 0, err
+    assert relay(served, "start", "How do task token callbacks resume?", "--questions", "2", "--idempotency-key", "cli-1")[1] == started
+    code, _, err = relay(served, "start", "A different topic", "--idempotency-key", "cli-1")
+    assert code == 1 and "HTTP 409: Idempotency-Key: already used for a different request body" in err
+    workflow_id = started["workflow_id"]
+    assert started["status_url"] == f"{served['url']}/workflows/{workflow_id}"
+    # When it awaits approval
+    status = pending_approval(served, workflow_id)
+    assert status["status"] == "RUNNING" and status["current_state"] == "RequestApproval"
+    # Then the CLI approves it through the emailed link, exactly once
+    code, decided, err = relay(served, "approve", workflow_id, "--as", "cli tester")
+    assert code == 0, err
+    assert decided["result"] == "You approved this analysis. The workflow has resumed."
+    code, _, err = relay(served, "approve", workflow_id)
+    assert code == 1 and re.search(r"HTTP 409: Already approved by cli tester at \d{4}-\d\d-\d\dT", err), err
+    code, _, err = relay(served, "reject", workflow_id, "--feedback", "too late")
+    assert code == 1 and "Already approved by cli tester" in err
+    # And the report appears, in the API and in the data folder
+    done = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["status"] == "SUCCEEDED" and s, what="SUCCEEDED")
+    assert done["record_status"] == "COMPLETED" and done["report"]["location"].endswith(f"/workflows/{workflow_id}/report.md")
+    report = served["data_dir"] / "reports" / f"{workflow_id}.md"
+    assert eventually(report.is_file, what="the report file") and "callbacks.md" in report.read_text()
+    code, listed, _ = relay(served, "list", "--status", "COMPLETED")
+    assert code == 0 and workflow_id in [i["workflow_id"] for i in listed["items"]]
+
+
+@pytest.fixture(scope="module")
+def cancelled(served: dict[str, Any]) -> dict[str, Any]:
+    """A workflow cancelled while it waits for approval."""
+    code, started, err = relay(served, "start", "Task token callbacks and reviewers", "--questions", "1", env={"USER": "cli-user"})
+    assert code == 0, err
+    pending_approval(served, started["workflow_id"])
+    code, answer, err = relay(served, "cancel", started["workflow_id"], "--reason", "started by mistake", env={"USER": "cli-user"})
+    assert code == 0, err
+    return answer
+
+
+def test_a_cancelled_workflow_records_who_and_why_and_its_link_is_spent(served, cancelled):
+    workflow_id = cancelled["workflow_id"]
+    assert cancelled["cancel"]["reason"] == "started by mistake" and cancelled["cancel"]["by"] == "cli-user (local)"
+    status = relay(served, "status", workflow_id)[1]
+    assert status["record_status"] == "CANCELLED" and status["approval"]["status"] == "EXPIRED"
+    assert status["cancel"] == cancelled["cancel"]
+    code, _, err = relay(served, "approve", workflow_id)
+    assert code == 1 and "Already expired by cancelled by cli-user (local) at" in err
+    listed = relay(served, "list", "--status", "CANCELLED")[1]
+    assert [i["workflow_id"] for i in listed["items"]] == [workflow_id]
+
+
+def test_a_cancelled_workflow_is_aborted_and_cannot_be_cancelled_twice(served, cancelled):
+    workflow_id = cancelled["workflow_id"]
+    assert cancelled["status"] == "ABORTED"
+    assert relay(served, "status", workflow_id)[1]["status"] == "ABORTED"
+    code, _, err = relay(served, "cancel", workflow_id, "--reason", "again")
+    assert code == 1 and f"HTTP 409: workflow {workflow_id} is ABORTED" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["start", ""], "HTTP 400: topic: String should have at least 1 character"),
+    (["start", "ok", "--questions", "41"], "HTTP 400: questions: Input should be less than or equal to 40"),
+    (["start", "ok", "--approver", "nobody"], "HTTP 400: approver: value is not a valid email address"),
+    (["status", "not a valid id"], "HTTP 400: workflow_id: must be 1-80 characters"),
+    (["status", "no-such-workflow"], "HTTP 404: workflow 'no-such-workflow' not found"),
+    (["list", "--limit", "0"], "HTTP 400: limit: Input should be greater than or equal to 1"),
+    (["approve", "no-such-workflow"], "relay: error: no approval email for workflow no-such-workflow"),
+])
+def test_bad_input_is_refused_with_the_apis_message(served, args, message):
+    code, _, err = relay(served, *args)
+    assert code in (1, 2) and message in err, err
+
+
+def test_ctrl_c_stops_relay_serve_cleanly(served):
+    process = served["process"]
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out.rstrip().endswith("relay: stopped")
+    assert not (served["data_dir"] / "serve.json").exists()

@@ -1,0 +1,284 @@
+"""Approval links under scanners, double clicks, late clicks, forgers and cross-site forms:
+the approvals handler (functions/approvals) in-process on API Gateway events, against moto.
+
+Each approval is created by the real RequestApproval step, so the link tested is the
+one the email carries. Step Functions is a recording stub: a test can tell whether
+anything resumed the execution.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+from relay_core import approvals as links
+from relay_core.models import MAX_QUESTIONS, WorkflowRequest
+from relay_core.records import WorkflowRecords
+
+from relay.local.mail import approval_emails, approval_link
+from tests.support.apigw import ROOT, MotoStores, call, load_function
+
+TOKEN = "AQCEAAAA-the-task-token+/=-0123456789abcdefghijklmnopqrstuvwxyz"
+API_ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
+#: What Chromium sends when the approval page's form posts to its own origin under
+#: ``Referrer-Policy: no-referrer`` (Origin is serialised as "null").
+BROWSER = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "null", "Sec-Fetch-Site": "same-origin"}
+
+
+class RecordingSfn:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def send_task_success(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {}
+
+
+@dataclass
+class Link:
+    approval_id: str
+    exp: str
+    sig: str
+    url: str
+    email: str
+    workflow_id: str
+
+    @property
+    def path(self) -> str:
+        return f"/approvals/{self.approval_id}"
+
+    def query(self, **change: str) -> str:
+        return self.path + "?" + urlencode({"exp": self.exp, "sig": self.sig, **change})
+
+
+@pytest.fixture(scope="module")
+def moto_stores(tmp_path_factory) -> Any:
+    with MotoStores(tmp_path_factory.mktemp("approvals")) as stores:
+        yield stores
+
+
+@pytest.fixture(scope="module")
+def approvals_fn() -> Any:
+    return load_function("approvals")
+
+
+@pytest.fixture
+def sfn(approvals_fn, moto_stores, monkeypatch) -> RecordingSfn:
+    moto_stores.reset()
+    stub = RecordingSfn()
+    monkeypatch.setattr(approvals_fn, "_sfn", lambda: stub)
+    return stub
+
+
+@pytest.fixture
+def records(moto_stores) -> WorkflowRecords:
+    return WorkflowRecords("relay-workflows-local")
+
+
+def secret() -> bytes:
+    from relay_core.approvals import load_secret
+    from relay_core.config import ApprovalSettings, load
+
+    return load_secret(load(ApprovalSettings))
+
+
+def request_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout_seconds: int = 3600, now: float | None = None) -> Link:
+    """Run the RequestApproval step as the state machine would; return the emailed link."""
+    from relay_core import workflow
+    from relay_core.config import ApprovalSettings, load
+    from relay_core.models import RequestApprovalEvent
+    from relay_core.notify import notifier_for
+    from relay_core.store import ArtifactStore
+
+    monkeypatch.setenv("RELAY_OUTBOX_DIR", str(tmp_path / "outbox"))
+    settings = load(ApprovalSettings)
+    workflow_id = f"wf-{time.time_ns()}"
+    ref = ArtifactStore("relay-artifacts-local").put_text(f"workflows/{workflow_id}/analysis-r0.md", "analysis")
+    event = RequestApprovalEvent.model_validate({
+        "workflow_id": workflow_id, "task_token": TOKEN, "topic": "Task tokens for reviewers",
+        "analysis": {"analysis": ref.model_dump(), "summary": "Tokens resume executions.", "revision": 0},
+        "revision": 0, "max_revisions": 2, "timeout_seconds": timeout_seconds, "approver": None,
+    })
+    records = WorkflowRecords(settings.table_name)
+    workflow.request_approval(event, records, notifier_for(settings), settings, secret(), now=now)
+    ((path, message),) = approval_emails(tmp_path / "outbox")
+    url = approval_link(message)
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    return Link(parts.path.rsplit("/", 1)[1], query["exp"], query["sig"], url, path.read_text(), workflow_id)
+
+
+def form(link: Link, **fields: str) -> str:
+    values = {"decision": "approve", "exp": link.exp, "sig": link.sig, "csrf": links.csrf_token(secret(), link.approval_id, int(link.exp))}
+    values.update(fields)
+    return urlencode({k: v for k, v in values.items() if v is not None})
+
+
+def approval(records: WorkflowRecords, link: Link) -> dict[str, Any]:
+    return records.get_approval(link.approval_id)
+
+
+# ----- GET never changes anything ---------------------------------------------------------------
+def test_twenty_scanner_fetches_leave_the_approval_exactly_as_it_was(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    # Given a pending approval
+    link = request_approval(tmp_path, monkeypatch)
+    before = approval(records, link)
+    # When a mail scanner, a link preview and the approver open the link 20 times
+    pages = [call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None) for _ in range(20)]
+    # Then every fetch shows the decision forms and nothing was written or resumed
+    assert {p[0] for p in pages} == {200}
+    assert all('id=approve-form' in p[2] and 'id=reject-form' in p[2] for p in pages)
+    assert approval(records, link) == before and before["approval_status"] == "PENDING"
+    assert sfn.calls == []
+
+
+# ----- tampered, unknown, expired ------------------------------------------------------------------
+def test_tampered_and_unknown_links_get_one_404_page_that_reveals_nothing(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch)
+    flip = "A" if link.sig[-1] != "A" else "B"
+    other = links.new_approval_id()
+    variants = {
+        "changed id": f"/approvals/{link.approval_id[:-1]}{'a' if link.approval_id[-1] != 'a' else 'b'}?exp={link.exp}&sig={link.sig}",
+        "unknown id, made-up signature": f"/approvals/{other}?exp={link.exp}&sig={'x' * 43}",
+        "changed signature": link.query(sig=link.sig[:-1] + flip),
+        "later expiry": link.query(exp=str(int(link.exp) + 1)),
+        "same expiry, padded": link.query(exp="0" + link.exp),
+        "same expiry, plus sign": link.query(exp="+" + link.exp),
+        "non-ASCII signature": link.query(sig="é" * 43),
+        "no signature": f"{link.path}?exp={link.exp}",
+        "no expiry": f"{link.path}?sig={link.sig}",
+        "nothing": link.path,
+    }
+    answers = {name: call(approvals_fn, lambda_context, "GET", path, user_arn=None) for name, path in variants.items()}
+    assert {name: a[0] for name, a in answers.items()} == dict.fromkeys(variants, 404)
+    bodies = {a[2] for a in answers.values()}
+    assert len(bodies) == 1, "a forger must not tell an unknown id from a bad signature"
+    (body,) = bodies
+    for secret_part in (link.approval_id, link.workflow_id, "Task tokens for reviewers", TOKEN):
+        assert secret_part not in body
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+def test_an_expired_link_gets_a_410_page_and_cannot_decide(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch, timeout_seconds=60, now=time.time() - 120)
+    shown = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    posted = call(approvals_fn, lambda_context, "POST", link.path, form(link), BROWSER, user_arn=None)
+    assert (shown[0], posted[0]) == (410, 410)
+    assert "expired" in shown[2]
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+# ----- one decision only -------------------------------------------------------------------------
+def test_the_second_decision_is_told_who_decided_when_and_changes_nothing(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    # Given an approval decided by Ann
+    link = request_approval(tmp_path, monkeypatch)
+    first = call(approvals_fn, lambda_context, "POST", link.path, form(link, decided_by="ann"), BROWSER, user_arn=None)
+    assert first[0] == 200 and "You approved this analysis" in first[2]
+    decided = approval(records, link)
+    # When Bob (or Ann's double click) submits again
+    second = call(approvals_fn, lambda_context, "POST", link.path, form(link, decision="reject", feedback="no", decided_by="bob"), BROWSER, user_arn=None)
+    # Then he is told who decided and when, and nothing changes
+    assert second[0] == 409
+    assert f"Already decided by ann at {decided['decided_at']}." in second[2]
+    assert approval(records, link) == decided and decided["approval_status"] == "APPROVED"
+    assert len(sfn.calls) == 1
+    output = json.loads(sfn.calls[0]["output"])
+    assert output["approved"] is True and output["decided_by"] == "ann" and sfn.calls[0]["taskToken"] == TOKEN
+    # And the link now shows the decision instead of forms
+    page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    assert page[0] == 200 and "Already approved by ann at" in page[2] and "<form" not in page[2]
+
+
+# ----- cross-site submission -------------------------------------------------------------------------
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Origin": "https://evil.example"}, 403),
+    ({"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, 403),
+    ({"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403),  # e.g. a sandboxed iframe on another site
+    ({"Sec-Fetch-Site": "same-site"}, 403),
+    ({"Origin": API_ORIGIN, "Sec-Fetch-Site": "same-origin"}, 200),
+    ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, 200),
+    ({}, 200),  # a non-browser client: the signature and the CSRF token still have to match
+])
+def test_cross_site_posts_are_refused_and_same_origin_ones_decide(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, headers, status):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link), {"Content-Type": BROWSER["Content-Type"], **headers}, user_arn=None)
+    assert answer[0] == status
+    expected = "APPROVED" if status == 200 else "PENDING"
+    assert approval(records, link)["approval_status"] == expected and len(sfn.calls) == (status == 200)
+
+
+@pytest.mark.parametrize("csrf", [None, "", "x" * 43, "csrf-of-another-approval"])
+def test_a_post_without_the_pages_csrf_token_is_refused(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, csrf):
+    link = request_approval(tmp_path, monkeypatch)
+    if csrf == "csrf-of-another-approval":
+        csrf = links.csrf_token(secret(), links.new_approval_id(), int(link.exp))
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, csrf=csrf), BROWSER, user_arn=None)
+    assert answer[0] == 400 and "csrf: the form token is missing or wrong" in answer[2]
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+# ----- reject needs feedback; revisions are bounded ------------------------------------------------------
+@pytest.mark.parametrize("feedback", [None, "", "   \n "])
+def test_reject_requires_feedback(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, feedback):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, decision="reject", feedback=feedback), BROWSER, user_arn=None)
+    assert answer[0] == 400 and "feedback: required when rejecting" in answer[2]
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+def test_a_rejection_with_feedback_resumes_the_execution_with_it(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, decision="reject", feedback=" Cover expiry. "), BROWSER, user_arn=None)
+    assert answer[0] == 200 and "Cover expiry." in answer[2]
+    output = json.loads(sfn.calls[0]["output"])
+    assert (output["approved"], output["feedback"]) == (False, "Cover expiry.")
+    assert approval(records, link)["approval_status"] == "REJECTED"
+
+
+def test_revisions_are_bounded_by_the_workflow_input_default_two():
+    # The input bounds max_revisions (default 2, at most 10) ...
+    assert WorkflowRequest(topic="t").max_revisions == 2
+    with pytest.raises(ValueError, match="max_revisions"):
+        WorkflowRequest(topic="t", max_revisions=11)
+    assert MAX_QUESTIONS == 40
+    # ... and the Choice state sends a rejection back for revision only while revision < max_revisions.
+    definition = json.loads((ROOT / "statemachines" / "research_report.asl.json").read_text())
+    (revise,) = [c for c in definition["States"]["ApprovalDecision"]["Choices"] if c.get("Next") == "PrepareRevision"]
+    assert {"Variable": "$.review.revision", "NumericLessThanPath": "$.request.max_revisions"} in revise["And"]
+    assert definition["States"]["ApprovalDecision"]["Default"] == "RecordRejection"
+
+
+# ----- bad forms, headers, and the token -----------------------------------------------------------------
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"decision": "maybe"}, "decision: Input should be 'approve' or 'reject'"),
+    ({"exp": "soon"}, "exp: Input should be a valid integer"),
+    ({"sig": "short"}, "sig: String should match pattern"),
+    ({"extra": "1"}, "extra: Extra inputs are not permitted"),
+])
+def test_malformed_forms_are_400_naming_the_field(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, fields, named):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, **fields), BROWSER, user_arn=None)
+    assert answer[0] == 400 and named in html.unescape(answer[2])
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+def test_pages_are_not_cached_not_framed_leak_no_referrer_and_never_hold_the_token(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch)
+    status, headers, body = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    assert status == 200
+    assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"] and "form-action 'self'" in headers["Content-Security-Policy"]
+    decided = call(approvals_fn, lambda_context, "POST", link.path, form(link), BROWSER, user_arn=None)[2]
+    for text in (link.url, link.email, body, decided):
+        assert TOKEN not in text
+
+
+def test_unknown_routes_under_approvals_are_the_same_404(approvals_fn, sfn, lambda_context):
+    status, _, body = call(approvals_fn, lambda_context, "GET", "/approvals/a/b", user_arn=None)
+    assert status == 404 and "This link is not valid." in body
