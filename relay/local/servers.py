@@ -292,6 +292,53 @@ class AgentCoreGateway(_LocalHttp):
         return 200, {"Content-Type": content_type, self.SESSION_HEADER: session, "x-amzn-RequestId": str(uuid.uuid4())}, data
 
 
+def proxy_event(
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    stage: str = "local",
+    identity: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (payload format 1.0), as API Gateway builds it.
+
+    Args:
+        method, path: the request line; ``path`` may carry a query string.
+        headers: request headers. body: raw body (base64-encoded in the event unless UTF-8).
+        stage: the stage name. identity: ``requestContext.identity`` extras, e.g. ``userArn``
+            for IAM-authorised callers.
+    """
+    split = urlsplit(path)
+    multi: dict[str, list[str]] = {}
+    for key, value in parse_qsl(split.query, keep_blank_values=True):
+        multi.setdefault(key, []).append(value)
+    try:
+        text, is_b64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode("ascii"), True
+    return {
+        "resource": split.path,
+        "path": split.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": split.path,
+            "httpMethod": method,
+            "path": f"/{stage}{split.path}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", ""), **(identity or {})},
+        },
+        "body": text or None,
+        "isBase64Encoded": is_b64,
+    }
+
+
 class ApiServer(_LocalHttp):
     """API Gateway (REST, proxy integration) in front of the API handler modules.
 
@@ -306,37 +353,8 @@ class ApiServer(_LocalHttp):
         self.stage = stage
 
     def event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-        """The API Gateway proxy event (payload format 1.0) for one request."""
-        split = urlsplit(path)
-        query = parse_qsl(split.query, keep_blank_values=True)
-        multi: dict[str, list[str]] = {}
-        for key, value in query:
-            multi.setdefault(key, []).append(value)
-        try:
-            text, is_b64 = body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, is_b64 = base64.b64encode(body).decode("ascii"), True
-        return {
-            "resource": split.path,
-            "path": split.path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
-            "multiValueQueryStringParameters": multi or None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": split.path,
-                "httpMethod": method,
-                "path": split.path,
-                "stage": self.stage,
-                "requestId": str(uuid.uuid4()),
-                "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
-            },
-            "body": text or None,
-            "isBase64Encoded": is_b64,
-        }
+        """The API Gateway proxy event for one request (no IAM identity: local callers)."""
+        return proxy_event(method, path, headers, body, stage=self.stage)
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         route_path = urlsplit(path).path

@@ -15,13 +15,14 @@ import json
 import logging
 import os
 import shutil
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.polling import eventually
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,17 +34,6 @@ pytestmark = pytest.mark.skipif(
 )
 TOPIC = "How do task tokens resume a workflow waiting for approval?"
 FEEDBACK = "Explain what happens when the approval link expires."
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (a condition, not a fixed sleep)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Captured(logging.Handler):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE_NAME = "relay-api-test"
@@ -24,40 +22,15 @@ def event(
     user_arn: str | None = "arn:aws:iam::123456789012:user/tester",
     is_base64: bool = False,
 ) -> dict[str, Any]:
-    """One API Gateway REST proxy event. ``path`` may carry a query string."""
-    split = urlsplit(path)
-    multi: dict[str, list[str]] = {}
-    for key, value in parse_qsl(split.query, keep_blank_values=True):
-        multi.setdefault(key, []).append(value)
+    """One API Gateway REST proxy event (``relay.local.servers.proxy_event``, stage ``v1``).
+    ``path`` may carry a query string; ``user_arn`` is the IAM caller (None: unsigned)."""
+    from relay.local.servers import proxy_event
+
     if isinstance(body, dict):
         body = json.dumps(body)
-    if isinstance(body, bytes):
-        body, is_base64 = base64.b64encode(body).decode("ascii"), True
-    hdrs = dict(headers or {})
-    identity: dict[str, Any] = {"sourceIp": "127.0.0.1", "userAgent": "pytest"}
-    if user_arn:
-        identity.update(userArn=user_arn, caller="AIDAEXAMPLE", accountId="123456789012")
-    return {
-        "resource": split.path,
-        "path": split.path,
-        "httpMethod": method,
-        "headers": hdrs or None,
-        "multiValueHeaders": {k: [v] for k, v in hdrs.items()} or None,
-        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
-        "multiValueQueryStringParameters": multi or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": split.path,
-            "httpMethod": method,
-            "path": "/v1" + split.path,
-            "stage": "v1",
-            "requestId": str(uuid.uuid4()),
-            "identity": identity,
-        },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    }
+    raw = body if isinstance(body, bytes) else base64.b64decode(body) if (body and is_base64) else (body or "").encode("utf-8")
+    identity = {"userArn": user_arn, "caller": "AIDAEXAMPLE", "accountId": "123456789012"} if user_arn else None
+    return proxy_event(method, path, dict(headers or {}), raw, stage="v1", identity=identity)
 
 
 def load_function(name: str) -> Any:
