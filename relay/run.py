@@ -105,7 +105,7 @@ class Progress:
         self._line(text)
 
 
-def failure_of(description: dict[str, Any], history: list[dict[str, Any]]) -> str:
+def failure_of(description: dict[str, Any]) -> str:
     """"<state> failed: <error>: <cause>" for a stopped execution."""
     error = description.get("error") or ""
     cause = description.get("cause") or ""
@@ -175,6 +175,6 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
         (run_dir / "report.md").write_bytes(artifacts.get("report.md", b""))
         out.write(f"relay: SUCCEEDED in {elapsed:.1f}s\nrelay: report: {run_dir / 'report.md'}\n")
         return 0
-    print(f"relay: {description['status']}: {failure_of(description, history)}", file=sys.stderr)
+    print(f"relay: {description['status']}: {failure_of(description)}", file=sys.stderr)
     out.write(f"relay: history: {run_dir / 'history.json'}\n")
     return 1
