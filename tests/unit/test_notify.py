@@ -6,7 +6,6 @@ import email
 from email.policy import default
 
 import boto3
-
 from relay_core.notify import Message, OutboxNotifier, SnsNotifier
 
 
