@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,29 +11,11 @@ from pathlib import Path
 import pytest
 from infra_support import ROOT, Synth
 
+from stacks.offline_env import offline_env
+
 pytestmark = pytest.mark.infra
 
 CFN_LINT_CONFIG = Path(__file__).with_name("cfnlintrc.yaml")
-
-
-def offline_env(home: Path) -> dict[str, str]:
-    """No real credentials, no profile, no telemetry; fake keys and a Region."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(home / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-        CDK_DISABLE_CLI_TELEMETRY="true",
-        NPM_CONFIG_UPDATE_NOTIFIER="false",
-        # `python3` in cdk.json's app command is this interpreter (the project's venv).
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
-    return env
 
 
 def cfn_lint() -> str:
