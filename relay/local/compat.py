@@ -258,7 +258,7 @@ def install() -> None:
         _require(execution_worker_mod.ExecutionWorker, "_get_evaluation_environment", "_get_evaluation_entrypoint")
         _require(execution_mod.BaseExecutionWorkerCommunication, "terminated")
         _require(execution_mod.Execution, "start")
-        _require(sfn_responses.StepFunctionResponse, "describe_execution", "get_execution_history")
+        _require(sfn_responses.StepFunctionResponse, "describe_execution", "get_execution_history", "list_executions")
         _require(event_manager_mod.EventIdGenerator, "get")
         if hasattr(sfn_responses.StepFunctionResponse, "redrive_execution"):
             raise MotoCompatError("moto now implements RedriveExecution: drop patch 9 of relay/local/compat.py")
@@ -355,7 +355,7 @@ def install() -> None:
                                 error=StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name(),
                                 cause=(
                                     f"{failed} of {total} Map iterations failed, over the tolerated "
-                                    f"{percentage}% / {count} items."
+                                    f"{percentage}% / {count} items." + _first_failure(record)
                                 ),
                             )
                         ),
@@ -665,6 +665,18 @@ def redrive(execution: Any, now: Any = None) -> Any:
     return now
 
 
+def _first_failure(record: Any) -> str:
+    """`` First failed iteration (item N): <error>: <cause>`` from patch 10's notes, or ``""``."""
+    from relay_core.history import short_cause
+
+    with _lock:
+        failures = sorted(record.__dict__.get("_relay_failures", []))
+    if not failures:
+        return ""
+    index, error, cause = failures[0]
+    return f" First failed iteration (item {index}): {error}: {short_cause(cause)}"[:2000]
+
+
 def _memo_key(env: Any, job: Any) -> tuple[str, str, int]:
     context = env.states.context_object.context_object_data
     return (str(context["Execution"]["Id"]), str((context.get("State") or {}).get("Name", "")), int(job.job_index))
@@ -754,6 +766,19 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
                 )
 
     item_worker.DistributedItemProcessorWorker._eval_job = _eval_job  # type: ignore[method-assign]
+
+    # ListExecutions by mapRunArn: the local Map runs iterations in-process, not as child
+    # executions, so there are none to list (the MapRunFailed cause names the first failure).
+    original_list = sfn_responses.StepFunctionResponse.list_executions
+
+    def list_executions(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        if self._get_param("mapRunArn") and not self._get_param("stateMachineArn"):
+            return ActionResult({"executions": []})
+        return original_list(self)
+
+    sfn_responses.StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
 
     # 11. GetExecutionHistory paging.
     def get_execution_history(self: Any) -> Any:

@@ -328,6 +328,8 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         child = history.map_run_failure(arn) if arn else None
         if child is not None:
             cause = f"{short_cause(cause)} First failed iteration: {child[0]}: {short_cause(child[1])}"
+    if error == "States.Timeout" and not cause and failed is not None:
+        cause = f"{failed.name} timed out"
     if detail.status == "TIMED_OUT":
         error = error or "States.Timeout"
         cause = cause or "the execution timed out"
