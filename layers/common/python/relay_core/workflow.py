@@ -320,7 +320,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
     attempt = events[last_redrive(events):]
     failed = open_state(attempt)
     error, cause = detail.error or "", detail.cause or ""
-    if failed is not None:
+    if failed is not None and detail.status != "ABORTED":  # an abort's reason is the StopExecution's
         own = failure_after(attempt, failed.entered_event_id)
         if own is not None:
             error, cause = own[0] or error, own[1] or cause
