@@ -184,7 +184,7 @@ class Workflow(Construct):
             ),
             description="Relay research-report state machine",
         )
-        function_arns = [fn.function.function_arn for fn in self.functions.values()]
+        function_arns = [self.functions[spec.name].function.function_arn for spec in TASK_FUNCTIONS]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="InvokeTaskFunctions",

@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError
 from relay.local.mail import approval_emails, approval_link, decide_by_link, fetch
 from relay.local.runtime import TABLE
 from relay.local.servers import Fault
-
 from tests.support.polling import eventually
 
 from .conftest import entered_states, unique_name
