@@ -477,7 +477,7 @@ def remove_status_listener(listener: Any) -> None:
 
 
 def _status_of(execution: Any) -> str:
-    status = execution.exec_status
+    status = getattr(execution, "exec_status", None) or execution.status
     return str(getattr(status, "value", status))
 
 
@@ -713,7 +713,7 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
         result = original_describe(self)
         execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
         body = result.result if hasattr(result, "result") else None
-        if isinstance(body, dict):
+        if isinstance(body, dict) and hasattr(execution, "exec_worker"):  # the interpreter's executions only
             status = _status_of(execution)
             body["redriveCount"] = int(getattr(execution, "redrive_count", 0))
             if getattr(execution, "redrive_date", None) is not None:

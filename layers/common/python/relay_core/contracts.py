@@ -65,3 +65,19 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
         elif not _match_value(rule, value):
             return False
     return True
+
+
+#: StopExecution ``error`` of a cancellation through the API (at most 256 characters).
+CANCEL_ERROR = "Relay.Cancelled"
+
+
+def cancel_cause(who: str, reason: str) -> str:
+    """StopExecution ``cause`` of a cancellation: ``cancelled by {who}: {reason}`` (≤ 32,768 chars)."""
+    return f"cancelled by {who}: {reason}"[:32768]
+
+
+def canceller(cause: str | None) -> str | None:
+    """``cancelled by {who}`` from a :func:`cancel_cause`, or ``None`` for another cause."""
+    if not cause or not cause.startswith("cancelled by "):
+        return None
+    return cause.split(": ", 1)[0]

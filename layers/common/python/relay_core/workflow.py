@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from . import approvals
 from .config import ApprovalSettings, RequestDefaults, load
+from .contracts import canceller
 from .errors import (
     AgentFailed,
     ApprovalAlreadyDecided,
@@ -342,7 +343,8 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         if pending and pending.get("approval_status") == "PENDING":
             # Decided in the same instant the execution stopped: the record already says by whom.
             with contextlib.suppress(ApprovalAlreadyDecided, ApprovalExpired, ApprovalSuperseded):
-                records.decide_approval(str(pending["approval_id"]), "EXPIRED", f"execution {detail.status}", None)
+                who = canceller(detail.cause) if detail.status == "ABORTED" else None
+                records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None)
     logger.warning("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
     if detail.status != "ABORTED":
         metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)

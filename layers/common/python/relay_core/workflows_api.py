@@ -51,7 +51,7 @@ from .api_models import (
     WorkflowStatus,
     WorkflowSummary,
 )
-from .contracts import REDRIVABLE_STATUSES
+from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, cancel_cause
 from .errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -72,8 +72,6 @@ HISTORY_PAGE = 100
 HISTORY_MAX_PAGES = 5
 #: Lifetime of the presigned report URL in GET /workflows/{id}, seconds.
 REPORT_URL_SECONDS = 3600
-#: StopExecution's ``error`` for cancellations (at most 256 characters, API reference).
-CANCEL_ERROR = "Relay.Cancelled"
 
 
 # ----- the Step Functions adapter ---------------------------------------------------------
@@ -429,7 +427,7 @@ def cancel_workflow(executions: Executions, records: WorkflowRecords, workflow_i
     if execution["status"] != "RUNNING":
         raise WorkflowConflict(f"workflow {workflow_id} is {execution['status']}; only RUNNING workflows can be cancelled")
     cancel = CancelInfo(by=who, reason=reason, at=utc_now())
-    stopped = executions.stop(workflow_id, error=CANCEL_ERROR, cause=f"cancelled by {who}: {reason}"[:32768])
+    stopped = executions.stop(workflow_id, error=CANCEL_ERROR, cause=cancel_cause(who, reason))
     records.record_stopped(workflow_id, "CANCELLED", int(execution.get("redriveCount") or 0), cancel=cancel.model_dump())
     try:
         record = records.get_workflow(workflow_id)
