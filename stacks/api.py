@@ -108,7 +108,12 @@ class Api(Construct):
         api_fn.role.add_to_policy(
             iam.PolicyStatement(
                 sid="InspectWorkflows",
-                actions=["states:DescribeExecution", "states:StopExecution", "states:GetExecutionHistory"],
+                actions=[
+                    "states:DescribeExecution",
+                    "states:StopExecution",
+                    "states:GetExecutionHistory",
+                    "states:RedriveExecution",
+                ],
                 resources=[workflow.execution_arn_pattern],
             )
         )
@@ -137,9 +142,9 @@ class Api(Construct):
         workflows.add_method("GET", api_integration, **iam_auth)
         one = workflows.add_resource("{id}")
         one.add_method("GET", api_integration, request_parameters=id_param, **iam_auth)
-        one.add_resource("cancel").add_method(
-            "POST", api_integration, request_parameters=id_param, **iam_auth
-        )
+        for action in ("cancel", "redrive"):
+            one.add_resource(action).add_method("POST", api_integration, request_parameters=id_param, **iam_auth)
+        one.add_resource("history").add_method("GET", api_integration, request_parameters=id_param, **iam_auth)
 
         approval = self.rest_api.root.add_resource("approvals").add_resource("{id}")
         for verb in ("GET", "POST"):

@@ -105,6 +105,13 @@ def test_status_change_rules_send_failures_and_redrives_to_the_record_failure_fu
     assert reads and ":execution:" in json.dumps(reads[0]["Resource"])
 
 
+def test_the_api_may_redrive_and_read_history_of_this_state_machines_executions_only(synth: Synth) -> None:
+    api_role = synth.stack.api.functions["api"].role
+    stmts = [s for s in role_statements(synth, api_role) if allows(s, "states:RedriveExecution")]
+    assert len(stmts) == 1 and allows(stmts[0], "states:GetExecutionHistory")
+    assert _as_list(stmts[0]["Resource"]) == [synth.stack.resolve(synth.stack.workflow.execution_arn_pattern)]
+
+
 def test_state_machine_may_redrive_its_map_children_on_the_documented_resource(synth: Synth) -> None:
     wf = synth.stack.workflow
     stmts = role_statements(synth, wf.role)
@@ -394,6 +401,8 @@ def test_workflow_routes_need_iam_and_approval_routes_are_public(synth: Synth) -
         ("", "workflows", "GET"): "AWS_IAM",
         ("workflows", "{id}", "GET"): "AWS_IAM",
         ("{id}", "cancel", "POST"): "AWS_IAM",
+        ("{id}", "redrive", "POST"): "AWS_IAM",
+        ("{id}", "history", "GET"): "AWS_IAM",
         ("approvals", "{id}", "GET"): "NONE",
         ("approvals", "{id}", "POST"): "NONE",
     }
