@@ -58,6 +58,7 @@ lint: setup-test
 bench: setup-test
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_synth.py
+	$(BIN)/python bench/bench_redrive.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out build runs .pytest_cache
