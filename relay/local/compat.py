@@ -57,6 +57,13 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
    Execution Status Change"). :func:`add_status_listener` receives the same event
    shape when an execution starts, is redriven, or stops.
 
+13. Everything lives in memory. :func:`add_persistence` receives every change as it
+   happens — S3 objects put or deleted, DynamoDB items written, history events added
+   to an execution, execution status changes, kept Map iterations — so the local
+   runtime can write its data folder through (``relay.local.durable``), and
+   :func:`restore_execution` puts an execution read back from disk into the engine,
+   redrivable like any other.
+
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
 stubbed (Relay's ASL uses JSONPath); list_executions has no ``redriveFilter``.
 
@@ -260,6 +267,12 @@ def install() -> None:
         _require(execution_mod.Execution, "start")
         _require(sfn_responses.StepFunctionResponse, "describe_execution", "get_execution_history", "list_executions")
         _require(event_manager_mod.EventIdGenerator, "get")
+        from moto.dynamodb import models as dynamodb_models
+        from moto.s3 import models as s3_models
+
+        _require(s3_models.S3Backend, "put_object", "delete_object")
+        _require(dynamodb_models.DynamoDBBackend, "put_item", "update_item", "delete_item", "get_item", "get_table")
+        _require(event_manager_mod.EventManager, "add_event", "get_event_history")
         if hasattr(sfn_responses.StepFunctionResponse, "redrive_execution"):
             raise MotoCompatError("moto now implements RedriveExecution: drop patch 9 of relay/local/compat.py")
 
@@ -438,6 +451,8 @@ def install() -> None:
 
         # 9-12. Redrive, Map memo, history paging, status-change events.
         _install_redrive(execution_mod, parser_models, sfn_responses, execution_worker, item_worker)
+        # 13. Write-through hooks.
+        _install_persistence(s3_models, dynamodb_models, event_manager_mod)
         _installed = True
 
 
@@ -458,6 +473,29 @@ _redrive_lock = threading.Lock()
 _map_memo: dict[tuple[str, str, int], tuple[str, Any]] = {}
 _memo_lock = threading.Lock()
 _status_listeners: list[Any] = []
+_persistence: list[Any] = []
+
+
+def add_persistence(hook: Any) -> None:
+    """Receive every change of the in-memory AWS state (patch 13). ``hook`` has the
+    methods ``object_put(bucket, key, data)``, ``object_deleted(bucket, key)``,
+    ``item_changed(table, key, item_or_None)`` (DynamoDB JSON), ``history_changed(arn,
+    events)``, ``execution_changed(execution, status_or_None)`` and
+    ``memo_changed(arn, entries)``. Calls are made on the engine's threads while the
+    change's lock is held, so one object's writes arrive in order."""
+    with _lock:
+        _persistence.append(hook)
+
+
+def remove_persistence(hook: Any) -> None:
+    with _lock:
+        if hook in _persistence:
+            _persistence.remove(hook)
+
+
+def _persistence_hooks() -> list[Any]:
+    with _lock:
+        return list(_persistence)
 
 
 def add_status_listener(listener: Any) -> None:
@@ -525,6 +563,8 @@ def status_change_event(execution: Any) -> dict[str, Any]:
 
 
 def _publish(execution: Any, status: str | None = None) -> None:
+    for hook in _persistence_hooks():
+        hook.execution_changed(execution, status)
     with _lock:
         listeners = list(_status_listeners)
     if not listeners:
@@ -628,6 +668,7 @@ def redrive(execution: Any, now: Any = None) -> Any:
         manager._history_event_list.extend(events)
         last_id = max((int(e.get("id", 0)) for e in events), default=0)
         manager._event_id_gen._next_id = last_id + 1
+        manager._relay_execution = execution.exec_arn  # type: ignore[attr-defined]
         env.event_manager = manager
         env.event_history_context = EventHistoryContext(previous_event_id=last_id)
         execution_data = env.states.context_object.context_object_data["Execution"]
@@ -682,10 +723,17 @@ def _memo_key(env: Any, job: Any) -> tuple[str, str, int]:
     return (str(context["Execution"]["Id"]), str((context.get("State") or {}).get("Name", "")), int(job.job_index))
 
 
-def forget_execution(execution_arn: str) -> None:
-    """Drop the kept Map iteration outputs of an execution (it can no longer be redriven)."""
+def memo_entries(execution_arn: str) -> list[list[Any]]:
+    """The kept Map iterations of an execution: ``[[state, index, input fingerprint, output], …]``."""
     with _memo_lock:
-        for key in [k for k in _map_memo if k[0] == execution_arn]:
+        return [[k[1], k[2], v[0], v[1]] for k, v in _map_memo.items() if k[0] == execution_arn]
+
+
+def forget_executions(prefix: str) -> None:
+    """Drop the kept Map iterations of every execution whose ARN starts with ``prefix``
+    (a runtime that stops; its durable store keeps them on disk)."""
+    with _memo_lock:
+        for key in [k for k in _map_memo if k[0].startswith(prefix)]:
             del _map_memo[key]
 
 
@@ -733,6 +781,7 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
         env = original_environment(self)
         execution_data = env.states.context_object.context_object_data["Execution"]
         execution_data.setdefault("RedriveCount", 0)
+        env.event_manager._relay_execution = execution_data["Id"]  # the top-level history (patch 13)
         return env
 
     worker_mod.ExecutionWorker._get_evaluation_environment = _get_evaluation_environment  # type: ignore[method-assign]
@@ -758,6 +807,12 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
         if isinstance(state, ProgramEnded):
             with _memo_lock:
                 _map_memo[key] = (fingerprint, job.job_output)
+            hooks = _persistence_hooks()
+            if hooks:
+                with _persist_lock:  # one writer at a time, each with every entry kept so far
+                    entries = memo_entries(key[0])
+                    for hook in hooks:
+                        hook.memo_changed(key[0], entries)
         elif isinstance(state, ProgramError):
             error = state.error or {}
             with _lock:
@@ -822,3 +877,177 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
         original_exec_start(self)
 
     execution_mod.Execution.start = start  # type: ignore[method-assign]
+
+
+# ----- 13: write-through and restore --------------------------------------------------------------
+_persist_lock = threading.RLock()
+
+
+def _install_persistence(s3_models: Any, dynamodb_models: Any, event_manager_mod: Any) -> None:
+    """Patch 13 (targets already checked by :func:`install`)."""
+    backend_cls = s3_models.S3Backend
+    original_put_object = backend_cls.put_object
+    original_delete_object = backend_cls.delete_object
+
+    def put_object(self: Any, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
+        hooks = _persistence_hooks()
+        if not hooks:
+            return original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
+        with _persist_lock:
+            result = original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
+            for hook in hooks:
+                hook.object_put(bucket_name, key_name, bytes(value))
+        return result
+
+    def delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        hooks = _persistence_hooks()
+        with _persist_lock:
+            result = original_delete_object(self, bucket_name, key_name, *args, **kwargs)
+            for hook in hooks:
+                hook.object_deleted(bucket_name, key_name)
+        return result
+
+    backend_cls.put_object = put_object
+    backend_cls.delete_object = delete_object
+
+    ddb_cls = dynamodb_models.DynamoDBBackend
+
+    def _persisted(original: Any, key_of: Any) -> Any:
+        def wrapper(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            hooks = _persistence_hooks()
+            if not hooks:
+                return original(self, table_name, *args, **kwargs)
+            with _persist_lock:
+                result = original(self, table_name, *args, **kwargs)
+                table = self.get_table(table_name)
+                key = key_of(table, *args, **kwargs)
+                item = self.get_item(table_name, key)
+                document = json.loads(json.dumps(item.to_json()["Attributes"], default=str)) if item is not None else None
+                for hook in hooks:
+                    hook.item_changed(table_name, key, document)
+            return result
+
+        return wrapper
+
+    def _put_key(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+        return {n: item_attrs[n] for n in names}
+
+    def _key_arg(table: Any, key: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return key
+
+    ddb_cls.put_item = _persisted(ddb_cls.put_item, _put_key)
+    ddb_cls.update_item = _persisted(ddb_cls.update_item, _key_arg)
+    ddb_cls.delete_item = _persisted(ddb_cls.delete_item, _key_arg)
+
+    manager_cls = event_manager_mod.EventManager
+    original_add_event = manager_cls.add_event
+
+    def add_event(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_add_event(self, *args, **kwargs)
+        arn = getattr(self, "_relay_execution", None)
+        if arn is not None:
+            hooks = _persistence_hooks()
+            if hooks:
+                with _persist_lock:
+                    with self._mutex:
+                        events = list(self._history_event_list)
+                    for hook in hooks:
+                        hook.history_changed(arn, events)
+        return result
+
+    manager_cls.add_event = add_event
+
+
+def restore_execution(state_machine_arn: str, meta: dict[str, Any], events: list[dict[str, Any]], memo: list[list[Any]]) -> Any:
+    """Put an execution read back from disk into the engine (patch 13).
+
+    Args:
+        state_machine_arn: the (already created) state machine it belongs to.
+        meta: ``{name, status, start_date, stop_date, input, output, error, cause,
+            redrive_count, redrive_date}`` (dates ISO-8601), as the durable store wrote it.
+        events: its history, oldest first (timestamps ISO-8601).
+        memo: its kept Map iterations (:func:`memo_entries`).
+
+    Returns:
+        The engine's ``Execution``; DescribeExecution, GetExecutionHistory and
+        RedriveExecution work on it as on any other.
+    """
+    import copy
+    from datetime import datetime
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    parts = state_machine_arn.split(":")
+    backend = stepfunctions_parser_backends[parts[4] or DEFAULT_ACCOUNT_ID][parts[3]]
+    machine = backend.describe_state_machine(state_machine_arn)
+    clone = copy.deepcopy(machine, {id(machine.executions): [], id(machine.backend): machine.backend})
+
+    def when(value: Any) -> Any:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+    arn = f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{meta['name']}"
+    execution = Execution(
+        name=meta["name"],
+        sm_type=clone.sm_type,
+        role_arn=clone.roleArn,
+        exec_arn=arn,
+        account_id=parts[4],
+        region_name=parts[3],
+        state_machine=clone,
+        start_date=when(meta["start_date"]),
+        cloud_watch_logging_session=None,
+        activity_store={},
+        input_data=meta["input"],
+    )
+    execution.exec_status = ExecutionStatus(meta["status"])
+    execution.stop_date = when(meta.get("stop_date"))
+    execution.output = json.loads(meta["output"]) if meta.get("output") else None
+    execution.error = meta.get("error")
+    execution.cause = meta.get("cause")
+    execution.redrive_count = int(meta.get("redrive_count") or 0)  # type: ignore[attr-defined]
+    execution.redrive_date = when(meta.get("redrive_date"))  # type: ignore[attr-defined]
+    worker = execution._get_start_execution_worker()
+    env = worker._get_evaluation_environment()
+    manager = EventManager()
+    restored = []
+    for event in events:
+        event = dict(event)
+        event["timestamp"] = when(event.get("timestamp"))
+        restored.append(event)
+    manager._history_event_list.extend(restored)
+    last_id = max((int(e.get("id", 0)) for e in restored), default=0)
+    manager._event_id_gen._next_id = last_id + 1
+    manager._relay_execution = arn  # type: ignore[attr-defined]
+    env.event_manager = manager
+    env.event_history_context = EventHistoryContext(previous_event_id=last_id)
+    worker.env = env
+    execution.exec_worker = worker
+    with _memo_lock:
+        for state, index, fingerprint, output in memo:
+            _map_memo[(arn, str(state), int(index))] = (str(fingerprint), output)
+    machine.executions.append(execution)
+    return execution
+
+
+def abort_restored(execution: Any, error: str, cause: str, stop_date: Any) -> None:
+    """End a restored execution that was RUNNING when its process died: ABORTED with an
+    ``ExecutionAborted`` event (``error``, ``cause``), as StopExecution would leave it."""
+    from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    env = execution.exec_worker.env
+    env.event_manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.ExecutionAborted,
+        event_details=EventDetails(executionAbortedEventDetails={"error": error, "cause": cause}),  # type: ignore[typeddict-item]
+    )
+    execution.exec_status = ExecutionStatus.ABORTED
+    execution.stop_date = stop_date
+    execution.error = error
+    execution.cause = cause
+    _publish(execution)

@@ -13,7 +13,11 @@
 5. the EventBridge rules of :func:`relay_core.contracts.status_change_rules`: every
    *Step Functions Execution Status Change* event they match is delivered, in
    order, to the record-failure function through the local Lambda endpoint, as
-   EventBridge delivers it to the deployed function.
+   EventBridge delivers it to the deployed function;
+6. the durable store (:mod:`relay.local.durable`): every object, record and execution
+   kept in ``{data_dir}/state/`` is put back (executions that were running when their
+   process died become ABORTED, redrivable), and every change from then on is written
+   through to it.
 
 Only service-specific endpoint variables are set (``AWS_ENDPOINT_URL_LAMBDA``,
 ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``), never the global ``AWS_ENDPOINT_URL``;
@@ -165,6 +169,9 @@ class LocalRelay:
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._delivery: threading.Thread | None = None
         self._listener: Any = None
+        self.store: Any = None
+        #: What the durable store put back at start (:class:`relay.local.durable.Restored`).
+        self.restored: Any = None
         #: Status-change events delivered to the record-failure function: ``(event, result)``.
         self.deliveries: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
@@ -267,6 +274,10 @@ class LocalRelay:
         )["stateMachineArn"]
         self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
         self._start_event_delivery(compat)
+        from relay.local.durable import DurableStore
+
+        self.store = DurableStore(self.data_dir, BUCKET, TABLE, self.state_machine_arn)
+        compat.add_persistence(self.store)
         if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
             api_routes.append(("/workflows", load_handler(functions / "api")))
         self.api = ApiServer(api_routes, port=api_port).start()
@@ -280,6 +291,7 @@ class LocalRelay:
         self.researcher.start()
         self._stack.append(self.researcher)
         self.gateway.register(self.researcher_arn, self.researcher.url)
+        self.restored = self.store.restore(self.s3, self.dynamodb)
 
     # ----- EventBridge, locally --------------------------------------------------------
     def _start_event_delivery(self, compat: Any) -> None:
@@ -336,11 +348,16 @@ class LocalRelay:
                     raise TimeoutError(f"status-change events still undelivered after {timeout} s")
 
     def close(self) -> None:
-        if self._listener is not None:
-            from relay.local import compat
+        from relay.local import compat
 
+        if self._listener is not None:
             compat.remove_status_listener(self._listener)
             self._listener = None
+        if self.store is not None:
+            compat.remove_persistence(self.store)
+            with contextlib.suppress(OSError):
+                self.store.heartbeat()
+            compat.forget_executions(self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":")
         if self._delivery is not None:
             self._events.put(None)
             self._delivery.join(timeout=10)

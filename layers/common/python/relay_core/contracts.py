@@ -81,3 +81,8 @@ def canceller(cause: str | None) -> str | None:
     if not cause or not cause.startswith("cancelled by "):
         return None
     return cause.split(": ", 1)[0]
+
+
+#: ``ExecutionAborted`` error the local runtime gives an execution that was running when
+#: its process died (a failure to redrive, not a cancellation).
+RUNTIME_STOPPED_ERROR = "Relay.RuntimeStopped"

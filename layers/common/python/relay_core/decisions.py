@@ -62,6 +62,8 @@ def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: An
     item = records.get_approval(approval_id)
     if item.get("approval_status") == "SUPERSEDED":
         raise ApprovalSuperseded(SUPERSEDED_MESSAGE)
+    if item.get("approval_status") == "EXPIRED" and item.get("expired_reason"):
+        raise ApprovalExpired(str(item["expired_reason"]))
     approvals.verify(secret, approval_id, exp, sig, now=now)
     return exp_int, item
 

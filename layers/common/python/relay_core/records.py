@@ -246,8 +246,9 @@ class WorkflowRecords:
             raise ApprovalNotFound("approval not found")
         return dict(item)
 
-    def decide_approval(self, approval_id: str, status: str, decided_by: str, feedback: str | None) -> dict[str, Any]:
+    def decide_approval(self, approval_id: str, status: str, decided_by: str, feedback: str | None, reason: str | None = None) -> dict[str, Any]:
         """PENDING → ``status`` (APPROVED, REJECTED or EXPIRED) as one conditional write.
+        ``reason`` (EXPIRED only) is what the link answers from then on (410).
 
         Returns:
             The item after the write (it still holds the task token, for SendTaskSuccess).
@@ -257,18 +258,17 @@ class WorkflowRecords:
             ApprovalNotFound: no such approval.
         """
         decided_at = utc_now()
+        values = {":s": status, ":by": decided_by, ":at": decided_at, ":f": feedback or "", ":pending": "PENDING"}
+        expression = "SET approval_status = :s, decided_by = :by, decided_at = :at, feedback = :f"
+        if reason:
+            expression += ", expired_reason = :r"
+            values[":r"] = reason
         try:
             result = self._table.update_item(
                 Key={"pk": f"APPROVAL#{approval_id}"},
-                UpdateExpression="SET approval_status = :s, decided_by = :by, decided_at = :at, feedback = :f",
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk) AND approval_status = :pending",
-                ExpressionAttributeValues={
-                    ":s": status,
-                    ":by": decided_by,
-                    ":at": decided_at,
-                    ":f": feedback or "",
-                    ":pending": "PENDING",
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -277,8 +277,8 @@ class WorkflowRecords:
             current = self.get_approval(approval_id)
             if current.get("approval_status") == "SUPERSEDED":
                 raise ApprovalSuperseded(SUPERSEDED_MESSAGE) from exc
-            if current.get("approval_status") == "EXPIRED":
-                raise ApprovalExpired(f"this approval expired: {current.get('decided_by') or 'nobody waits for it any more'}") from exc
+            if current.get("approval_status") == "EXPIRED" and current.get("expired_reason"):
+                raise ApprovalExpired(str(current["expired_reason"])) from exc
             raise ApprovalAlreadyDecided(
                 f"already {current.get('approval_status', '').lower()} by {current.get('decided_by') or 'the system'} "
                 f"at {current.get('decided_at') or 'an earlier time'}",

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from . import approvals
 from .config import ApprovalSettings, RequestDefaults, load
-from .contracts import canceller
+from .contracts import RUNTIME_STOPPED_ERROR, canceller
 from .errors import (
     AgentFailed,
     ApprovalAlreadyDecided,
@@ -335,6 +335,8 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         error = error or "States.Timeout"
         cause = cause or "the execution timed out"
     record_status = STOPPED_RECORD_STATUS[detail.status]
+    if detail.status == "ABORTED" and detail.error == RUNTIME_STOPPED_ERROR:
+        record_status = "FAILED"  # the local runtime died under it: a failure to redrive, not a cancellation
     state = failed.name if failed else None
     failure = {"state": state or "", "error": error, "cause": clip(short_cause(cause), 1000), "at": utc_now()}
     written = records.record_stopped(workflow_id, record_status, detail.redriveCount, failure=failure)
@@ -344,7 +346,11 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
             # Decided in the same instant the execution stopped: the record already says by whom.
             with contextlib.suppress(ApprovalAlreadyDecided, ApprovalExpired, ApprovalSuperseded):
                 who = canceller(detail.cause) if detail.status == "ABORTED" else None
-                records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None)
+                reason = None if who else (
+                    f"Nobody waits for this approval any more: the workflow stopped ({clip(short_cause(cause) or error, 200)}). "
+                    f"Resume it with a redrive (relay redrive {workflow_id}); a new approval email will be sent."
+                )
+                records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None, reason=reason)
     logger.warning("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
     if detail.status != "ABORTED":
         metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
