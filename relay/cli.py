@@ -10,7 +10,9 @@ local or deployed (see :mod:`relay.client` for where the URL comes from):
 ``relay start TOPIC``, ``relay status ID``, ``relay list [--status S]``,
 ``relay approve ID``, ``relay reject ID --feedback TEXT``, ``relay cancel ID --reason TEXT``,
 ``relay redrive ID`` (resume a FAILED, TIMED_OUT or ABORTED workflow from the state that
-failed), ``relay history ID``.
+failed), ``relay history ID``. ``relay redrive RUN_DIR [--auto-approve]`` resumes a
+failed or interrupted ``relay run`` from its folder, in-process (exit codes as
+``relay run``; 130 when interrupted).
 They print the API's JSON answer; exit codes: 0 done, 1 the API refused (its message
 is printed), 2 bad configuration or arguments.
 """
@@ -36,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default ./runs)")
     run.add_argument("--port", type=int, default=0, help="local API port for approval links (default: any free port)")
     run.add_argument("--verbose", action="store_true", help="show handler logs")
+    run.epilog = "A failed or interrupted run resumes with: relay redrive runs/<execution-name>/"
 
     serve = sub.add_parser("serve", help="serve the HTTP API locally (engine, agents, stores, outbox) until Ctrl-C")
     serve.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (default 8787; 0 = any free port)")
@@ -81,8 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("workflow_id")
     cancel.add_argument("--reason", required=True, help="why it is cancelled (recorded)")
 
-    redrive = client("redrive", "resume a failed, timed-out or cancelled workflow from the state that failed")
-    redrive.add_argument("workflow_id")
+    redrive = client("redrive", "resume a failed, timed-out or stopped workflow (or relay run folder) from the state that failed")
+    redrive.add_argument("workflow_id", metavar="WORKFLOW_ID|RUN_DIR", help="a workflow id, or a relay run folder (runs/<name>/)")
+    redrive.add_argument("--auto-approve", action="store_true", help="RUN_DIR only: approve the emailed link automatically")
+    redrive.add_argument("--port", type=int, default=0, help="RUN_DIR only: local API port for approval links")
+    redrive.add_argument("--verbose", action="store_true", help="RUN_DIR only: show handler logs")
 
     history = client("history", "show a workflow's execution history (GetExecutionHistory events)")
     history.add_argument("workflow_id")
@@ -142,6 +148,11 @@ def _client_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_run_folder(target: str) -> bool:
+    """A ``relay run`` folder (it holds the durable store), as opposed to a workflow id."""
+    return Path(target, "state").is_dir() or ("/" in target and Path(target).is_dir())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
@@ -160,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                 verbose=args.verbose,
             )
         )
+    if args.command == "redrive" and is_run_folder(args.workflow_id):
+        from relay.run import redrive_run
+
+        return redrive_run(Path(args.workflow_id), auto_approve=args.auto_approve, api_port=args.port, verbose=args.verbose)
     if args.command == "serve":
         from relay.serve import ServeOptions, serve
 

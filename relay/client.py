@@ -42,7 +42,6 @@ from typing import Any
 #: The default data folder of ``relay serve`` (and where the client looks for its outbox).
 DEFAULT_DATA_DIR = Path(".relay")
 DEFAULT_CONFIG = Path("~/.config/relay/config.toml")
-SERVE_FILE = "serve.json"
 EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
 
 
@@ -104,12 +103,15 @@ def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str
     folder = resolve_data_dir(data_dir, config)
     url = api_url or os.environ.get("RELAY_API_URL") or file.get("api_url")
     if not url:
-        served = folder / SERVE_FILE
-        if served.is_file():
-            try:
-                url = json.loads(served.read_text())["api_url"]
-            except (ValueError, KeyError, TypeError):
-                url = None
+        from relay.local.lock import is_live, published
+
+        served = published(folder)
+        if served is not None and not is_live(folder):
+            raise ConfigError(
+                f"no relay serve is running for data folder {folder} (its serve.json is left from pid "
+                f"{served.get('pid', '?')}, which has stopped); start it again with: relay serve --data-dir {folder}"
+            )
+        url = served.get("api_url") if served else None
     if not url:
         raise ConfigError(
             "no API URL: pass --api-url, set RELAY_API_URL, put api_url in ~/.config/relay/config.toml, "

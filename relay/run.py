@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
+from relay_core.contracts import REDRIVABLE_STATUSES, RUNTIME_STOPPED_ERROR
 from relay_core.errors import describe_validation_error
+from relay_core.history import failure_after, open_state, short_cause
 from relay_core.models import WorkflowRequest
+
+#: Exit code of an interrupted run (128 + SIGINT, the shell convention).
+EXIT_INTERRUPTED = 130
+#: The file in a run folder that records what a resume needs.
+RUN_FILE = "run.json"
 
 
 class InputError(ValueError):
@@ -105,21 +115,131 @@ class Progress:
         self._line(text)
 
 
-def failure_of(description: dict[str, Any]) -> str:
-    """"<state> failed: <error>: <cause>" for a stopped execution."""
-    error = description.get("error") or ""
-    cause = description.get("cause") or ""
-    if description["status"] == "TIMED_OUT":
-        return "the execution timed out"
-    if description["status"] == "ABORTED":
-        return "the execution was stopped"
-    if error == "Relay.ReportRejected":
-        return "ReportRejected: the approver rejected the analysis and no revisions remain"
-    return f"{cause or error}" + (f" [{error}]" if error and error not in cause else "")
+def failure_of(description: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    """``<state> failed (<error>): <cause>`` for a stopped execution, naming the state
+    that was entered and never exited (the one a redrive resumes at)."""
+    status = description["status"]
+    error = str(description.get("error") or "")
+    cause = short_cause(description.get("cause") or "")
+    failed = open_state(history)
+    if failed is None:
+        return f"the execution {status.lower().replace('_', ' ')}" + (f" ({error}): {cause}" if error else "")
+    if status != "ABORTED":
+        own = failure_after(history, failed.entered_event_id)
+        if own is not None:
+            error, cause = own[0] or error, short_cause(own[1]) or cause
+    if status == "TIMED_OUT":
+        return f"the execution timed out in {failed.name}"
+    if status == "ABORTED":
+        return f"{failed.name} was stopped ({error or 'aborted'}): {cause}" if cause else f"{failed.name} was stopped"
+    return f"{failed.name} failed ({error}): {cause}" if cause else f"{failed.name} failed ({error})"
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while a run was in progress."""
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` in the main thread, for the block."""
+    if threading_main():
+
+        def handler(signum: int, frame: Any) -> None:
+            raise Interrupted(signal.Signals(signum).name)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+    else:
+        yield
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _resume_command(run_dir: Path, auto_approve: bool) -> str:
+    return f"relay redrive {run_dir}/" + (" --auto-approve" if auto_approve else "")
+
+
+def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Progress, out: TextIO, skip: int = 0) -> int:
+    """Follow the execution to its end (answering approval emails), write the run folder's
+    exports, print the outcome. Returns the exit code."""
+    from relay.local.mail import approval_emails, approval_link, decide_by_link
+
+    handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # earlier attempts' emails are spent
+    started = progress.started
+
+    def check_outbox() -> None:
+        for path, message in approval_emails(relay.outbox):
+            if path in handled:
+                continue
+            handled.add(path)
+            link = approval_link(message)
+            progress.note(f"✉ approval email delivered: {path}")
+            if auto_approve:
+                decide_by_link(link, approve=True, decided_by="relay run --auto-approve")
+                progress.note("  approved (--auto-approve followed the emailed link)")
+            else:
+                progress.note(f"  open this link to approve or reject:\n\n    {link}\n")
+
+    interrupted = None
+    try:
+        with interruptible():
+            for index, event in enumerate(relay.follow(arn, poll_seconds=0.05, on_poll=check_outbox)):
+                if index >= skip:
+                    progress.event(event)
+    except Interrupted as signal_name:
+        interrupted = str(signal_name)
+        stopped_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if relay.describe(arn)["status"] == "RUNNING":
+            relay.sfn.stop_execution(executionArn=arn, error=RUNTIME_STOPPED_ERROR, cause=f"relay run interrupted ({interrupted}) at {stopped_at}")
+        relay.wait(arn, timeout=30)
+    description = relay.describe(arn)
+    history = relay.history(arn)
+    export(relay, run_dir, arn.rsplit(":", 1)[1], description, history)
+    elapsed = time.time() - started
+    resume = _resume_command(run_dir, auto_approve)
+    if interrupted:
+        print(f"relay: interrupted ({interrupted}); everything is kept in {run_dir}/; resume with:  {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if description["status"] == "SUCCEEDED":
+        result = json.loads(description.get("output") or "{}")
+        if result.get("status") == "REJECTED":
+            out.write(f"relay: REJECTED in {elapsed:.1f}s: the approver rejected the analysis and no revisions remain\n")
+            return 1
+        out.write(f"relay: SUCCEEDED in {elapsed:.1f}s\nrelay: report: {run_dir / 'report.md'}\n")
+        return 0
+    out.write(f"relay: history: {run_dir / 'history.json'}\n")
+    print(f"relay: {description['status']}: {failure_of(description, history)}", file=sys.stderr)
+    print(f"relay: resume from the state that failed with:  {resume}", file=sys.stderr)
+    return 1
+
+
+def export(relay: Any, run_dir: Path, name: str, description: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Write the run folder's human-readable files (the durable store is ``state/``)."""
+    from relay.local.durable import write_atomic
+
+    def text(value: Any) -> bytes:
+        return json.dumps(value, indent=2, default=str).encode()
+
+    write_atomic(run_dir / "history.json", text(history))
+    write_atomic(run_dir / "execution.json", text(description))
+    artifacts = relay.artifacts(name)
+    for key, data in artifacts.items():
+        write_atomic(run_dir / "artifacts" / key, data)
+    if description["status"] == "SUCCEEDED" and "report.md" in artifacts:
+        write_atomic(run_dir / "report.md", artifacts["report.md"])
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
-    """Run one workflow. Returns the exit code: 0 succeeded, 1 failed, 2 bad input."""
+    """Run one workflow. Returns the exit code: 0 succeeded, 1 failed or rejected, 2 bad
+    input, 130 interrupted (resumable)."""
     try:
         request = validate(options)
     except InputError as exc:
@@ -131,50 +251,80 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
     progress = Progress(out, started)
     out.write(f"relay: execution {name}\nrelay: output in {run_dir}/\n")
     out.flush()
+    with interruptible():
+        try:
+            from relay.local.durable import write_atomic
+            from relay.local.runtime import LocalRelay
 
-    from relay.local.mail import approval_emails, approval_link, decide_by_link
+            run_dir.mkdir(parents=True, exist_ok=True)
+            saved = {"name": name, "corpus": str(Path(options.corpus).resolve()) if options.corpus else None}
+            write_atomic(run_dir / RUN_FILE, json.dumps(saved, indent=2).encode())
+            relay = LocalRelay(
+                data_dir=run_dir,
+                corpus=options.corpus,
+                api_port=options.api_port,
+                log_level="INFO" if options.verbose else "WARNING",
+            )
+            relay.__enter__()
+        except Interrupted as signal_name:
+            print(f"relay: interrupted ({signal_name}) before the execution started; nothing to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        try:
+            progress.note("local runtime ready (moto Step Functions engine, Lambda + AgentCore endpoints on loopback)")
+            arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
+            return _drive(relay, arn, run_dir, options.auto_approve, progress, out)
+        except Interrupted as signal_name:  # between the start and the first event
+            print(f"relay: interrupted ({signal_name}); resume with:  {_resume_command(run_dir, options.auto_approve)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            relay.close()
+
+
+def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+    """``relay redrive RUN_DIR``: resume a failed or interrupted ``relay run`` from its
+    folder, in-process, from the state it stopped in; the folder is updated. Returns the
+    exit code: 0 succeeded, 1 failed or rejected again, 2 not a resumable run folder,
+    130 interrupted."""
+    from relay.local.durable import STATE_DIR
+
+    run_dir = Path(str(run_dir).rstrip("/") or "/")
+    executions = sorted((run_dir / STATE_DIR / "executions").glob("*/execution.json")) if run_dir.is_dir() else []
+    if not executions:
+        print(f"relay: error: RUN_DIR: {run_dir} is not a relay run folder (no {STATE_DIR}/executions/ in it)", file=sys.stderr)
+        return 2
+    saved = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).is_file() else {}
+    name = str(saved.get("name") or executions[-1].parent.name)
+    corpus = saved.get("corpus")
+    if corpus and not Path(corpus).is_dir():
+        print(f"relay: error: the run's corpus folder {corpus} is gone; it is needed to resume research", file=sys.stderr)
+        return 2
+    started = time.time()
+    progress = Progress(out, started)
+    out.write(f"relay: resuming execution {name} from {run_dir}/\n")
+    out.flush()
     from relay.local.runtime import LocalRelay
 
-    with LocalRelay(
-        data_dir=run_dir,
-        corpus=options.corpus,
-        api_port=options.api_port,
-        log_level="INFO" if options.verbose else "WARNING",
-    ) as relay:
-        progress.note("local runtime ready (moto Step Functions engine, Lambda + AgentCore endpoints on loopback)")
-        arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
-        handled: set[Path] = set()
-
-        def check_outbox() -> None:
-            for path, message in approval_emails(relay.outbox):
-                if path in handled:
-                    continue
-                handled.add(path)
-                link = approval_link(message)
-                progress.note(f"✉ approval email delivered: {path}")
-                if options.auto_approve:
-                    decide_by_link(link, approve=True, decided_by="relay run --auto-approve")
-                    progress.note("  approved (--auto-approve followed the emailed link)")
-                else:
-                    progress.note(f"  open this link to approve or reject:\n\n    {link}\n")
-
-        for event in relay.follow(arn, poll_seconds=0.05, on_poll=check_outbox):
-            progress.event(event)
-        description = relay.describe(arn)
-        history = relay.history(arn)
-        artifacts = relay.artifacts(name)
-
-    (run_dir / "history.json").write_text(json.dumps(history, indent=2, default=str))
-    (run_dir / "execution.json").write_text(json.dumps(description, indent=2, default=str))
-    for key, data in artifacts.items():
-        target = run_dir / "artifacts" / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    elapsed = time.time() - started
-    if description["status"] == "SUCCEEDED":
-        (run_dir / "report.md").write_bytes(artifacts.get("report.md", b""))
-        out.write(f"relay: SUCCEEDED in {elapsed:.1f}s\nrelay: report: {run_dir / 'report.md'}\n")
-        return 0
-    print(f"relay: {description['status']}: {failure_of(description)}", file=sys.stderr)
-    out.write(f"relay: history: {run_dir / 'history.json'}\n")
-    return 1
+    with interruptible():
+        try:
+            relay = LocalRelay(data_dir=run_dir, corpus=corpus, api_port=api_port, log_level="INFO" if verbose else "WARNING")
+            relay.__enter__()
+        except Interrupted as signal_name:
+            print(f"relay: interrupted ({signal_name}) before the redrive started; nothing changed", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        try:
+            arn = relay.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+            description = relay.describe(arn)
+            if description["status"] not in REDRIVABLE_STATUSES:
+                print(f"relay: error: execution {name} is {description['status']}: there is nothing to resume", file=sys.stderr)
+                return 2
+            history = relay.history(arn)
+            resumed = open_state(history)
+            relay.redrive(arn)
+            count = int(relay.describe(arn).get("redriveCount") or 0)
+            progress.note(f"redrive {count}: resuming at {resumed.name if resumed else 'the first state'}")
+            return _drive(relay, arn, run_dir, auto_approve, progress, out, skip=len(history))
+        except Interrupted as signal_name:
+            print(f"relay: interrupted ({signal_name}); resume with:  {_resume_command(run_dir, auto_approve)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            relay.close()

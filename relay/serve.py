@@ -6,16 +6,22 @@ Starts a :class:`relay.local.runtime.LocalRelay` whose REST API listens on
 with the local engine, agents and stores behind them. Approval emails land as
 ``.eml`` files in ``DIR/outbox/``; their links point at this server.
 
-It writes ``DIR/serve.json`` (``{"api_url", "pid"}``) so ``relay start`` and
-friends find it without configuration, and removes it on exit. Finished reports
-are copied to ``DIR/reports/{workflow_id}.md`` (the S3 bucket is in memory). State
-lives in memory: stopping the server forgets every workflow (outbox and reports stay).
+Nothing is lost when it stops, however it stops: ``DIR/state/`` is the local
+runtime's durable store (:mod:`relay.local.durable`), written through as executions,
+artifacts and records change. A server started on the same folder puts everything
+back: every past workflow is listed with its history and report; one that was running
+when the process died is ABORTED ("local runtime stopped at …") and resumes with
+``relay redrive ID``.
+
+One server per folder (:mod:`relay.local.lock`): it holds ``DIR/serve.lock`` and
+publishes ``DIR/serve.json`` (``{"api_url", "pid"}``) so ``relay start`` and friends
+find it without configuration; a second server on a held folder is refused, a stale
+``serve.json`` left by a killed server is replaced. Finished reports are also copied
+to ``DIR/reports/{workflow_id}.md``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
 import threading
@@ -23,8 +29,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-
-from relay.client import SERVE_FILE
 
 #: How often finished reports are copied out of the in-memory bucket, seconds.
 REPORT_EXPORT_SECONDS = 1.0
@@ -80,10 +84,19 @@ def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
 
+    from relay.local.lock import ServerLock, ServerRunning
     from relay.local.runtime import LocalRelay
 
     data_dir = Path(options.data_dir)
-    marker = data_dir / SERVE_FILE
+    if data_dir.exists() and not data_dir.is_dir():
+        print(f"relay: error: --data-dir: {data_dir} is a file, not a folder", file=sys.stderr)
+        return 2
+    lock = ServerLock(data_dir)
+    try:
+        lock.acquire()
+    except ServerRunning as exc:
+        print(f"relay: error: {exc}", file=sys.stderr)
+        return 2
     try:
         with LocalRelay(
             data_dir=data_dir,
@@ -92,17 +105,25 @@ def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event
             retry_time_scale=options.retry_time_scale,
             log_level="INFO" if options.verbose else "WARNING",
         ) as relay:
-            marker.write_text(json.dumps({"api_url": relay.api_url, "pid": os.getpid()}))
+            lock.publish(relay.api_url)
             reports = data_dir / "reports"
+            restored = relay.restored
             out.write(
                 f"relay: serving {relay.api_url}\n"
                 f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
                 f"relay: try  relay start \"How do task tokens work?\" --api-url {relay.api_url}\n"
-                "relay: press Ctrl-C to stop (workflows live in memory and are forgotten)\n"
+                f"relay: press Ctrl-C to stop; workflows are kept in {data_dir / 'state'}/\n"
             )
+            if lock.replaced:
+                out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
+            if restored.executions:
+                out.write(f"relay: restored {restored.executions} workflow(s) from {data_dir / 'state'}/\n")
+            for name in restored.aborted:
+                out.write(f"relay: {name} was running when the last server stopped: ABORTED; resume it with  relay redrive {name}\n")
             out.flush()
             while not stop.wait(REPORT_EXPORT_SECONDS):
                 try:
+                    relay.store.heartbeat()
                     for path in export_reports(relay, reports):
                         out.write(f"relay: report ready: {path}\n")
                         out.flush()
@@ -113,7 +134,7 @@ def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event
         print(f"relay: error: cannot serve on port {options.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
-        marker.unlink(missing_ok=True)
+        lock.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     out.write("relay: stopped\n")

@@ -31,7 +31,8 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
    waiting callback is not woken, so the execution stays RUNNING. The stop now
    interrupts the execution's callback endpoints, and the interrupted wait does not
    overwrite the stopped state with an error (the history still gains a spurious
-   ``TaskTimedOut`` before ``ExecutionAborted``).
+   ``TaskTimedOut`` before ``ExecutionAborted``). StopExecution also drops its
+   ``error`` and ``cause``: passed through to ``ExecutionAborted`` and DescribeExecution.
 8. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
    scales them for tests; the default scale is 1 (faithful).
 
@@ -252,7 +253,7 @@ def install() -> None:
         _require(mock_config, "_mock_test_case_from_raw")
         _require(parser_models.StepFunctionsParserBackend, "start_execution")
         _require(execution_mod.Execution, "_get_start_execution_worker", "_get_start_aws_execution_details")
-        _require(sfn_responses.StepFunctionResponse, "send_task_failure")
+        _require(sfn_responses.StepFunctionResponse, "send_task_failure", "stop_execution")
         _require(dist.DistributedIterationComponent, "_map_run")
         _require(retrier_decl, "time")
         from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
@@ -433,6 +434,7 @@ def install() -> None:
 
         def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
             original_stop(self, stop_date=stop_date, error=error, cause=cause)
+            self.error, self.cause = error or None, cause or None
             env = getattr(self.exec_worker, "env", None)
             if env is not None:
                 for endpoint in list(env.callback_pool_manager._pool.values()):
@@ -444,6 +446,18 @@ def install() -> None:
             original_set_error(self, error)
 
         execution_mod.Execution.stop = stop  # type: ignore[method-assign]
+
+        def stop_execution(self: Any) -> Any:
+            from datetime import UTC, datetime
+
+            from moto.core.responses import ActionResult
+
+            execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+            if _status_of(execution) == "RUNNING":  # StopExecution of a stopped execution changes nothing
+                execution.stop(stop_date=datetime.now(UTC), error=self._get_param("error"), cause=self._get_param("cause"))
+            return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
+
+        sfn_responses.StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
         environment_mod.Environment.set_error = set_error  # type: ignore[method-assign]
 
         # 8. Retry waits, scaled.

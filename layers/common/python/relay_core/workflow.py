@@ -351,7 +351,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
                     f"Resume it with a redrive (relay redrive {workflow_id}); a new approval email will be sent."
                 )
                 records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None, reason=reason)
-    logger.warning("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
+    logger.info("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
     if detail.status != "ABORTED":
         metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
     return StatusRecorded(

@@ -1,0 +1,92 @@
+"""One ``relay serve`` per data folder.
+
+A server holds an exclusive ``flock`` on ``{data_dir}/serve.lock`` for as long as its
+process lives (the kernel releases it when the process dies, ``kill -9`` included), and
+publishes ``{data_dir}/serve.json`` (``{"api_url", "pid"}``) for the client commands.
+So a second server on the same folder is refused while the first lives, a
+``serve.json`` left by a killed server is recognised as stale (nobody holds the lock)
+and replaced, and the client commands can tell "no server is running" from a server
+that does not answer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+from relay.local.durable import write_atomic
+
+#: Files in the data folder.
+LOCK_FILE = "serve.lock"
+SERVE_FILE = "serve.json"
+
+
+class ServerRunning(RuntimeError):
+    """Another live ``relay serve`` holds the data folder; the message names its PID and URL."""
+
+
+def published(data_dir: Path) -> dict[str, Any] | None:
+    """The ``serve.json`` of ``data_dir`` (live or stale), or ``None``."""
+    try:
+        info = json.loads((Path(data_dir) / SERVE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def is_live(data_dir: Path) -> bool:
+    """Whether a process holds the folder's server lock right now."""
+    path = Path(data_dir) / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+class ServerLock:
+    """The exclusive hold of a data folder by one ``relay serve``.
+
+    Raises:
+        ServerRunning: (from :meth:`acquire`) another live server holds the folder.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self._handle: TextIO | None = None
+        #: The stale ``serve.json`` this server replaced, if any.
+        self.replaced: dict[str, Any] | None = None
+
+    def acquire(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.data_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            other = published(self.data_dir) or {}
+            raise ServerRunning(
+                f"another relay serve (pid {other.get('pid', '?')}, {other.get('api_url', 'URL unknown')}) is using "
+                f"data folder {self.data_dir}; stop it first, or use another --data-dir"
+            ) from None
+        self._handle = handle
+        self.replaced = published(self.data_dir)
+
+    def publish(self, api_url: str) -> None:
+        """Write ``serve.json`` for the client commands."""
+        write_atomic(self.data_dir / SERVE_FILE, json.dumps({"api_url": api_url, "pid": os.getpid()}).encode())
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        (self.data_dir / SERVE_FILE).unlink(missing_ok=True)
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
