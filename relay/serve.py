@@ -111,8 +111,6 @@ def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event
             out.write(
                 f"relay: serving {relay.api_url}\n"
                 f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
-                f"relay: try  relay start \"How do task tokens work?\" --api-url {relay.api_url}\n"
-                f"relay: press Ctrl-C to stop; workflows are kept in {data_dir / 'state'}/\n"
             )
             if lock.replaced:
                 out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
@@ -120,6 +118,10 @@ def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event
                 out.write(f"relay: restored {restored.executions} workflow(s) from {data_dir / 'state'}/\n")
             for name in restored.aborted:
                 out.write(f"relay: {name} was running when the last server stopped: ABORTED; resume it with  relay redrive {name}\n")
+            out.write(
+                f"relay: try  relay start \"How do task tokens work?\" --api-url {relay.api_url}\n"
+                f"relay: press Ctrl-C to stop; workflows are kept in {data_dir / 'state'}/\n"
+            )
             out.flush()
             while not stop.wait(REPORT_EXPORT_SECONDS):
                 try:

@@ -291,7 +291,22 @@ class LocalRelay:
         self.researcher.start()
         self._stack.append(self.researcher)
         self.gateway.register(self.researcher_arn, self.researcher.url)
+        self._inject_faults_from_environment()
         self.restored = self.store.restore(self.s3, self.dynamodb)
+
+    def _inject_faults_from_environment(self) -> None:
+        """``RELAY_LOCAL_FAULTS``: a JSON list of :class:`relay.local.servers.Fault` fields plus
+        ``"endpoint": "lambda" | "agentcore"``, injected at start (drills and tests of a
+        ``relay serve`` process, e.g. a slow researcher to kill the server mid-research)."""
+        from relay.local.servers import Fault
+
+        raw = os.environ.get("RELAY_LOCAL_FAULTS")
+        if not raw:
+            return
+        for spec in json.loads(raw):
+            spec = dict(spec)
+            endpoint = {"lambda": self.lambdas, "agentcore": self.gateway}[spec.pop("endpoint")]
+            endpoint.inject(Fault(**spec))
 
     # ----- EventBridge, locally --------------------------------------------------------
     def _start_event_delivery(self, compat: Any) -> None:

@@ -182,7 +182,9 @@ class LambdaServer(_LocalHttp):
         fault = self._faults.take(name)
         try:
             if fault is not None:
-                raise type(fault.error, (Exception,), {})(fault.message)
+                time.sleep(fault.delay_seconds)
+                if fault.error:
+                    raise type(fault.error, (Exception,), {})(fault.message)
             result = module.handler(event, context)
         except Exception as exc:
             error = {
@@ -205,11 +207,14 @@ class Fault:
     matches every call; ``times`` is how many calls it answers.
     """
 
-    error: str
+    error: str = ""
     message: str = "injected fault"
     status: int = 500
     match: str | None = None
     times: int = 1
+    #: Seconds the endpoint waits first (a slow call). With no ``error``, the call then
+    #: proceeds normally: a delay alone holds the work in flight (crash drills).
+    delay_seconds: float = 0.0
 
 
 class _Faults:
@@ -271,7 +276,9 @@ class AgentCoreGateway(_LocalHttp):
         self.calls.append({"arn": arn, "session": session, "payload": payload})
         fault = self._faults.take(payload.get("question_id") if isinstance(payload, dict) else None)
         if fault is not None:
-            return self._error(fault.status, fault.error, fault.message)
+            time.sleep(fault.delay_seconds)
+            if fault.error:
+                return self._error(fault.status, fault.error, fault.message)
         request = urllib.request.Request(
             f"{self._runtimes[arn]}/invocations",
             data=body,
