@@ -197,3 +197,20 @@ def test_succeeded_and_running_executions_are_refused_with_the_reason(relay):
         relay.redrive(run.arn)
     assert "SUCCEEDED" in succeeded.value.response["Error"]["Message"]
     assert len(relay.lambdas.invocations) == before
+
+
+def test_a_failure_recording_the_rejection_is_redriven_and_ends_rejected_not_failed(relay):
+    # Given a rejection with no revisions left whose RecordRejection fails once
+    relay.lambdas.inject(Fault(error="AgentFailed", message="finalize broke", match="finalize"))
+    run = Run(relay, {"topic": "Reviewer rejections", "questions": 1, "max_revisions": 0}, approve=False)
+    eventually(run.emails, what="the approval email")
+    page = decide_by_link(approval_link(run.emails()[-1][1]), approve=False, feedback="Not convincing.", decided_by="tester")
+    assert page.status == 200
+    failed = run.finish()
+    assert failed["status"] == "FAILED" and run.record()["failure"]["state"] == "RecordRejection"
+    # When it is redriven, Then only RecordRejection runs again and the workflow ends REJECTED (a success)
+    done = run.redrive()
+    assert done["status"] == "SUCCEEDED"
+    assert run.entered()["RecordRejection"] == 2 and run.entered()["RequestApproval"] == 1
+    assert run.invocations() == Counter({"plan_research": 1, "compile_research": 1, "analyze": 1, "request_approval": 1, "finalize": 2})
+    assert run.record()["status"] == "REJECTED"
