@@ -117,9 +117,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_the_api_url_comes_from_the_flag_then_env_then_config_then_a_running_serve(clean_env, monkeypatch):
-    (clean_env / ".relay").mkdir()
-    (clean_env / ".relay" / "serve.json").write_text(json.dumps({"api_url": "http://127.0.0.1:1111", "pid": 1}))
+    from relay.local.lock import ServerLock
+
+    # a live relay serve holds the folder's lock and publishes serve.json
+    served = ServerLock(clean_env / ".relay")
+    served.acquire()
+    served.publish("http://127.0.0.1:1111")
     assert api.resolve_settings().api_url == "http://127.0.0.1:1111"
+    # once it is gone, a serve.json left behind is not a server: one line says so
+    (clean_env / ".relay" / "serve.json").write_text(json.dumps({"api_url": "http://127.0.0.1:1111", "pid": 1}))
+    served.release()
+    (clean_env / ".relay" / "serve.json").write_text(json.dumps({"api_url": "http://127.0.0.1:1111", "pid": 1}))
+    with pytest.raises(api.ConfigError, match=r"no relay serve is running for data folder .* pid 1, which has stopped"):
+        api.resolve_settings()
+    served.acquire()
+    served.publish("http://127.0.0.1:1111")
     config = clean_env / "relay.toml"
     config.write_text(f'api_url = "{DEPLOYED}/"\nregion = "eu-west-1"\nprofile = "research"\n')
     monkeypatch.setenv("RELAY_CONFIG", str(config))
