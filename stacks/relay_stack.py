@@ -197,12 +197,13 @@ class RelayStack(Stack):
 
         # API.
         rest_api = self.api.rest_api
-        ack(
-            rest_api,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway needs an account-level role to write execution and access logs; AWS provides "
-            "AmazonAPIGatewayPushToCloudWatchLogs for exactly that role and nothing else assumes it.",
-        )
+        if settings.api_gateway_cloudwatch_role:
+            ack(
+                rest_api,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway needs an account-level role to write execution and access logs; AWS provides "
+                "AmazonAPIGatewayPushToCloudWatchLogs for exactly that role and nothing else assumes it.",
+            )
         ack(
             rest_api,
             "APIG3",
