@@ -52,7 +52,7 @@ class Api(Construct):
             # `cdk destroy` so other APIs keep logging; or not created at all with
             # -c apiGatewayCloudWatchRole=false when the account already has one.
             cloud_watch_role=settings.api_gateway_cloudwatch_role,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if settings.api_gateway_cloudwatch_role else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 throttling_rate_limit=settings.api_throttle_rate,
@@ -95,7 +95,7 @@ class Api(Construct):
                 self,
                 spec.name.title() + "Function",
                 spec=spec,
-                layers=workflow.layers,
+                layers=workflow.layers_for(spec.name),
                 environment=env,
                 log_retention=workflow.retention,
             )

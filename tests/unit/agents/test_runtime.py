@@ -83,3 +83,44 @@ def test_http_contract_through_the_asgi_app(s3, monkeypatch):
         assert Finding.model_validate(ok.json()).question_id == "q01"
         bad = client.post("/invocations", json={"question": "no ids"})
         assert bad.status_code == 400 and "workflow_id" in bad.json()["message"]
+
+
+def test_agent_card_describes_name_version_schemas_auth_and_tools():
+    from relay_agents.runtime import AGENT_CARD_PATH, app
+    from relay_core import __version__
+    from relay_core.models import ResearcherRequest
+
+    # Given the runtime app, When a client fetches the well-known agent card
+    with TestClient(app) as client:
+        response = client.get(AGENT_CARD_PATH)
+    # Then it is JSON naming the agent, its version and what it takes
+    assert AGENT_CARD_PATH == "/.well-known/agent-card.json"
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    card = response.json()
+    assert card["name"] == "relay-researcher" and card["version"] == __version__
+    assert len(card["description"]) > 40
+    assert card["inputSchema"] == ResearcherRequest.model_json_schema()
+    assert set(card["inputSchema"]["required"]) == {"workflow_id", "question_id", "question"}
+    assert card["outputSchema"]["title"] == "Finding"
+    assert card["auth"]["type"] == "aws-sigv4" and card["auth"]["action"] == "bedrock-agentcore:InvokeAgentRuntime"
+    # And the tools are the agent's real Strands tool specs
+    (tool,) = card["tools"]
+    assert tool["name"] == "search_documents"
+    assert "query" in tool["inputSchema"]["properties"]
+    assert card["errors"]["ThrottlingException"] == 429
+
+
+def test_importing_the_runtime_defers_the_agent_and_heavy_libraries():
+    import subprocess
+    import sys
+
+    # Given a fresh interpreter, When it imports the runtime app (what AgentCore's main.py does)
+    code = (
+        "import sys, relay_agents.runtime as r; "
+        "heavy = [m for m in ('strands', 'bm25s', 'numpy', 'relay_agents.researcher', 'relay_core.store', "
+        "'relay_core.observability', 'aws_xray_sdk') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    # Then none of the agent's heavy modules is loaded before the first invocation
+    assert out.stdout.strip() == "", out.stdout
