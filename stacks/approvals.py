@@ -59,7 +59,7 @@ class Approvals(Construct):
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid=f"Publish from {service.split('.')[0]}",
+                    sid=f"PublishFrom{service.split('.')[0].title()}",
                     principals=[iam.ServicePrincipal(service)],
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],  # in a key policy "*" means this key
