@@ -6,7 +6,8 @@ Steps, in order; the first failure stops the check and exits 1:
 1. **build** — ``stacks.layer_build``: layers and runtime bundle from the hashed locks;
    prints each artifact's size and each kind of function's total against the budget.
 2. **synth** — ``npx --no-install cdk synth`` through the CLI pinned in ``package.json``,
-   offline (fake credentials), with a valid ``approverEmail``; the context is validated
+   offline (fake credentials, the Region from ``CDK_DEFAULT_REGION``/``AWS_REGION``/
+   ``AWS_DEFAULT_REGION``, else us-east-1), with a valid ``approverEmail``; the context is validated
    first, and cdk-nag AwsSolutions runs in the synth (an unacknowledged finding fails).
 3. **cdk-nag** — the synth's ``validation-report.json`` says ``success`` with no violation.
 4. **cfn-lint** — the template, zero errors and zero warnings (ignored rules, each with
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(out, ignore_errors=True)
     home = Path(tempfile.mkdtemp(prefix="relay-deploy-check-"))
     env = offline_env(home)
+    # Keep the deploy Region (offline_env pins us-east-1) so the model/Region check is yours.
+    import os
+
+    region = next((os.environ[k] for k in ("CDK_DEFAULT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+                   if os.environ.get(k)), None)  # fmt: skip
+    if region:
+        env.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
     py = sys.executable
     template = out / "Relay.template.json"
 
