@@ -124,3 +124,32 @@ def test_importing_the_runtime_defers_the_agent_and_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     # Then none of the agent's heavy modules is loaded before the first invocation
     assert out.stdout.strip() == "", out.stdout
+
+
+def test_deployed_agent_code_runs_without_the_offline_model_libraries(docs_folder, tmp_path):
+    import subprocess
+    import sys
+
+    # Given an interpreter where scikit-learn, scipy and yake cannot be imported (the
+    # deployed layers and bundle leave them out: they serve only the offline model)
+    code = (
+        "import sys\n"
+        "for m in ('sklearn', 'scipy', 'yake'): sys.modules[m] = None\n"
+        "import relay_agents.planner, relay_agents.analyst, relay_agents.writer, relay_agents.researcher\n"
+        "import relay_agents.runtime\n"
+        "from relay_agents.corpus import FolderCorpus\n"
+        "from relay_agents.text import markdown_to_text, split_sentences\n"
+        "from relay_agents.model_factory import build_model\n"
+        "hits = FolderCorpus(sys.argv[1], cache_dir=sys.argv[2]).search('task token heartbeat', 3)\n"
+        "assert hits, 'no hits'\n"
+        "assert split_sentences(markdown_to_text('# T\\n\\nOne sentence here. Another one there.'))\n"
+        "print(type(build_model()).__name__)\n"
+    )
+    env = {**__import__("os").environ, "RELAY_MODEL_PROVIDER": "bedrock", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    # When the agents are imported, the corpus is searched (bm25s) and the Bedrock model built
+    out = subprocess.run([sys.executable, "-c", code, str(docs_folder), str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    # Then everything the deployed (Bedrock) path uses works
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "BedrockModel"
