@@ -197,3 +197,33 @@ def test_api_gateway_account_role_can_be_left_to_the_account(tmp_path) -> None:
     # Then the stack creates no account setting and no role for it
     template.resource_count_is("AWS::ApiGateway::Account", 0)
     assert "AmazonAPIGatewayPushToCloudWatchLogs" not in json.dumps(template.to_json())
+
+
+def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch) -> None:
+    from stacks import budget
+
+    art = layer_build.build_all()
+    lines: list[str] = []
+    # Given the built artifacts, When the build prints its budget
+    assert budget.print_artifact_budget(art, out=lines.append) == 0
+    # Then each kind of function and the bundle is a line with its total and the 75 % budget
+    text = "\n".join(lines)
+    assert "agent function" in text and "slim function" in text and "agent bundle" in text
+    assert text.count("budget (75 %) 196,608,000 B: ok") == 2
+    # And a budget the artifacts exceed makes it fail
+    monkeypatch.setattr(budget, "LAMBDA_BUDGET", art.slim_layer_bytes)
+    assert budget.print_artifact_budget(art, out=lines.append) == 1
+
+
+def test_budget_check_fails_naming_the_function_over_budget(synth_outdir_for_budget, monkeypatch, capsys) -> None:
+    from stacks import budget
+
+    outdir, agent_total = synth_outdir_for_budget
+    # Given a budget just under the smallest agent function's total (slim ones are far below)
+    monkeypatch.setattr(budget, "LAMBDA_BUDGET", agent_total - 1)
+    # Then the check exits naming only the agent functions
+    with pytest.raises(SystemExit, match="over 75 %") as exc:
+        budget.main([str(outdir)])
+    named = str(exc.value)
+    assert "PlanResearch" in named and "Analyze" in named and "WriteReport" in named
+    assert "Approvals" not in named and "Finalize" not in named
