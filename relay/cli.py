@@ -8,7 +8,9 @@ workflow on the local runtime (see :mod:`relay.run`). Exit codes: 0 succeeded,
 until Ctrl-C (see :mod:`relay.serve`). The client commands talk to a served API,
 local or deployed (see :mod:`relay.client` for where the URL comes from):
 ``relay start TOPIC``, ``relay status ID``, ``relay list [--status S]``,
-``relay approve ID``, ``relay reject ID --feedback TEXT``, ``relay cancel ID --reason TEXT``.
+``relay approve ID``, ``relay reject ID --feedback TEXT``, ``relay cancel ID --reason TEXT``,
+``relay redrive ID`` (resume a FAILED, TIMED_OUT or ABORTED workflow from the state that
+failed), ``relay history ID``.
 They print the API's JSON answer; exit codes: 0 done, 1 the API refused (its message
 is printed), 2 bad configuration or arguments.
 """
@@ -78,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     cancel = client("cancel", "stop a running workflow, recording who and why")
     cancel.add_argument("workflow_id")
     cancel.add_argument("--reason", required=True, help="why it is cancelled (recorded)")
+
+    redrive = client("redrive", "resume a failed, timed-out or cancelled workflow from the state that failed")
+    redrive.add_argument("workflow_id")
+
+    history = client("history", "show a workflow's execution history (GetExecutionHistory events)")
+    history.add_argument("workflow_id")
+    history.add_argument("--limit", type=int, help="events per page, 1-1000 (default 100)")
+    history.add_argument("--next-token", help="the next_token of the previous page")
+    history.add_argument("--reverse", action="store_true", help="newest first")
     return parser
 
 
@@ -117,6 +128,10 @@ def _client_command(args: argparse.Namespace) -> int:
             show(relay.list(status=args.status, limit=args.limit, next_token=args.next_token))
         elif args.command == "cancel":
             show(relay.cancel(args.workflow_id, args.reason))
+        elif args.command == "redrive":
+            show(relay.redrive(args.workflow_id))
+        elif args.command == "history":
+            show(relay.history(args.workflow_id, limit=args.limit, next_token=args.next_token, reverse=args.reverse))
     except api.ConfigError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2

@@ -238,6 +238,19 @@ class RelayClient:
         """``POST /workflows/{id}/cancel``."""
         return dict(self._request("POST", f"/workflows/{urllib.parse.quote(workflow_id, safe='')}/cancel", {"reason": reason}))
 
+    def redrive(self, workflow_id: str) -> dict[str, Any]:
+        """``POST /workflows/{id}/redrive``: resume a FAILED, TIMED_OUT or ABORTED workflow
+        from the state that failed."""
+        return dict(self._request("POST", f"/workflows/{urllib.parse.quote(workflow_id, safe='')}/redrive", {}))
+
+    def history(self, workflow_id: str, limit: int | None = None, next_token: str | None = None, reverse: bool = False) -> dict[str, Any]:
+        """``GET /workflows/{id}/history`` → ``{"workflow_id", "events": […], "next_token"}``."""
+        query: dict[str, Any] = {k: v for k, v in {"limit": limit, "next_token": next_token}.items() if v is not None}
+        if reverse:
+            query["reverse"] = "true"
+        suffix = ("?" + urllib.parse.urlencode(query)) if query else ""
+        return dict(self._request("GET", f"/workflows/{urllib.parse.quote(workflow_id, safe='')}/history{suffix}"))
+
 
 def client_for(settings: ClientSettings) -> RelayClient:
     signer = signer_for(settings)

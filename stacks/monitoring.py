@@ -47,7 +47,7 @@ class Monitoring(Construct):
         self.failed_alarm = cw.Alarm(
             self,
             "ExecutionsFailed",
-            alarm_description="A Relay workflow execution failed (see RecordFailure in the execution)",
+            alarm_description="A Relay workflow execution failed (the workflow record names the failed state; redrive resumes it)",
             metric=sm.metric_failed(period=period, statistic="Sum"),
             threshold=1,
             evaluation_periods=1,

@@ -174,10 +174,12 @@ class RelayStack(Stack):
             "logs:PutResourcePolicy, ...) that Step Functions logging requires on Resource * "
             "(Step Functions developer guide, IAM policies for CloudWatch Logs).",
         )
-        for fn in self.workflow.functions.values():
+        from .workflow import MAP_RUN_LABEL, STATUS_FUNCTION, TASK_FUNCTIONS
+
+        for spec in TASK_FUNCTIONS:
             ack(
                 sm_role,
-                f"IAM5[Resource::{self._ref(fn.function)}:*]",
+                f"IAM5[Resource::{self._ref(self.workflow.functions[spec.name].function)}:*]",
                 "Versions and aliases of a task function the definition invokes (lambda:InvokeFunction on "
                 "function-arn:*), as CDK's LambdaInvoke grants; no other function.",
             )
@@ -187,18 +189,32 @@ class RelayStack(Stack):
             "InvokeAgentRuntime is authorised on the runtime ARN and on its endpoints (ARN/runtime-endpoint/...); "
             "this is the one runtime the definition invokes.",
         )
+        children = f"arn:{part}:states:{region}:{account}:execution:{sm_name}/{MAP_RUN_LABEL}:*"
         ack(
             sm_role,
-            f"IAM5[Resource::arn:{part}:states:{region}:{account}:execution:{sm_name}/*]",
+            f"IAM5[Resource::{children}]",
             "Distributed Map child executions are named {state-machine}/{map-run-label}:{id} at run time; "
-            "DescribeExecution/StopExecution are limited to children of this state machine "
-            "(Step Functions developer guide, IAM policies for Distributed Map states).",
+            "DescribeExecution/StopExecution/RedriveExecution are limited to the children of this state machine's "
+            "one Map (Step Functions developer guide, IAM policies for Distributed Map states; redriving Map Runs).",
+        )
+
+        # Record-failure function: reads the histories it names failed states from.
+        recorder = fns[STATUS_FUNCTION.name]
+        ack(
+            recorder,
+            f"IAM5[Resource::arn:{part}:states:{region}:{account}:execution:{sm_name}:*]",
+            "It reads the history of the execution an EventBridge status-change event names; execution ARNs are "
+            "only known at run time, so the grant is every execution of this one state machine.",
         )
         ack(
-            sm_role,
-            f"IAM5[Resource::arn:{part}:states:{region}:{account}:mapRun:{sm_name}/*:*]",
-            "RedriveExecution of this state machine's own Map Runs, so a redriven execution resumes its "
-            "Distributed Map; Map Run ids are generated at run time.",
+            recorder,
+            f"IAM5[Resource::{children}]",
+            "DescribeExecution of a failed Map child, to record the child's error and cause (see above).",
+        )
+        ack(
+            recorder,
+            f"IAM5[Resource::arn:{part}:states:{region}:{account}:mapRun:{sm_name}/{MAP_RUN_LABEL}:*]",
+            "ListExecutions of one Map Run's children (by mapRunArn); Map Run ids are generated at run time.",
         )
 
         # API.

@@ -1,19 +1,29 @@
-"""Workflow: the state machine's Lambdas, the shared layers and the state machine itself.
+"""Workflow: the state machine's Lambdas, the shared layers, the state machine itself,
+and the EventBridge rules that record failures and redrives from outside it.
 
-The definition is the file ``statemachines/research_report.asl.json`` loaded with
-``DefinitionBody.from_file`` and ``definition_substitutions`` (STYLE 6); the
-substitution keys are the contract with the file (see :data:`TASK_FUNCTIONS` and
-:data:`RUNTIME_KEY`; ``tests/infra`` checks both sides name the same set).
+The definition is the file ``statemachines/research_report.asl.json`` (path anchored
+on ``__file__``) with ``definition_substitutions``; the substitution keys are the
+contract with the file (see :data:`TASK_FUNCTIONS` and :data:`RUNTIME_KEY`;
+``tests/infra`` checks both sides name the same set). The file is read here and
+given to ``DefinitionBody.from_string`` with the execution-level ``TimeoutSeconds``
+added from the settings: ``StateMachine(timeout=…)`` is silently ignored when the
+definition comes from ``DefinitionBody.from_file`` (measured with aws-cdk-lib 2.275:
+the synthesized definition had no ``TimeoutSeconds``).
 """
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from relay_core.contracts import STATUS_CHANGE_FUNCTION, status_change_rules
 
 from .agents import Agents, model_environment, model_statements
 from .approvals import Approvals
@@ -35,8 +45,13 @@ TASK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("request_approval", "RequestApproval: store the task token, email the signed link", 30, 512),
     FunctionSpec("write_report", "WriteReport: the writer agent's final report", 600, 1024),
     FunctionSpec("finalize", "FinalizeWorkflow/RecordRejection: record the outcome, notify", 30, 512),
-    FunctionSpec("record_failure", "RecordFailure: record which state failed and why", 30, 512),
 )
+#: Not a Task of the state machine: the target of the execution status-change rules.
+STATUS_FUNCTION = FunctionSpec(
+    STATUS_CHANGE_FUNCTION, "Record which state failed and why, and redrives (EventBridge status changes)", 60, 512
+)
+#: The Distributed Map's ``Label``: its child executions are ``execution:<StateMachine>/<Label>:<id>``.
+MAP_RUN_LABEL = "ResearchQuestions"
 #: Functions that run an agent (planner, analyst, writer) and so call the model.
 MODEL_FUNCTIONS = frozenset({"plan_research", "analyze", "write_report"})
 #: State machine execution history logging level. Level ALL records every event type
@@ -56,6 +71,13 @@ def execution_timeout(settings: Settings) -> Duration:
     Standard executions can run at most one year."""
     seconds = settings.approval_timeout_seconds * (settings.max_revisions + 1) + 86_400
     return Duration.seconds(min(seconds, 31_536_000))
+
+
+def definition_with_timeout(timeout: Duration) -> str:
+    """The ASL file's text with the execution-level ``TimeoutSeconds`` set."""
+    definition = json.loads(ASL_FILE.read_text())
+    definition["TimeoutSeconds"] = int(timeout.to_seconds())
+    return json.dumps(definition, indent=2)
 
 
 class Workflow(Construct):
@@ -118,7 +140,7 @@ class Workflow(Construct):
         self.retention = retention
 
         self.functions: dict[str, RelayFunction] = {}
-        for spec in TASK_FUNCTIONS:
+        for spec in (*TASK_FUNCTIONS, STATUS_FUNCTION):
             fn = RelayFunction(
                 self,
                 "".join(p.title() for p in spec.name.split("_")),
@@ -166,7 +188,7 @@ class Workflow(Construct):
             ),
             description="Relay research-report state machine",
         )
-        function_arns = [fn.function.function_arn for fn in self.functions.values()]
+        function_arns = [self.functions[spec.name].function.function_arn for spec in TASK_FUNCTIONS]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="InvokeTaskFunctions",
@@ -190,18 +212,15 @@ class Workflow(Construct):
                 resources=[self.state_machine_arn],
             )
         )
+        # Redrive of the parent redrives the Map Run's failed child executions: the role
+        # needs these actions on the children (Step Functions developer guide, "IAM
+        # policies for using Distributed Map states" and "Redriving Map Runs").
+        self.map_children_arn = f"{arn_base}:execution:{self.name}/{MAP_RUN_LABEL}:*"
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="DistributedMapChildren",
-                actions=["states:DescribeExecution", "states:StopExecution"],
-                resources=[f"{arn_base}:execution:{self.name}/*"],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="DistributedMapRedrive",
-                actions=["states:RedriveExecution"],
-                resources=[f"{arn_base}:mapRun:{self.name}/*:*"],
+                actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
+                resources=[self.map_children_arn],
             )
         )
 
@@ -213,18 +232,46 @@ class Workflow(Construct):
             "ResearchReport",
             state_machine_name=self.name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(ASL_FILE)),
+            definition_body=sfn.DefinitionBody.from_string(definition_with_timeout(execution_timeout(settings))),
             definition_substitutions=substitutions,
             role=self.role,
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=LOG_LEVEL, include_execution_data=INCLUDE_EXECUTION_DATA
             ),
-            timeout=execution_timeout(settings),
             comment="Relay: research topic -> approved report",
         )
         # The role's policies must exist before the state machine validates its definition.
         self.state_machine.node.add_dependency(self.role)
+
+        # --- failures and redrives are recorded from outside the execution --------------------
+        recorder = self.functions[STATUS_CHANGE_FUNCTION]
+        recorder.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadExecutions",
+                actions=["states:GetExecutionHistory", "states:DescribeExecution"],
+                resources=[self.execution_arn_pattern, self.map_children_arn],
+            )
+        )
+        recorder.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListMapRunChildren",
+                actions=["states:ListExecutions"],
+                resources=[f"{arn_base}:mapRun:{self.name}/{MAP_RUN_LABEL}:*"],
+            )
+        )
+        self.status_rules: dict[str, events.Rule] = {}
+        for rule_name, pattern in status_change_rules(self.state_machine.state_machine_arn).items():
+            rule = events.Rule(
+                self,
+                rule_name,
+                description=f"Relay: {rule_name} status changes -> {STATUS_CHANGE_FUNCTION}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
+                ),
+            )
+            rule.add_target(targets.LambdaFunction(recorder.function, retry_attempts=10, max_event_age=Duration.hours(24)))
+            self.status_rules[rule_name] = rule
 
     def layers_for(self, function_name: str) -> list[lambda_.ILayerVersion]:
         """The agent layers for a function in :data:`MODEL_FUNCTIONS`, else the slim ones."""

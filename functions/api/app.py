@@ -4,7 +4,11 @@
   ``Idempotency-Key`` header) → 202 ``{"workflow_id", "status_url"}``;
 - ``GET /workflows/{id}`` → :class:`relay_core.api_models.WorkflowStatus`;
 - ``GET /workflows?status=&limit=&next_token=`` → :class:`relay_core.api_models.WorkflowList`;
-- ``POST /workflows/{id}/cancel`` (JSON ``{"reason"}``) → :class:`relay_core.api_models.CancelledWorkflow`.
+- ``POST /workflows/{id}/cancel`` (JSON ``{"reason"}``) → :class:`relay_core.api_models.CancelledWorkflow`;
+- ``POST /workflows/{id}/redrive`` → 202 :class:`relay_core.api_models.RedrivenWorkflow`
+  (409 with the reason when the execution is not FAILED, TIMED_OUT or ABORTED);
+- ``GET /workflows/{id}/history?limit=&next_token=&reverse=`` →
+  :class:`relay_core.api_models.HistoryPage` (task tokens redacted).
 
 Every error is ``{"message": …}`` naming the problem: 400 bad input, 404 unknown
 workflow or route, 409 conflict; only a fault of ours is a 500.
@@ -119,6 +123,27 @@ def cancel_workflow(workflow_id: str) -> Response:
     return _json(200, result)
 
 
+@app.post("/workflows/<workflow_id>/redrive")
+def redrive_workflow(workflow_id: str) -> Response:
+    settings = _settings()
+    workflow_id = api_models.parse_workflow_id(workflow_id)
+    logger.set_correlation_id(workflow_id)
+    result = workflows_api.redrive_workflow(
+        workflows_api.executions_for(settings.state_machine_arn), workflow_id, settings.api_base_url
+    )
+    metrics.add_metric(name="WorkflowsRedriven", unit=MetricUnit.Count, value=1)
+    return _json(202, result, {"Location": result.status_url})
+
+
+@app.get("/workflows/<workflow_id>/history")
+def workflow_history(workflow_id: str) -> Response:
+    settings = _settings()
+    workflow_id = api_models.parse_workflow_id(workflow_id)
+    event = app.current_event
+    query = api_models.parse_history_query(event.query_string_parameters, event.multi_value_query_string_parameters)
+    return _json(200, workflows_api.workflow_history(workflows_api.executions_for(settings.state_machine_arn), workflow_id, query))
+
+
 # ----- the one error mapping: RelayError/ValidationError → status via http_status_for ----------
 def _error(status: int, message: str) -> Response:
     return _json(status, api_models.ErrorBody(message=message[:MESSAGE_MAX_CHARS]))
@@ -150,7 +175,7 @@ def not_found(exc: Exception) -> Response:
     return _error(
         404,
         f"no route {event.http_method} {event.path}; routes: POST /workflows, GET /workflows, "
-        "GET /workflows/{id}, POST /workflows/{id}/cancel",
+        "GET /workflows/{id}, GET /workflows/{id}/history, POST /workflows/{id}/cancel, POST /workflows/{id}/redrive",
     )
 
 

@@ -1,24 +1,30 @@
-"""RecordFailure: every Task's Catch lands here; mark the workflow FAILED naming the
-failed state, its error and cause.
+"""Record failures from outside the execution: the target of the EventBridge rules on
+*Step Functions Execution Status Change* (FAILED, TIMED_OUT, ABORTED, and RUNNING
+again after a redrive). Reads the history to name the failed state, its error and
+cause; a redrive puts the record back to RUNNING (see
+:func:`relay_core.workflow.record_status_change`).
 
-Event: :class:`relay_core.models.RecordFailureEvent` (``failure = {StateName: {Error, Cause}}``).
-Result: :class:`relay_core.models.FailureRecord`; WorkflowFailed reads its error and cause.
+Event: :class:`relay_core.models.ExecutionStatusChange` (parsed by Powertools' parser).
+Result: :class:`relay_core.models.StatusRecorded`.
 """
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay_core import workflow
 from relay_core.config import StoreSettings, load
-from relay_core.models import RecordFailureEvent
+from relay_core.models import ExecutionStatusChange
 from relay_core.observability import logger, metrics, tracer
 from relay_core.records import workflow_records
+from relay_core.workflows_api import executions_for
 
 
-@logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
+@logger.inject_lambda_context(correlation_id_path="detail.name", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=ExecutionStatusChange)
+def handler(event: ExecutionStatusChange, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.record_failure(RecordFailureEvent.model_validate(event), workflow_records(settings.table_name))
+    result = workflow.record_status_change(event, executions_for(event.detail.stateMachineArn), workflow_records(settings.table_name))
     return result.model_dump(mode="json")

@@ -35,9 +35,30 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
 8. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
    scales them for tests; the default scale is 1 (faithful).
 
-Known and not patched: heartbeat timeouts surface as ``States.Timeout``; history
-ignores paging (``GetExecutionHistory`` returns every event at once); JSONata is
-stubbed (Relay's ASL uses JSONPath).
+9. ``RedriveExecution`` is not implemented (the action is missing from the response
+   layer). Implemented here, following the Step Functions developer guide,
+   "Restarting state machine executions with redrive": only FAILED, TIMED_OUT or
+   ABORTED Standard executions that stopped less than 14 days ago and were redriven
+   fewer than 1,000 times (else ``ExecutionNotRedrivable``); the same execution ARN
+   and history, with an ``ExecutionRedriven`` event; the execution resumes at the
+   last state entered with no matching exit (a Task or Map re-runs, a Fail state
+   fails again) with the input that state was given; ``redriveCount``/``redriveDate``
+   in DescribeExecution and ``$$.Execution.RedriveCount``/``RedriveTime`` in the
+   context object (0 before any redrive). A redrive evaluates in a fresh environment
+   that carries the history over, so a thread of the stopped attempt that is still
+   returning from a call can never advance the redriven one.
+10. A redriven Distributed Map re-runs only the iterations that did not succeed: each
+   succeeded iteration's output is kept per execution, Map state and item index, and
+   replayed on the redrive. A failed iteration's error and cause are kept too, and the
+   tolerated-failure check (5) names the first one in the ``MapRunFailed`` cause.
+11. ``GetExecutionHistory`` ignores ``maxResults``, ``nextToken`` and ``reverseOrder``.
+   Paged here (the token is an opaque offset).
+12. Execution status changes are not published (EventBridge's "Step Functions
+   Execution Status Change"). :func:`add_status_listener` receives the same event
+   shape when an execution starts, is redriven, or stops.
+
+Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
+stubbed (Relay's ASL uses JSONPath); list_executions has no ``redriveFilter``.
 
 Every patched attribute is checked by :func:`install` before anything is changed;
 if moto moves one, :class:`MotoCompatError` names it (``tests/unit/test_compat.py``
@@ -227,6 +248,20 @@ def install() -> None:
         _require(sfn_responses.StepFunctionResponse, "send_task_failure")
         _require(dist.DistributedIterationComponent, "_map_run")
         _require(retrier_decl, "time")
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+            distributed_item_processor_worker as item_worker,
+        )
+        from moto.stepfunctions.parser.asl.eval.event import event_manager as event_manager_mod
+        from moto.stepfunctions.parser.backend import execution_worker as execution_worker_mod
+
+        _require(item_worker.DistributedItemProcessorWorker, "_eval_job")
+        _require(execution_worker_mod.ExecutionWorker, "_get_evaluation_environment", "_get_evaluation_entrypoint")
+        _require(execution_mod.BaseExecutionWorkerCommunication, "terminated")
+        _require(execution_mod.Execution, "start")
+        _require(sfn_responses.StepFunctionResponse, "describe_execution", "get_execution_history", "list_executions")
+        _require(event_manager_mod.EventIdGenerator, "get")
+        if hasattr(sfn_responses.StepFunctionResponse, "redrive_execution"):
+            raise MotoCompatError("moto now implements RedriveExecution: drop patch 9 of relay/local/compat.py")
 
         # 1. aws-sdk: bedrockagentcore.
         sts.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["bedrockagentcore"] = "bedrock-agentcore"  # type: ignore[index]
@@ -320,7 +355,7 @@ def install() -> None:
                                 error=StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name(),
                                 cause=(
                                     f"{failed} of {total} Map iterations failed, over the tolerated "
-                                    f"{percentage}% / {count} items."
+                                    f"{percentage}% / {count} items." + _first_failure(record)
                                 ),
                             )
                         ),
@@ -400,4 +435,390 @@ def install() -> None:
 
         # 8. Retry waits, scaled.
         retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+
+        # 9-12. Redrive, Map memo, history paging, status-change events.
+        _install_redrive(execution_mod, parser_models, sfn_responses, execution_worker, item_worker)
         _installed = True
+
+
+# ----- 9-12: redrive, Map memo, history paging, status-change events ---------------------------
+#: Redrive limits (Step Functions developer guide, "Restarting state machine executions with
+#: redrive"): executions that stopped less than 14 days ago, at most 1,000 redrives, and a
+#: history below the 25,000-event quota (one event is needed for ``ExecutionRedriven``).
+REDRIVE_WINDOW_SECONDS = 14 * 24 * 3600
+MAX_REDRIVES = 1000
+MAX_HISTORY_EVENTS = 25_000
+REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+#: The EventBridge ``detail-type`` of execution status changes (Step Functions developer
+#: guide, "Automating Step Functions event delivery with EventBridge").
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+
+_redrive_lock = threading.Lock()
+#: Succeeded Distributed Map iterations: (execution ARN, Map state, item index) → (input, output).
+_map_memo: dict[tuple[str, str, int], tuple[str, Any]] = {}
+_memo_lock = threading.Lock()
+_status_listeners: list[Any] = []
+
+
+def add_status_listener(listener: Any) -> None:
+    """Call ``listener(event)`` for every execution status change, with the event
+    EventBridge delivers: ``{"detail-type": "Step Functions Execution Status Change",
+    "source": "aws.states", "detail": {executionArn, stateMachineArn, name, status,
+    startDate, stopDate (epoch ms), input, output, error, cause, redriveCount, …}}``.
+    Listeners run on the engine's threads: they must return at once (queue the work)."""
+    with _lock:
+        _status_listeners.append(listener)
+
+
+def remove_status_listener(listener: Any) -> None:
+    with _lock:
+        if listener in _status_listeners:
+            _status_listeners.remove(listener)
+
+
+def _status_of(execution: Any) -> str:
+    status = getattr(execution, "exec_status", None) or execution.status
+    return str(getattr(status, "value", status))
+
+
+def _epoch_ms(value: Any) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def status_change_event(execution: Any) -> dict[str, Any]:
+    """The EventBridge event for ``execution``'s current status (see :func:`add_status_listener`)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    status = _status_of(execution) if execution.exec_status is not None else "RUNNING"
+    count = int(getattr(execution, "redrive_count", 0))
+    detail: dict[str, Any] = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _epoch_ms(execution.start_date),
+        "stopDate": _epoch_ms(execution.stop_date) if status != "RUNNING" else None,
+        "input": execution.execution_input,
+        "inputDetails": {"included": True},
+        "output": json.dumps(execution.output) if status == "SUCCEEDED" and execution.output is not None else None,
+        "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+        "error": execution.error,
+        "cause": execution.cause,
+        "redriveCount": count,
+        "redriveDate": _epoch_ms(getattr(execution, "redrive_date", None)),
+        "redriveStatus": "REDRIVABLE" if status in REDRIVABLE_STATUSES else "NOT_REDRIVABLE",
+        "redriveStatusReason": None if status in REDRIVABLE_STATUSES else f"Execution is {status}",
+    }
+    arn = execution.exec_arn.split(":")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": STATUS_CHANGE_DETAIL_TYPE,
+        "source": "aws.states",
+        "account": arn[4],
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": arn[3],
+        "resources": [execution.exec_arn],
+        "detail": detail,
+    }
+
+
+def _publish(execution: Any, status: str | None = None) -> None:
+    with _lock:
+        listeners = list(_status_listeners)
+    if not listeners:
+        return
+    event = status_change_event(execution)
+    if status is not None:
+        event["detail"]["status"] = status
+    for listener in listeners:
+        listener(event)
+
+
+def resume_point(events: list[dict[str, Any]], definition: dict[str, Any]) -> tuple[str, Any] | None:
+    """Where a redrive resumes: ``(state name, state input)``.
+
+    The last top-level state with a ``…StateEntered`` event and no matching
+    ``…StateExited`` (events inside inline Map or Parallel iterations are skipped), with
+    the input its ``…StateEntered`` event recorded. If every entered state exited (the
+    execution stopped between two states), the ``Next`` of the last exited state with
+    its output; a Choice is re-entered with its input. ``None``: nothing to resume (the
+    last state ended the execution).
+    """
+    from relay_core.history import open_state
+
+    state = open_state(events)
+    if state is not None:
+        return state.name, state.input
+    last_exit: tuple[str, Any, Any] | None = None
+    entered_input: dict[str, Any] = {}
+    for event in events:
+        kind = str(event.get("type", ""))
+        if kind.endswith("StateEntered"):
+            details = event["stateEnteredEventDetails"]
+            entered_input[details["name"]] = json.loads(details.get("input") or "null")
+        elif kind.endswith("StateExited"):
+            details = event["stateExitedEventDetails"]
+            last_exit = (details["name"], json.loads(details.get("output") or "null"), entered_input.get(details["name"]))
+    if last_exit is None:
+        return None
+    name, output, state_input = last_exit
+    spec = definition["States"].get(name, {})
+    if spec.get("Type") == "Choice":
+        return name, state_input
+    if spec.get("Next"):
+        return str(spec["Next"]), output
+    return None
+
+
+def _not_redrivable(message: str) -> Exception:
+    from moto.core.exceptions import AWSError
+
+    class ExecutionNotRedrivable(AWSError):
+        TYPE = "ExecutionNotRedrivable"
+        STATUS = 400
+
+    return ExecutionNotRedrivable(message)
+
+
+def redrive(execution: Any, now: Any = None) -> Any:
+    """RedriveExecution of a moto parser ``Execution``; returns the redrive date.
+
+    Raises:
+        ExecutionNotRedrivable: the execution breaks one of the redrive rules (the
+            message names the rule).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType, StateMachineType
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
+
+    now = now or datetime.now(UTC)
+    with _redrive_lock:
+        status = _status_of(execution)
+        if status not in REDRIVABLE_STATUSES:
+            raise _not_redrivable(
+                f"Execution {execution.exec_arn} is {status}: only FAILED, TIMED_OUT or ABORTED executions can be redriven"
+            )
+        if execution.sm_type != StateMachineType.STANDARD:
+            raise _not_redrivable("Express workflow executions cannot be redriven")
+        if execution.stop_date is not None and now - execution.stop_date > timedelta(seconds=REDRIVE_WINDOW_SECONDS):
+            raise _not_redrivable("the execution stopped more than 14 days ago")
+        count = int(getattr(execution, "redrive_count", 0))
+        if count >= MAX_REDRIVES:
+            raise _not_redrivable(f"the execution was already redriven {MAX_REDRIVES} times")
+        worker = execution.exec_worker
+        old_env = worker.env
+        events = list(old_env.event_manager.get_event_history())
+        if len(events) >= MAX_HISTORY_EVENTS - 1:
+            raise _not_redrivable("the execution history has reached 25,000 events")
+        definition = json.loads(execution.state_machine.definition)
+        point = resume_point(events, definition)
+        if point is None and not any(str(e.get("type", "")).endswith("StateEntered") for e in events):
+            point = (str(definition["StartAt"]), execution.input_data)  # failed before its first state
+        if point is None:
+            raise _not_redrivable("the execution has no state left to run")
+        state_name, state_input = point
+
+        env = worker._get_evaluation_environment()
+        manager = EventManager(cloud_watch_logging_session=worker._cloud_watch_logging_session)
+        manager._history_event_list.extend(events)
+        last_id = max((int(e.get("id", 0)) for e in events), default=0)
+        manager._event_id_gen._next_id = last_id + 1
+        env.event_manager = manager
+        env.event_history_context = EventHistoryContext(previous_event_id=last_id)
+        execution_data = env.states.context_object.context_object_data["Execution"]
+        execution_data["RedriveCount"] = count + 1
+        execution_data["RedriveTime"] = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        env.next_state_name = state_name
+        env.states.reset(state_input)
+
+        execution.redrive_count = count + 1
+        execution.redrive_date = now
+        execution.exec_status = ExecutionStatus.RUNNING
+        execution.stop_date = None
+        execution.error = None
+        execution.cause = None
+        execution.output = None
+        worker.env = env
+        env.event_manager.add_event(
+            context=env.event_history_context,
+            event_type=HistoryEventType.ExecutionRedriven,
+            event_details=EventDetails(executionRedrivenEventDetails={"redriveCount": count + 1}),  # type: ignore[typeddict-item]
+        )
+
+        def evaluate() -> None:
+            program = worker._get_evaluation_entrypoint()
+            timeout = program.timeout_seconds.timeout_seconds if program.timeout_seconds else None
+            inner = threading.Thread(target=EvalComponent.eval, args=(program, env), daemon=True)
+            inner.start()
+            inner.join(timeout=timeout)
+            if inner.is_alive():
+                env.set_timed_out()
+            worker._execution_communication.terminated()
+
+        _publish(execution)
+        threading.Thread(target=evaluate, name=f"redrive-{execution.name}", daemon=True).start()
+    return now
+
+
+def _first_failure(record: Any) -> str:
+    """`` First failed iteration (item N): <error>: <cause>`` from patch 10's notes, or ``""``."""
+    from relay_core.history import short_cause
+
+    with _lock:
+        failures = sorted(record.__dict__.get("_relay_failures", []))
+    if not failures:
+        return ""
+    index, error, cause = failures[0]
+    return f" First failed iteration (item {index}): {error}: {short_cause(cause)}"[:2000]
+
+
+def _memo_key(env: Any, job: Any) -> tuple[str, str, int]:
+    context = env.states.context_object.context_object_data
+    return (str(context["Execution"]["Id"]), str((context.get("State") or {}).get("Name", "")), int(job.job_index))
+
+
+def forget_execution(execution_arn: str) -> None:
+    """Drop the kept Map iteration outputs of an execution (it can no longer be redriven)."""
+    with _memo_lock:
+        for key in [k for k in _map_memo if k[0] == execution_arn]:
+            del _map_memo[key]
+
+
+def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any, worker_mod: Any, item_worker: Any) -> None:
+    """Patches 9-12 (targets already checked by :func:`install`)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
+
+    # 9. RedriveExecution; RedriveCount in the context object and DescribeExecution.
+    def redrive_execution(self: Any, execution_arn: str, client_token: Any = None) -> Any:
+        return redrive(self.describe_execution(execution_arn))
+
+    parser_models.StepFunctionsParserBackend.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+
+    def redrive_execution_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        date = self.stepfunction_backend.redrive_execution(self._get_param("executionArn"), self._get_param("clientToken"))
+        return ActionResult({"redriveDate": date})
+
+    sfn_responses.StepFunctionResponse.redrive_execution = redrive_execution_response  # type: ignore[attr-defined]
+
+    original_describe = sfn_responses.StepFunctionResponse.describe_execution
+
+    def describe_execution(self: Any) -> Any:
+        result = original_describe(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        body = result.result if hasattr(result, "result") else None
+        if isinstance(body, dict) and hasattr(execution, "exec_worker"):  # the interpreter's executions only
+            status = _status_of(execution)
+            body["redriveCount"] = int(getattr(execution, "redrive_count", 0))
+            if getattr(execution, "redrive_date", None) is not None:
+                body["redriveDate"] = execution.redrive_date
+            body["redriveStatus"] = "REDRIVABLE" if status in REDRIVABLE_STATUSES else "NOT_REDRIVABLE"
+            if status not in REDRIVABLE_STATUSES:
+                body["redriveStatusReason"] = f"Execution is {status}"
+            if status == "TIMED_OUT" and execution.stop_date is not None:
+                body["stopDate"] = execution.stop_date
+        return result
+
+    sfn_responses.StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+
+    original_environment = worker_mod.ExecutionWorker._get_evaluation_environment
+
+    def _get_evaluation_environment(self: Any) -> Any:
+        env = original_environment(self)
+        execution_data = env.states.context_object.context_object_data["Execution"]
+        execution_data.setdefault("RedriveCount", 0)
+        return env
+
+    worker_mod.ExecutionWorker._get_evaluation_environment = _get_evaluation_environment  # type: ignore[method-assign]
+
+    # 10. Distributed Map: replay succeeded iterations on a redrive, keep failures' causes.
+    original_eval_job = item_worker.DistributedItemProcessorWorker._eval_job
+
+    def _eval_job(self: Any, env: Any, job: Any) -> None:
+        key = _memo_key(env, job)
+        fingerprint = json.dumps(job.job_input, sort_keys=True, default=str)
+        with _memo_lock:
+            kept = _map_memo.get(key)
+        record = self._map_run_record
+        if kept is not None and kept[0] == fingerprint:
+            for counter in (record.item_counter, record.execution_counter):
+                counter.total.count()
+                counter.succeeded.count()
+                counter.results_written.count()
+            job.job_output = json.loads(json.dumps(kept[1]))
+            return
+        original_eval_job(self, env, job)
+        state = env.program_state()
+        if isinstance(state, ProgramEnded):
+            with _memo_lock:
+                _map_memo[key] = (fingerprint, job.job_output)
+        elif isinstance(state, ProgramError):
+            error = state.error or {}
+            with _lock:
+                record.__dict__.setdefault("_relay_failures", []).append(
+                    (int(job.job_index), str(error.get("error", "")), str(error.get("cause", "")))
+                )
+
+    item_worker.DistributedItemProcessorWorker._eval_job = _eval_job  # type: ignore[method-assign]
+
+    # ListExecutions by mapRunArn: the local Map runs iterations in-process, not as child
+    # executions, so there are none to list (the MapRunFailed cause names the first failure).
+    original_list = sfn_responses.StepFunctionResponse.list_executions
+
+    def list_executions(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        if self._get_param("mapRunArn") and not self._get_param("stateMachineArn"):
+            return ActionResult({"executions": []})
+        return original_list(self)
+
+    sfn_responses.StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
+
+    # 11. GetExecutionHistory paging.
+    def get_execution_history(self: Any) -> Any:
+        import base64
+
+        from moto.core.responses import ActionResult
+
+        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        events = list(history.get("events", []))
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        token = self._get_param("nextToken")
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+        except ValueError:
+            from moto.stepfunctions.exceptions import AWSError
+
+            raise AWSError("nextToken: not a token this API issued", "InvalidToken") from None
+        size = int(self._get_param("maxResults") or 100) or 100
+        page = events[start : start + size]
+        body: dict[str, Any] = {"events": page}
+        if start + size < len(events):
+            body["nextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return ActionResult(body)
+
+    sfn_responses.StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
+
+    # 12. Status-change events.
+    original_terminated = execution_mod.BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _publish(self.execution)
+
+    execution_mod.BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+    original_exec_start = execution_mod.Execution.start
+
+    def start(self: Any) -> None:
+        _publish(self, status="RUNNING")  # before the worker runs, so RUNNING is never last
+        original_exec_start(self)
+
+    execution_mod.Execution.start = start  # type: ignore[method-assign]

@@ -9,7 +9,11 @@
    AgentCore data-plane gateway, the researcher agent app (``BedrockAgentCoreApp``
    under uvicorn) and the REST API (approval pages, and ``/workflows`` when served);
 4. the state machine from ``statemachines/research_report.asl.json`` with the
-   ``${…}`` substitutions filled with local ARNs — nothing else in it changes.
+   ``${…}`` substitutions filled with local ARNs — nothing else in it changes;
+5. the EventBridge rules of :func:`relay_core.contracts.status_change_rules`: every
+   *Step Functions Execution Status Change* event they match is delivered, in
+   order, to the record-failure function through the local Lambda endpoint, as
+   EventBridge delivers it to the deployed function.
 
 Only service-specific endpoint variables are set (``AWS_ENDPOINT_URL_LAMBDA``,
 ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``), never the global ``AWS_ENDPOINT_URL``;
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -44,8 +50,10 @@ FUNCTION_SUBSTITUTIONS: dict[str, str] = {
     "RequestApprovalFunctionArn": "request_approval",
     "WriteReportFunctionArn": "write_report",
     "FinalizeFunctionArn": "finalize",
-    "RecordFailureFunctionArn": "record_failure",
 }
+#: How often a status-change delivery is tried before it is given up (and logged).
+DELIVERY_ATTEMPTS = 3
+_log = logging.getLogger("relay.local")
 RUNTIME_SUBSTITUTION = "ResearcherRuntimeArn"
 
 
@@ -154,6 +162,11 @@ class LocalRelay:
         self._mock: Any = None
         self._stack: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
+        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._delivery: threading.Thread | None = None
+        self._listener: Any = None
+        #: Status-change events delivered to the record-failure function: ``(event, result)``.
+        self.deliveries: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
     # ----- lifecycle -------------------------------------------------------------
     def _setenv(self, **values: str) -> None:
@@ -253,6 +266,7 @@ class LocalRelay:
             type="STANDARD",
         )["stateMachineArn"]
         self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
+        self._start_event_delivery(compat)
         if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
             api_routes.append(("/workflows", load_handler(functions / "api")))
         self.api = ApiServer(api_routes, port=api_port).start()
@@ -267,7 +281,70 @@ class LocalRelay:
         self._stack.append(self.researcher)
         self.gateway.register(self.researcher_arn, self.researcher.url)
 
+    # ----- EventBridge, locally --------------------------------------------------------
+    def _start_event_delivery(self, compat: Any) -> None:
+        import boto3
+        from relay_core.contracts import STATUS_CHANGE_FUNCTION, matches, status_change_rules
+
+        rules = list(status_change_rules(self.state_machine_arn).values())
+        self._lambda = boto3.client("lambda", region_name=REGION)
+        target = self.lambdas.arn(STATUS_CHANGE_FUNCTION)
+
+        def listener(event: dict[str, Any]) -> None:
+            if any(matches(rule, event) for rule in rules):
+                self._events.put(event)
+
+        def deliver() -> None:
+            while (event := self._events.get()) is not None:
+                try:
+                    self.deliveries.append((event, self._invoke(target, event)))
+                except Exception:  # keep delivering the next events; say what went wrong
+                    _log.exception("status-change delivery to %s failed", target)
+                finally:
+                    self._events.task_done()
+            self._events.task_done()
+
+        self._listener = listener
+        compat.add_status_listener(listener)
+        self._delivery = threading.Thread(target=deliver, name="eventbridge-delivery", daemon=True)
+        self._delivery.start()
+
+    def _invoke(self, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke the target like EventBridge: retried on failure, then logged and dropped."""
+        result: dict[str, Any] = {}
+        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+            answer = self._lambda.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
+            result = json.loads(answer["Payload"].read() or b"null") or {}
+            if not answer.get("FunctionError"):
+                return result
+            _log.warning(
+                "status-change delivery failed (attempt %d of %d): %s", attempt, DELIVERY_ATTEMPTS, result.get("errorMessage")
+            )
+        return result
+
+    def drain_events(self, timeout: float = 30.0) -> None:
+        """Block until every status-change event queued so far has been delivered.
+
+        Raises:
+            TimeoutError: deliveries still pending after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._events.all_tasks_done:
+            while self._events.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._events.all_tasks_done.wait(remaining):
+                    raise TimeoutError(f"status-change events still undelivered after {timeout} s")
+
     def close(self) -> None:
+        if self._listener is not None:
+            from relay.local import compat
+
+            compat.remove_status_listener(self._listener)
+            self._listener = None
+        if self._delivery is not None:
+            self._events.put(None)
+            self._delivery.join(timeout=10)
+            self._delivery = None
         while self._stack:
             with contextlib.suppress(Exception):  # keep stopping the rest
                 self._stack.pop().stop()
@@ -291,6 +368,10 @@ class LocalRelay:
         arn = self.state_machine_arn + (f"#{test_case}" if test_case else "")
         return str(self.sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))["executionArn"])
 
+    def redrive(self, execution_arn: str) -> dict[str, Any]:
+        """RedriveExecution; returns its answer (``redriveDate``)."""
+        return dict(self.sfn.redrive_execution(executionArn=execution_arn))
+
     def describe(self, execution_arn: str) -> dict[str, Any]:
         return dict(self.sfn.describe_execution(executionArn=execution_arn))
 
@@ -313,10 +394,12 @@ class LocalRelay:
         timeout: float | None = None,
         on_poll: Callable[[], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield history events as they happen until the execution stops.
+        """Yield history events as they happen until the execution stops, then wait
+        for its status-change events to reach the record-failure function.
 
         ``on_poll`` runs once per poll, also while no event arrives (an execution
-        waiting for its task token records nothing until someone decides).
+        waiting for its task token records nothing until someone decides). Events
+        from before a redrive are yielded too (the history is one).
 
         Raises:
             TimeoutError: still running after ``timeout`` seconds.
@@ -329,6 +412,7 @@ class LocalRelay:
             yield from events[seen:]
             seen = len(events)
             if status != "RUNNING":
+                self.drain_events()
                 return
             if on_poll is not None:
                 on_poll()

@@ -1,8 +1,9 @@
 """`relay serve` in a real process, driven by the real `relay` client commands.
 
 A workflow started through `POST /workflows` on `relay serve` can be approved only
-through its emailed link, and only once; another is cancelled with a reason; bad
-input is refused with the API's message; Ctrl-C stops the server cleanly.
+through its emailed link, and only once; another is cancelled with a reason; one whose
+approval times out is redriven with `relay redrive` and completes without re-running
+research; bad input is refused with the API's message; Ctrl-C stops the server cleanly.
 """
 
 from __future__ import annotations
@@ -135,6 +136,45 @@ def test_a_cancelled_workflow_is_aborted_and_cannot_be_cancelled_twice(served, c
     assert relay(served, "status", workflow_id)[1]["status"] == "ABORTED"
     code, _, err = relay(served, "cancel", workflow_id, "--reason", "again")
     assert code == 1 and f"HTTP 409: workflow {workflow_id} is ABORTED" in err
+
+
+def test_a_timed_out_workflow_is_redriven_from_the_cli_and_runs_nothing_twice(served):
+    from collections import Counter
+
+    # Given a workflow whose approval times out (nobody answers the email)
+    code, started, err = relay(served, "start", "How do task tokens time out?", "--questions", "1", "--approval-timeout", "8")
+    assert code == 0, err
+    workflow_id = started["workflow_id"]
+    failed = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["record_status"] == "FAILED" and s, what="FAILED")
+    assert failed["status"] == "FAILED" and failed["failure"]["state"] == "RequestApproval"
+    assert failed["failure"]["error"] == "States.Timeout"
+    # When it is redriven from the CLI
+    code, redriven, err = relay(served, "redrive", workflow_id)
+    assert code == 0, err
+    assert (redriven["redrive_count"], redriven["redriven_from"], redriven["status"]) == (1, "RequestApproval", "RUNNING")
+    # a repeated request while the redrive runs is refused and changes nothing
+    code, _, err = relay(served, "redrive", workflow_id)
+    assert code == 1 and f"HTTP 409: workflow {workflow_id} is RUNNING (redrive 1 in progress)" in err
+    # Then the new email's link approves it, and it succeeds
+    pending_approval(served, workflow_id)
+    code, _, err = relay(served, "approve", workflow_id)
+    assert code == 0, err
+    done = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["status"] == "SUCCEEDED" and s, what="SUCCEEDED")
+    assert (done["record_status"], done["redrive_count"], done["redriven_from"]) == ("COMPLETED", 1, "RequestApproval")
+    # And the history shows the research ran once; task tokens never leave the API
+    code, page, err = relay(served, "history", workflow_id, "--limit", "1000")
+    assert code == 0 and page["next_token"] is None, err
+    entered = Counter(e["stateEnteredEventDetails"]["name"] for e in page["events"] if e["type"].endswith("StateEntered"))
+    assert [entered[s] for s in ("PlanResearch", "ResearchQuestions", "CompileResearch", "AnalyzeResearch")] == [1, 1, 1, 1]
+    assert entered["RequestApproval"] == 2
+    assert sum(1 for e in page["events"] if e["type"] == "ExecutionRedriven") == 1
+    scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in page["events"] if e["type"] == "TaskScheduled"]
+    tokens = [p["Payload"]["task_token"] for p in scheduled if "task_token" in p["Payload"]]
+    assert tokens == ["<redacted>", "<redacted>"]
+    # paged: five events a page, the next page continues where the last stopped
+    code, first, _ = relay(served, "history", workflow_id, "--limit", "5")
+    code, second, _ = relay(served, "history", workflow_id, "--limit", "5", "--next-token", first["next_token"])
+    assert [e["id"] for e in first["events"] + second["events"]] == list(range(1, 11))
 
 
 @pytest.mark.parametrize(("args", "message"), [

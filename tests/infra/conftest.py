@@ -34,11 +34,11 @@ def _functions_dir_for_tests(tmp: Path) -> None:
     """
     import stacks.functions as functions
     from stacks.api import API_FUNCTIONS
-    from stacks.workflow import TASK_FUNCTIONS
+    from stacks.workflow import STATUS_FUNCTION, TASK_FUNCTIONS
 
     missing = [
         s.name
-        for s in (*TASK_FUNCTIONS, *API_FUNCTIONS)
+        for s in (*TASK_FUNCTIONS, STATUS_FUNCTION, *API_FUNCTIONS)
         if not (functions.FUNCTIONS_DIR / s.name / "app.py").exists()
     ]
     if not missing:

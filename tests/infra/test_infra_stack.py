@@ -11,7 +11,14 @@ from aws_cdk.assertions import Match
 from infra_support import TEST_EMAIL, Synth
 
 from stacks.storage import STATUS_INDEX
-from stacks.workflow import ASL_FILE, RUNTIME_KEY, TASK_FUNCTIONS
+from stacks.workflow import (
+    ASL_FILE,
+    MAP_RUN_LABEL,
+    RUNTIME_KEY,
+    STATUS_FUNCTION,
+    TASK_FUNCTIONS,
+    execution_timeout,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -63,13 +70,50 @@ def test_substitution_keys_in_the_file_and_the_stack_are_the_same_set(synth: Syn
     assert in_file == {s.substitution_key for s in TASK_FUNCTIONS} | {RUNTIME_KEY}
 
 
-def test_definition_is_the_file_loaded_as_an_asset(synth: Synth) -> None:
+def test_definition_is_the_file_with_the_execution_timeout_in_it(synth: Synth) -> None:
+    # StateMachine(timeout=...) is ignored for a definition read from a file: the
+    # execution-level TimeoutSeconds must be in the deployed definition itself.
     (sm,) = synth.resources("AWS::StepFunctions::StateMachine").values()
-    assert "DefinitionS3Location" in sm["Properties"]
     assert sm["Properties"]["StateMachineType"] == "STANDARD"
-    # the uploaded asset is the file itself, unchanged
-    staged = [p for p in synth.outdir.glob("asset.*.json") if p.read_bytes() == ASL_FILE.read_bytes()]
-    assert staged, "the ASL file is not among the staged assets"
+    deployed = json.loads(sm["Properties"]["DefinitionString"])
+    expected = json.loads(ASL_FILE.read_text())
+    timeout = deployed.pop("TimeoutSeconds")
+    assert deployed == expected  # the file, unchanged but for the timeout
+    from stacks.settings import from_context
+
+    assert timeout == int(execution_timeout(from_context(synth.stack)).to_seconds())
+    assert 86_400 < timeout <= 31_536_000
+
+
+def test_status_change_rules_send_failures_and_redrives_to_the_record_failure_function(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    recorder = synth.logical_id(wf.functions[STATUS_FUNCTION.name].function)
+    sm_ref = synth.stack.resolve(wf.state_machine.state_machine_arn)
+    rules = list(synth.resources("AWS::Events::Rule").values())
+    targeted = [r for r in rules if any(t["Arn"] == {"Fn::GetAtt": [recorder, "Arn"]} for t in r["Properties"].get("Targets", []))]
+    patterns = {json.dumps(r["Properties"]["EventPattern"]["detail"]["status"]) : r["Properties"]["EventPattern"] for r in targeted}
+    assert set(patterns) == {json.dumps(["ABORTED", "FAILED", "TIMED_OUT"]), json.dumps(["RUNNING"])}
+    for pattern in patterns.values():
+        assert pattern["source"] == ["aws.states"]
+        assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+        assert pattern["detail"]["stateMachineArn"] == [sm_ref]
+    assert patterns[json.dumps(["RUNNING"])]["detail"]["redriveCount"] == [{"numeric": [">", 0]}]
+    # EventBridge may invoke it, and it may read the history it names the failed state from
+    permissions = [p["Properties"] for p in synth.resources("AWS::Lambda::Permission").values()]
+    assert sum(1 for p in permissions if p["Principal"] == "events.amazonaws.com" and p["FunctionName"] == {"Fn::GetAtt": [recorder, "Arn"]}) == 2
+    reads = [s for s in role_statements(synth, wf.functions[STATUS_FUNCTION.name].role) if allows(s, "states:GetExecutionHistory")]
+    assert reads and ":execution:" in json.dumps(reads[0]["Resource"])
+
+
+def test_state_machine_may_redrive_its_map_children_on_the_documented_resource(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    stmts = role_statements(synth, wf.role)
+    redrive = [s for s in stmts if allows(s, "states:RedriveExecution")]
+    assert len(redrive) == 1
+    text = json.dumps(redrive[0]["Resource"])
+    assert ":execution:{\"Fn::Join\"" not in text  # a plain pattern, built from the fixed name
+    assert f"/{MAP_RUN_LABEL}:*" in text and ":execution:" in text and ":mapRun:" not in text
+    assert allows(redrive[0], "states:DescribeExecution") and allows(redrive[0], "states:StopExecution")
 
 
 def test_state_machine_invokes_exactly_the_referenced_functions_and_runtime(synth: Synth) -> None:
@@ -91,7 +135,7 @@ def test_state_machine_invokes_exactly_the_referenced_functions_and_runtime(synt
     }
     all_resources = [r for s in invoke for r in _as_list(s["Resource"])]
     # Then they are exactly those functions (and their versions), nothing else
-    assert referenced == {synth.logical_id(fn.function) for fn in wf.functions.values()}
+    assert referenced == {synth.logical_id(fn.function) for name, fn in wf.functions.items() if name != STATUS_FUNCTION.name}
     assert granted_plain == referenced
     assert granted_versions == referenced
     assert len(all_resources) == 2 * len(referenced)
@@ -156,7 +200,7 @@ def test_no_statement_allows_every_action_on_every_resource(synth: Synth) -> Non
 def test_each_function_has_its_own_role(synth: Synth) -> None:
     fns = synth.resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in fns.values()]
-    assert len(fns) == len(TASK_FUNCTIONS) + 2
+    assert len(fns) == len(TASK_FUNCTIONS) + 3  # + record_failure, api, approvals
     assert len(set(roles)) == len(roles)
     managed = [
         r for r in synth.resources("AWS::IAM::Role").values() if r["Properties"].get("ManagedPolicyArns")

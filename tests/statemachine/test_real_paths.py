@@ -44,6 +44,12 @@ def run(relay: Any, request: dict[str, Any], decisions: list[tuple[bool, str]], 
     return name, relay.describe(arn), relay.history(arn)
 
 
+def workflow_item_after_events(relay: Any, workflow_id: str) -> dict[str, Any]:
+    """The record once every status-change event has reached the record-failure function."""
+    relay.drain_events()
+    return workflow_item(workflow_id)
+
+
 def workflow_item(workflow_id: str) -> dict[str, Any]:
     return boto3.resource("dynamodb").Table(TABLE).get_item(Key={"pk": f"WORKFLOW#{workflow_id}"})["Item"]
 
@@ -77,12 +83,15 @@ def test_rejected_with_feedback_goes_back_to_analysis_then_approved(relay):
     assert first.status == 200 and "Already rejected by tester" in first.html and "<form" not in first.html
 
 
-def test_rejected_with_no_revisions_left_ends_rejected(relay):
+def test_rejected_with_no_revisions_left_ends_rejected_and_is_not_a_failure(relay):
+    delivered = len(relay.deliveries)
     name, description, history = run(relay, {"topic": "Reviewer rejections and feedback", "questions": 1, "max_revisions": 0}, [(False, "Not convincing.")])
-    assert description["status"] == "FAILED"
-    assert description["error"] == "Relay.ReportRejected"
+    assert description["status"] == "SUCCEEDED"
+    assert json.loads(description["output"]) == {"workflow_id": name, "status": "REJECTED"}
     assert entered_states(history)[-2:] == ["RecordRejection", "ReportRejected"]
-    assert workflow_item(name)["status"] == "REJECTED"
+    assert workflow_item_after_events(relay, name)["status"] == "REJECTED"
+    # no status-change event reached the failure recorder for it
+    assert not [e for e, _ in relay.deliveries[delivered:] if e["detail"]["name"] == name]
 
 
 def test_one_research_branch_failing_within_tolerance_still_reports(relay):
@@ -103,23 +112,25 @@ def test_throttled_agent_is_retried_with_backoff_then_succeeds(relay):
     assert calls[0]["session"] == calls[1]["session"] and len(calls[0]["session"]) >= 33
 
 
-def test_writer_failing_is_recorded_naming_the_state(relay):
+def test_writer_failing_fails_at_write_report_and_is_recorded_from_outside(relay):
     relay.lambdas.inject(Fault(error="AgentFailed", message="the writer returned an empty report", match="write_report"))
     name, description, history = run(relay, {"topic": "SendTaskSuccess and SendTaskFailure", "questions": 1}, [(True, "")])
     assert description["status"] == "FAILED"
     assert description["error"] == "AgentFailed"
-    assert description["cause"].startswith("WriteReport failed (AgentFailed): the writer returned an empty report")
-    assert entered_states(history)[-2:] == ["RecordFailure", "WorkflowFailed"]
-    assert workflow_item(name)["failure"]["state"] == "WriteReport"
-    assert workflow_item(name)["status"] == "FAILED"
+    assert json.loads(description["cause"])["errorMessage"] == "the writer returned an empty report"
+    assert entered_states(history)[-1] == "WriteReport"
+    record = workflow_item_after_events(relay, name)
+    assert record["status"] == "FAILED"
+    assert record["failure"]["state"] == "WriteReport"
+    assert record["failure"]["cause"] == "the writer returned an empty report"
 
 
 def test_approval_timeout_fails_the_workflow_and_expires_the_link(relay):
     name, description, history = run(relay, {"topic": "Approval links that expire", "questions": 1, "approval_timeout_seconds": 2}, [])
     assert description["status"] == "FAILED"
-    assert description["error"] == "Relay.Timeout"
-    assert description["cause"].startswith("RequestApproval failed (States.Timeout)")
-    assert workflow_item(name)["failure"] == {"state": "RequestApproval", "error": "States.Timeout", "cause": workflow_item(name)["failure"]["cause"]}
+    assert description["error"] == "States.Timeout"
+    failure = workflow_item_after_events(relay, name)["failure"]
+    assert (failure["state"], failure["error"]) == ("RequestApproval", "States.Timeout")
     link = approval_link(emails_for(relay, name)[0])
     assert fetch(link).status == 410
 
@@ -129,7 +140,8 @@ def test_invalid_console_input_fails_in_plan_research_without_retry(relay):
     assert description["status"] == "FAILED"
     assert description["error"] == "InvalidInput"
     assert "topic" in description["cause"] and "questions" in description["cause"]
-    assert sum(1 for e in history if e["type"] == "TaskScheduled") == 2  # PlanResearch once, RecordFailure once
+    assert sum(1 for e in history if e["type"] == "TaskScheduled") == 1  # PlanResearch once, not retried
+    assert workflow_item_after_events(relay, name)["failure"]["state"] == "PlanResearch"
 
 
 def test_stopping_an_execution_that_waits_for_approval_aborts_it(relay):

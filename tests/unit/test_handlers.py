@@ -168,19 +168,119 @@ def test_finalize_completes_with_a_presigned_report_url(stores, lambda_context):
     assert item("WORKFLOW#wf-1")["status"] == "COMPLETED"
 
 
-def test_record_failure_names_the_state_and_keeps_terminal_status_final(stores, lambda_context):
+ARN = "arn:aws:states:us-east-1:123456789012:execution:relay:wf-1"
+SM_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:relay"
+
+
+def status_event(status: str, redrive_count: int = 0, name: str = "wf-1", **detail: object) -> dict:
+    """An EventBridge *Step Functions Execution Status Change* event."""
+    return {
+        "version": "0", "id": "e1", "source": "aws.states", "account": "123456789012", "time": "2026-11-22T00:00:00Z",
+        "region": "us-east-1", "resources": [ARN], "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": ARN, "stateMachineArn": SM_ARN, "name": name, "status": status,
+                   "redriveCount": redrive_count, **detail},
+    }  # fmt: skip
+
+
+def entered(event_id: int, name: str, kind: str = "Task") -> dict:
+    return {"id": event_id, "type": f"{kind}StateEntered", "stateEnteredEventDetails": {"name": name, "input": "{}"}}
+
+
+def exited(event_id: int, name: str, kind: str = "Task") -> dict:
+    return {"id": event_id, "type": f"{kind}StateExited", "stateExitedEventDetails": {"name": name, "output": "{}"}}
+
+
+class FakeHistory:
+    """The ExecutionHistory port with scripted events (no Step Functions)."""
+
+    def __init__(self, events: list[dict], child: tuple[str, str] | None = None):
+        self._events = events
+        self.child = child
+
+    def events(self, execution_arn: str) -> list[dict]:
+        return list(self._events)
+
+    def map_run_failure(self, map_run_arn: str) -> tuple[str, str] | None:
+        return self.child
+
+
+def record_failure_with(monkeypatch, history: FakeHistory):
+    module = load_handler(FUNCTIONS / "record_failure")
+    monkeypatch.setattr(module, "executions_for", lambda arn: history)
+    return module
+
+
+def test_record_failure_names_the_state_that_entered_and_never_exited(stores, lambda_context, monkeypatch):
+    # Given a history that failed in WriteReport after its Retry was exhausted
     cause = json.dumps({"errorMessage": "the writer returned an empty report", "errorType": "AgentFailed"})
-    result = handler("record_failure")({"workflow_id": "wf-1", "failure": {"WriteReport": {"Error": "AgentFailed", "Cause": cause}}}, lambda_context)
-    assert result == {"workflow_id": "wf-1", "state": "WriteReport", "error": "AgentFailed",
-                      "cause": "WriteReport failed (AgentFailed): the writer returned an empty report"}
-    assert item("WORKFLOW#wf-1")["status"] == "FAILED"
-    # a late write cannot move a terminal workflow back
+    history = FakeHistory([
+        {"id": 1, "type": "ExecutionStarted"}, entered(2, "PlanResearch"), exited(3, "PlanResearch"),
+        entered(4, "WriteReport"), {"id": 5, "type": "TaskFailed", "taskFailedEventDetails": {"error": "AgentFailed", "cause": cause}},
+        {"id": 6, "type": "ExecutionFailed", "executionFailedEventDetails": {"error": "AgentFailed", "cause": cause}},
+    ])  # fmt: skip
+    # When the FAILED event arrives
+    result = record_failure_with(monkeypatch, history).handler(status_event("FAILED", error="AgentFailed", cause=cause), lambda_context)
+    # Then the record names the state, the error and the short cause
+    assert (result["state"], result["error"], result["cause"], result["written"]) == ("WriteReport", "AgentFailed", "the writer returned an empty report", True)
+    failure = item("WORKFLOW#wf-1")["failure"]
+    assert (item("WORKFLOW#wf-1")["status"], failure["state"], failure["error"]) == ("FAILED", "WriteReport", "AgentFailed")
+
+
+def test_a_failed_map_records_the_first_failed_iterations_error(stores, lambda_context, monkeypatch):
+    history = FakeHistory([
+        entered(1, "ResearchQuestions", "Map"),
+        {"id": 2, "type": "MapRunStarted", "mapRunStartedEventDetails": {"mapRunArn": "arn:aws:states:us-east-1:1:mapRun:relay/ResearchQuestions:x"}},
+        {"id": 3, "type": "MapRunFailed", "mapRunFailedEventDetails": {"error": "States.ExceedToleratedFailureThreshold", "cause": "2 of 3 failed"}},
+    ], child=("NoDocumentMatches", "no document in the corpus matches the question"))  # fmt: skip
+    result = record_failure_with(monkeypatch, history).handler(status_event("FAILED"), lambda_context)
+    assert result["state"] == "ResearchQuestions" and result["error"] == "States.ExceedToleratedFailureThreshold"
+    assert "NoDocumentMatches: no document in the corpus matches the question" in result["cause"]
+
+
+def test_status_events_out_of_order_never_move_the_record_backwards(stores, lambda_context, monkeypatch):
     from relay_core.records import WorkflowRecords
 
-    WorkflowRecords(TABLE).set_status("wf-1", "RUNNING")
+    records = WorkflowRecords(TABLE)
+    records.start_workflow("wf-1", "topic", ARN)
+    history = FakeHistory([entered(1, "WriteReport"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "WriteReport")])
+    module = record_failure_with(monkeypatch, history)
+    # Given attempt 0 failed and was recorded
+    assert module.handler(status_event("FAILED", 0), lambda_context)["written"] is True
+    # a late write of attempt 0 cannot move it back
+    assert records.set_status("wf-1", "RUNNING", attempt=0) is False
     assert item("WORKFLOW#wf-1")["status"] == "FAILED"
+    # When the redrive event (attempt 1) arrives, Then it is RUNNING again, resumed from WriteReport
+    result = module.handler(status_event("RUNNING", 1), lambda_context)
+    assert (result["written"], result["state"]) == (True, "WriteReport")
+    record = item("WORKFLOW#wf-1")
+    assert (record["status"], record["redrive_count"], record["redriven_from"]) == ("RUNNING", 1, "WriteReport")
+    assert "failure" not in record
+    # And a FAILED event of attempt 0 delivered late changes nothing
+    assert module.handler(status_event("FAILED", 0), lambda_context)["written"] is False
+    assert item("WORKFLOW#wf-1")["status"] == "RUNNING"
+    # steps of attempt 1 move it on; a completed workflow is final
+    assert records.set_status("wf-1", "COMPLETED", attempt=1) is True
+    assert module.handler(status_event("FAILED", 1), lambda_context)["written"] is False
+    assert item("WORKFLOW#wf-1")["status"] == "COMPLETED"
 
 
-def test_record_failure_renames_reserved_states_errors(stores, lambda_context):
-    result = handler("record_failure")({"workflow_id": "wf-2", "failure": {"RequestApproval": {"Error": "States.Timeout", "Cause": ""}}}, lambda_context)
-    assert result["error"] == "Relay.Timeout" and "(States.Timeout)" in result["cause"]
+def test_a_step_of_the_redriven_attempt_may_write_before_the_redrive_event(stores, monkeypatch, lambda_context):
+    from relay_core.records import WorkflowRecords
+
+    records = WorkflowRecords(TABLE)
+    records.start_workflow("wf-1", "topic", ARN)
+    records.record_stopped("wf-1", "FAILED", 0, failure={"state": "RequestApproval", "error": "States.Timeout", "cause": ""})
+    # RequestApproval of attempt 1 writes first
+    assert records.set_status("wf-1", "AWAITING_APPROVAL", attempt=1, approval_id="a2") is True
+    # then the RUNNING event: keeps AWAITING_APPROVAL, adds the count and the state
+    history = FakeHistory([entered(1, "RequestApproval"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "RequestApproval")])
+    assert record_failure_with(monkeypatch, history).handler(status_event("RUNNING", 1), lambda_context)["written"] is True
+    record = item("WORKFLOW#wf-1")
+    assert (record["status"], record["approval_id"], record["redriven_from"]) == ("AWAITING_APPROVAL", "a2", "RequestApproval")
+    assert "failure" not in record
+
+
+def test_record_failure_refuses_an_event_that_is_not_a_status_change(stores, lambda_context, monkeypatch):
+    module = record_failure_with(monkeypatch, FakeHistory([]))
+    with pytest.raises(Exception, match="detail"):
+        module.handler({"detail-type": "Scheduled Event", "detail": {}}, lambda_context)

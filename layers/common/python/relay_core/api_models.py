@@ -181,7 +181,7 @@ class StartedWorkflow(_Model):
 class ApprovalStatus(_Model):
     """The workflow's newest approval. Never the task token, never the link."""
 
-    status: Literal["PENDING", "APPROVED", "REJECTED", "EXPIRED"]
+    status: Literal["PENDING", "APPROVED", "REJECTED", "EXPIRED", "SUPERSEDED"]
     revision: int = Field(ge=0)
     expires_at: datetime
     decided_by: str | None = None
@@ -199,9 +199,12 @@ class ReportLocation(_Model):
 
 
 class FailureInfo(_Model):
+    """Which state failed, its error and cause, and when it was recorded."""
+
     state: str
     error: str
     cause: str = ""
+    at: str | None = None
 
 
 class CancelInfo(_Model):
@@ -232,6 +235,9 @@ class WorkflowStatus(_Model):
     report: ReportLocation | None = None
     failure: FailureInfo | None = None
     cancel: CancelInfo | None = None
+    redrive_count: int = Field(default=0, ge=0, description="how many times the execution was redriven")
+    redriven_from: str | None = Field(default=None, description="the state the last redrive resumed from")
+    redrive_date: datetime | None = None
     console_url: str
 
 
@@ -257,6 +263,48 @@ class CancelledWorkflow(_Model):
     workflow_id: str
     status: str
     cancel: CancelInfo
+
+
+class RedrivenWorkflow(_Model):
+    """202 answer of ``POST /workflows/{id}/redrive``: the execution runs again from
+    ``redriven_from`` (the state that failed); nothing that succeeded runs again."""
+
+    workflow_id: str
+    status: str
+    redrive_count: int = Field(ge=1)
+    redriven_from: str | None = None
+    redrive_date: datetime
+    status_url: str
+
+
+class HistoryQuery(_Model):
+    """``GET /workflows/{id}/history`` query: ``limit`` events per page (1-1,000,
+    GetExecutionHistory's maximum; default 100), ``next_token``, ``reverse`` (newest first)."""
+
+    limit: int = Field(default=100, ge=1, le=1000)
+    next_token: Annotated[str, StringConstraints(min_length=1, max_length=NEXT_TOKEN_MAX_CHARS)] | None = None
+    reverse: bool = False
+
+
+def parse_history_query(single: dict[str, str] | None, multi: dict[str, list[str]] | None = None) -> HistoryQuery:
+    """Parse the history query string; a parameter given twice is refused."""
+    for key, values in (multi or {}).items():
+        if len(values) > 1:
+            raise InvalidInput(f"{key}: give this query parameter once")
+    try:
+        return HistoryQuery.model_validate(dict(single or {}))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+class HistoryPage(_Model):
+    """``GET /workflows/{id}/history``: GetExecutionHistory events (``id``, ``type``,
+    ``timestamp``, ``previousEventId`` and one ``…EventDetails``), with every task
+    token replaced by ``"<redacted>"``; ``next_token`` fetches the next page."""
+
+    workflow_id: str
+    events: list[dict[str, Any]]
+    next_token: str | None = None
 
 
 class ErrorBody(_Model):

@@ -73,7 +73,9 @@ def approval_url(base_url: str, secret: bytes, approval_id: str, exp: int) -> st
     return f"{base_url.rstrip('/')}/approvals/{approval_id}?{query}"
 
 
-def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | None, now: float | None = None) -> int:
+def verify(
+    secret: bytes, approval_id: str, exp: int | str | None, sig: str | None, now: float | None = None, check_expiry: bool = True
+) -> int:
     """Check a link's signature, then its expiry.
 
     Returns:
@@ -82,7 +84,9 @@ def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | No
     Raises:
         ApprovalNotFound: missing or malformed parts, or a signature that does not
             match (tampered or unknown links look the same).
-        ApprovalExpired: the signature is good but ``exp`` has passed.
+        ApprovalExpired: the signature is good but ``exp`` has passed (only with
+            ``check_expiry``; callers that must say something more specific about an
+            expired link check it themselves).
     """
     exp_text = str(exp) if exp is not None else ""
     # Only the canonical decimal form verifies: "0012", "+12", " 12" or "1_2" are other
@@ -90,7 +94,7 @@ def verify(secret: bytes, approval_id: str, exp: int | str | None, sig: str | No
     if not _EXP_RE.fullmatch(exp_text) or not _same(sign(secret, approval_id, int(exp_text)), sig):
         raise ApprovalNotFound("approval not found")
     exp_int = int(exp_text)
-    if (now if now is not None else time.time()) >= exp_int:
+    if check_expiry and (now if now is not None else time.time()) >= exp_int:
         raise ApprovalExpired("this approval link has expired")
     return exp_int
 

@@ -21,10 +21,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from . import approvals
-from .errors import ApprovalExpired, InvalidInput
+from .errors import ApprovalExpired, ApprovalSuperseded, InvalidInput
 from .models import ApprovalDecision, DecisionForm
 from .observability import logger, metrics
-from .records import WorkflowRecords
+from .records import SUPERSEDED_MESSAGE, WorkflowRecords
 
 #: SendTaskSuccess errors meaning the task token can no longer be used.
 _DEAD_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
@@ -50,6 +50,22 @@ class ApprovalView:
     feedback: str | None
 
 
+def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None) -> tuple[int, dict[str, Any]]:
+    """Check the link's signature, then whether a newer request replaced it, then its expiry.
+
+    Raises:
+        ApprovalNotFound: bad signature or unknown id.
+        ApprovalSuperseded: a newer request was sent (410, whether or not the link expired).
+        ApprovalExpired: the link has expired.
+    """
+    exp_int = approvals.verify(secret, approval_id, exp, sig, now=now, check_expiry=False)
+    item = records.get_approval(approval_id)
+    if item.get("approval_status") == "SUPERSEDED":
+        raise ApprovalSuperseded(SUPERSEDED_MESSAGE)
+    approvals.verify(secret, approval_id, exp, sig, now=now)
+    return exp_int, item
+
+
 def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None = None) -> ApprovalView:
     """Verify the link and read the approval (no writes).
 
@@ -57,8 +73,7 @@ def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, si
         ApprovalNotFound: bad signature or unknown id (indistinguishable on purpose).
         ApprovalExpired: the link has expired.
     """
-    exp_int = approvals.verify(secret, approval_id, exp, sig, now=now)
-    item = records.get_approval(approval_id)
+    exp_int, item = _verified(records, secret, approval_id, exp, sig, now)
     return ApprovalView(
         approval_id=approval_id,
         workflow_id=str(item["workflow_id"]),
@@ -92,7 +107,7 @@ def decide(records: WorkflowRecords, sfn: Any, secret: bytes, approval_id: str, 
         InvalidInput: bad CSRF token, or a rejection without feedback.
         ApprovalAlreadyDecided: someone decided first; nothing changes.
     """
-    approvals.verify(secret, approval_id, form.exp, form.sig, now=now)
+    _verified(records, secret, approval_id, form.exp, form.sig, now)
     approvals.check_csrf(secret, approval_id, form.exp, form.csrf)
     approved = form.decision == "approve"
     feedback = form.feedback.strip() or None
@@ -187,5 +202,5 @@ def decision_page(decision: ApprovalDecision) -> str:
 
 def error_page(status: int, message: str) -> str:
     """Pages for 4xx answers; 404 reveals nothing about whether the id exists."""
-    titles = {400: "Bad request", 404: "Not found", 409: "Already decided", 410: "Link expired"}
+    titles = {400: "Bad request", 404: "Not found", 409: "Already decided", 410: "Link no longer valid"}
     return page(titles.get(status, "Error"), f"<p id=error>{html.escape(message)}</p>")

@@ -2,10 +2,11 @@
 
 A Lambda handler that raises surfaces to Step Functions as an error whose name is
 the exception class name (``errorType`` in the Lambda Invoke API). The ASL file
-retries only the names in :data:`RETRYABLE_ERRORS`; every other name goes straight
-to the Catch. The names are therefore part of the contract with
-``statemachines/research_report.asl.json`` and must not be renamed lightly
-(``tests/unit/test_errors.py`` checks both sides agree).
+retries only the names in :data:`RETRYABLE_ERRORS`; every other name fails the
+execution at that state (there is no Catch, so a redrive resumes there). The names
+are therefore part of the contract with ``statemachines/research_report.asl.json``
+and must not be renamed lightly (``tests/unit/test_contracts.py`` checks both sides
+agree).
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ class ApprovalNotFound(RelayError):
 
 class ApprovalExpired(RelayError):
     """The approval link's expiry has passed (the task token timed out too)."""
+
+    http_status = 410
+
+
+class ApprovalSuperseded(RelayError):
+    """A newer approval request replaced this one (the workflow was redriven and asked
+    again); only the newest link can decide."""
 
     http_status = 410
 

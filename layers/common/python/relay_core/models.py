@@ -18,6 +18,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 #: Longest research topic accepted, in characters.
@@ -130,6 +131,7 @@ class PlanResearchEvent(_Model):
     execution_arn: NonBlank
     request: dict[str, Any]
     default_runtime_arn: NonBlank
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
 class PlanResult(_Model):
@@ -186,6 +188,7 @@ class AnalyzeEvent(_Model):
     research: ArtifactRef
     revision: int = Field(ge=0)
     feedback: str | None = None
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
 class Analysis(_Model):
@@ -206,6 +209,7 @@ class RequestApprovalEvent(_Model):
     max_revisions: int = Field(ge=0)
     timeout_seconds: int = Field(ge=1)
     approver: str | None = None
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
 class ApprovalRequested(_Model):
@@ -259,6 +263,7 @@ class FinalizeEvent(_Model):
     outcome: Literal["COMPLETED", "REJECTED"]
     report: ArtifactRef | None = None
     approval: ApprovalDecision | None = None
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
 class FinalizeResult(_Model):
@@ -268,16 +273,46 @@ class FinalizeResult(_Model):
     report_url: str | None = None
 
 
-class RecordFailureEvent(_Model):
-    """RecordFailure's event. ``failure`` is ``{StateName: {"Error": …, "Cause": …}}``:
-    each Catch writes to ``$.failure.<its state name>``, so the key names the state."""
+class ExecutionStatusDetail(BaseModel):
+    """``detail`` of a *Step Functions Execution Status Change* EventBridge event
+    (Step Functions developer guide, "Automating Step Functions event delivery with
+    EventBridge"). Dates are epoch milliseconds; unknown fields are ignored."""
 
-    workflow_id: WorkflowId
-    failure: dict[str, dict[str, Any]] = Field(min_length=1)
+    model_config = ConfigDict(extra="ignore")
+    executionArn: NonBlank
+    stateMachineArn: NonBlank
+    name: WorkflowId
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    startDate: int | None = None
+    stopDate: int | None = None
+    error: str | None = None
+    cause: str | None = None
+    redriveCount: int = Field(default=0, ge=0)
 
 
-class FailureRecord(_Model):
+class ExecutionStatusChange(EventBridgeModel):
+    """The EventBridge event the record-failure function receives."""
+
+    detail: ExecutionStatusDetail  # type: ignore[assignment]
+
+
+class StatusRecorded(_Model):
+    """What the record-failure function wrote for one status change.
+
+    Attributes:
+        status: the execution status of the event.
+        record_status: the workflow record's new status (FAILED, CANCELLED or RUNNING).
+        state: the state that failed (or that the redrive resumed from); ``None`` when
+            the execution stopped before its first state.
+        written: False when the record already held a later attempt (an event
+            delivered out of order changes nothing).
+    """
+
     workflow_id: str
-    state: str
-    error: str
-    cause: str
+    status: str
+    record_status: str
+    redrive_count: int
+    state: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    written: bool

@@ -4,17 +4,23 @@ Table layout (single table, partition key ``pk`` of type S):
 
 - workflow item: ``pk = "WORKFLOW#{workflow_id}"``, attributes ``status``
   (RUNNING | AWAITING_APPROVAL | COMPLETED | REJECTED | FAILED | CANCELLED),
-  ``created_at`` (ISO-8601 UTC), ``topic``, ``revisions``, optional ``report``,
-  ``failure`` and ``cancel``; the GSI ``status-created_at-index`` on
-  (``status``, ``created_at``) lists workflows by status.
+  ``created_at`` (ISO-8601 UTC), ``topic``, ``revisions``, ``redrive_count`` (the
+  execution attempt that wrote last: 0, then 1 after the first redrive, …), optional
+  ``report``, ``failure``, ``cancel`` and ``redriven_from`` (the state the last redrive
+  resumed from); the GSI ``status-created_at-index`` on (``status``, ``created_at``)
+  lists workflows by status.
 - approval item: ``pk = "APPROVAL#{approval_id}"``, attributes ``approval_status``
-  (PENDING | APPROVED | REJECTED | EXPIRED), ``workflow_id``, ``task_token``,
+  (PENDING | APPROVED | REJECTED | EXPIRED | SUPERSEDED), ``workflow_id``, ``task_token``,
   ``expires_at`` (epoch seconds), ``ttl`` (epoch seconds, the table's TTL attribute),
   and once decided ``decided_by``, ``decided_at``, ``feedback``. Approval items have
   no ``status`` attribute, so they never appear in the status index.
 
 Every state change is a conditional write, so a retried or concurrent call cannot
-move a record backwards or decide an approval twice.
+move a record backwards or decide an approval twice. COMPLETED and REJECTED are final
+(the execution succeeded). FAILED and CANCELLED are final for the attempt that wrote
+them: only a later attempt (a redriven execution, ``redrive_count`` greater than the
+stored one) moves the record on, so a late write of the stopped attempt, or a status
+change event delivered out of order, never moves it backwards.
 """
 
 from __future__ import annotations
@@ -27,13 +33,30 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from .errors import ApprovalAlreadyDecided, ApprovalNotFound, WorkflowNotFound
+from .errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalNotFound,
+    ApprovalSuperseded,
+    WorkflowNotFound,
+)
 
 #: The GSI listing workflows by status, newest first.
 STATUS_INDEX = "status-created_at-index"
 #: Records are kept this long after they are written, then DynamoDB TTL removes them.
 RETENTION_SECONDS = 90 * 24 * 3600
 TERMINAL_STATUSES = frozenset({"COMPLETED", "REJECTED", "FAILED", "CANCELLED"})
+#: Outcomes of a succeeded execution: nothing moves a record out of them.
+FINAL_STATUSES = frozenset({"COMPLETED", "REJECTED"})
+#: Terminal for one attempt only: a redrive (a higher ``redrive_count``) moves them on.
+STOPPED_STATUSES = frozenset({"FAILED", "CANCELLED"})
+
+
+#: What a superseded approval link says (410).
+SUPERSEDED_MESSAGE = (
+    "A newer approval request was sent for this workflow (it was resumed after it stopped). "
+    "Use the link in the newest email."
+)
 
 
 def utc_now() -> str:
@@ -57,8 +80,9 @@ class WorkflowRecords:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
 
     # ----- workflows -------------------------------------------------------------
-    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str) -> None:
-        """Record a workflow as RUNNING. Idempotent: a retried PlanResearch keeps the first record."""
+    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, attempt: int = 0) -> None:
+        """Record a workflow as RUNNING. Idempotent: a retried (or redriven) PlanResearch
+        keeps the first record."""
         try:
             self._table.put_item(
                 Item={
@@ -70,6 +94,7 @@ class WorkflowRecords:
                     "topic": topic,
                     "execution_arn": execution_arn,
                     "revisions": 0,
+                    "redrive_count": attempt,
                     "ttl": int(time.time()) + RETENTION_SECONDS,
                 },
                 ConditionExpression="attribute_not_exists(pk)",
@@ -77,6 +102,8 @@ class WorkflowRecords:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
+            if attempt:  # a redriven PlanResearch: the record may be FAILED from the last attempt
+                self.set_status(workflow_id, "RUNNING", attempt=attempt)
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow item. Raises :class:`WorkflowNotFound`."""
@@ -85,34 +112,95 @@ class WorkflowRecords:
             raise WorkflowNotFound(f"workflow {workflow_id!r} not found")
         return dict(item)
 
-    def set_status(self, workflow_id: str, status: str, **attributes: Any) -> None:
-        """Move a workflow to ``status`` and set ``attributes``; terminal statuses are final.
+    def _update(self, workflow_id: str, sets: dict[str, Any], condition: str, values: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """One conditional UpdateItem of the workflow item; False when the condition failed.
 
-        The write creates the item when it is missing (a workflow that failed before
-        PlanResearch recorded it still gets a FAILED record).
+        ``sets``: attribute → value (``created_at``/``workflow_id`` are set when missing,
+        so a workflow that failed before PlanResearch recorded it still gets a record).
+        ``condition`` may use ``#s`` (status), ``#rc`` (redrive_count), the status sets
+        ``:final0…`` and ``:stop0…``, and ``values``.
         """
-        names = {"#s": "status", "#u": "updated_at", "#c": "created_at", "#w": "workflow_id"}
-        values: dict[str, Any] = {":s": status, ":u": utc_now(), ":w": workflow_id}
-        sets = ["#s = :s", "#u = :u", "#c = if_not_exists(#c, :u)", "#w = if_not_exists(#w, :w)"]
-        for i, (key, value) in enumerate(attributes.items()):
+        names = {"#s": "status", "#rc": "redrive_count", "#u": "updated_at", "#c": "created_at", "#w": "workflow_id"}
+        expression_values: dict[str, Any] = {":u": utc_now(), ":w": workflow_id, **values}
+        parts = ["#u = :u", "#c = if_not_exists(#c, :u)", "#w = if_not_exists(#w, :w)"]
+        for i, (key, value) in enumerate(sets.items()):
             names[f"#a{i}"] = key
-            values[f":a{i}"] = value
-            sets.append(f"#a{i} = :a{i}")
-        terminal = {f":t{i}": s for i, s in enumerate(sorted(TERMINAL_STATUSES))}
-        values.update(terminal)
-        condition = "attribute_not_exists(#s) OR NOT (#s IN (" + ", ".join(terminal) + "))"
+            expression_values[f":a{i}"] = value
+            parts.append(f"#a{i} = :a{i}")
+        if ":final0" in condition:
+            expression_values.update({f":final{i}": v for i, v in enumerate(sorted(FINAL_STATUSES))})
+        if ":stop0" in condition:
+            expression_values.update({f":stop{i}": v for i, v in enumerate(sorted(STOPPED_STATUSES))})
+        expression = "SET " + ", ".join(parts)
+        if remove:
+            for i, key in enumerate(remove):
+                names[f"#r{i}"] = key
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         try:
             self._table.update_item(
                 Key={"pk": f"WORKFLOW#{workflow_id}"},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=expression_values,
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            # Already terminal: a late or retried write must not move it back.
+            return False
+        return True
+
+    _FINAL = "(:final0, :final1)"
+    _STOPPED = "(:stop0, :stop1)"
+
+    def set_status(self, workflow_id: str, status: str, attempt: int = 0, **attributes: Any) -> bool:
+        """Move a workflow to ``status`` and set ``attributes``, written by execution
+        attempt ``attempt`` (``$$.Execution.RedriveCount``: 0, or n after the n-th redrive).
+
+        Refused (returns False, nothing written) when the record is COMPLETED or
+        REJECTED, when a later attempt already wrote it, or when it is FAILED or
+        CANCELLED by this or a later attempt: a late or retried write never moves a
+        record backwards.
+        """
+        condition = (
+            "(attribute_not_exists(#rc) OR #rc <= :attempt) AND (attribute_not_exists(#s) OR "
+            f"(NOT (#s IN {self._FINAL}) AND NOT (#s IN {self._STOPPED})) OR "
+            f"(#s IN {self._STOPPED} AND (attribute_not_exists(#rc) OR #rc < :attempt)))"
+        )
+        return self._update(
+            workflow_id, {"status": status, "redrive_count": attempt, **attributes}, condition, {":attempt": attempt}
+        )
+
+    def record_stopped(self, workflow_id: str, status: str, redrive_count: int, **attributes: Any) -> bool:
+        """The execution stopped (FAILED, TIMED_OUT, ABORTED) in attempt ``redrive_count``:
+        set ``status`` (FAILED or CANCELLED) and ``attributes`` unless a later attempt
+        already wrote the record or it is COMPLETED/REJECTED. Returns whether it wrote."""
+        condition = f"(attribute_not_exists(#rc) OR #rc <= :rc) AND (attribute_not_exists(#s) OR NOT (#s IN {self._FINAL}))"
+        return self._update(workflow_id, {"status": status, "redrive_count": redrive_count, **attributes}, condition, {":rc": redrive_count})
+
+    def record_redriven(self, workflow_id: str, redrive_count: int, redriven_from: str | None) -> bool:
+        """The execution was redriven (attempt ``redrive_count``): FAILED/CANCELLED →
+        RUNNING, keeping the count and the state it resumed from, and clearing the
+        previous attempt's ``failure``/``cancel``. If a step of that attempt already
+        moved the record on, only the count and ``redriven_from`` are added. Returns
+        whether it wrote."""
+        sets: dict[str, Any] = {"redrive_count": redrive_count, "redriven_from": redriven_from or "", "redriven_at": utc_now()}
+        values = {":rc": redrive_count}
+        if self._update(
+            workflow_id,
+            {"status": "RUNNING", **sets},
+            f"#s IN {self._STOPPED} AND (attribute_not_exists(#rc) OR #rc < :rc)",
+            values,
+            remove=("failure", "cancel"),
+        ):
+            return True
+        return self._update(
+            workflow_id,
+            sets,
+            f"attribute_exists(#s) AND (attribute_not_exists(#rc) OR #rc <= :rc) AND NOT (#s IN {self._STOPPED})",
+            values,
+            remove=("failure", "cancel"),
+        )
 
     def list_workflows(self, status: str, limit: int = 20, start_key: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Workflows with ``status``, newest first, one page of at most ``limit`` items.
@@ -187,6 +275,10 @@ class WorkflowRecords:
             if not _conditional_failed(exc):
                 raise
             current = self.get_approval(approval_id)
+            if current.get("approval_status") == "SUPERSEDED":
+                raise ApprovalSuperseded(SUPERSEDED_MESSAGE) from exc
+            if current.get("approval_status") == "EXPIRED":
+                raise ApprovalExpired(f"this approval expired: {current.get('decided_by') or 'nobody waits for it any more'}") from exc
             raise ApprovalAlreadyDecided(
                 f"already {current.get('approval_status', '').lower()} by {current.get('decided_by') or 'the system'} "
                 f"at {current.get('decided_at') or 'an earlier time'}",
@@ -207,6 +299,22 @@ class WorkflowRecords:
             UpdateExpression=expression,
             ExpressionAttributeValues={":s": status},
         )
+
+    def supersede_approval(self, approval_id: str) -> bool:
+        """PENDING or EXPIRED → SUPERSEDED (a newer request replaced it). Decided
+        approvals keep their decision. Returns whether it changed."""
+        try:
+            self._table.update_item(
+                Key={"pk": f"APPROVAL#{approval_id}"},
+                UpdateExpression="SET approval_status = :s, superseded_at = :at",
+                ConditionExpression="attribute_exists(pk) AND approval_status IN (:pending, :expired)",
+                ExpressionAttributeValues={":s": "SUPERSEDED", ":at": utc_now(), ":pending": "PENDING", ":expired": "EXPIRED"},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False
+        return True
 
     def latest_approval_for(self, workflow_id: str) -> dict[str, Any] | None:
         """The workflow's newest approval item, from the pointer kept on the workflow item."""

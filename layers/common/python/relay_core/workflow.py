@@ -9,43 +9,51 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from . import approvals
 from .config import ApprovalSettings, RequestDefaults, load
-from .errors import AgentFailed, InvalidInput, describe_validation_error
+from .contracts import canceller
+from .errors import (
+    AgentFailed,
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalSuperseded,
+    InvalidInput,
+    describe_validation_error,
+)
+from .history import failure_after, last_redrive, map_run_arn, open_state, short_cause
 from .models import (
     Analysis,
     AnalyzeEvent,
     ApprovalRequested,
     CompiledResearch,
     CompileResearchEvent,
-    FailureRecord,
+    ExecutionStatusChange,
     FinalizeEvent,
     FinalizeResult,
     Finding,
     Plan,
     PlanResearchEvent,
     PlanResult,
-    RecordFailureEvent,
     Report,
     RequestApprovalEvent,
     ResearchQuestion,
     Review,
+    StatusRecorded,
     WorkflowRequest,
     WriteReportEvent,
     clip,
 )
 from .notify import Message, Notifier
 from .observability import logger, metrics
-from .records import WorkflowRecords
+from .records import WorkflowRecords, utc_now
 from .store import ArtifactStore, artifact_key
 
 
@@ -85,7 +93,7 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: C
         AgentFailed: the planner did not return the requested number of questions.
     """
     request = parse_request(event.request)
-    records.start_workflow(event.workflow_id, request.topic, event.execution_arn)
+    records.start_workflow(event.workflow_id, request.topic, event.execution_arn, attempt=event.redrive_count)
     if planner is None:
         from relay_agents.planner import plan_questions
 
@@ -166,7 +174,7 @@ def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords,
         analyst = analyst_agent
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
     ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
-    records.set_status(event.workflow_id, "RUNNING", revisions=event.revision)
+    records.set_status(event.workflow_id, "RUNNING", attempt=event.redrive_count, revisions=event.revision)
     metrics.add_metric(name="AnalysesWritten", unit=MetricUnit.Count, value=1)
     return Analysis(analysis=ref, summary=clip(result.summary, 840), revision=event.revision)
 
@@ -196,8 +204,12 @@ def request_approval(
     """RequestApproval: store the task token under a fresh approval id and email a signed link.
 
     The link expires with the state's timeout (``timeout_seconds``), so a link never
-    outlives its task token.
+    outlives its task token. A previous request of the workflow that nobody decided (a
+    redriven RequestApproval asks again) becomes SUPERSEDED: its link answers 410.
     """
+    previous = records.latest_approval_for(event.workflow_id)
+    if previous is not None and previous.get("approval_status") in {"PENDING", "EXPIRED"}:
+        records.supersede_approval(str(previous["approval_id"]))
     approval_id = approvals.new_approval_id()
     exp = int(now if now is not None else time.time()) + event.timeout_seconds
     expires_at = datetime.fromtimestamp(exp, UTC)
@@ -214,7 +226,7 @@ def request_approval(
             "max_revisions": event.max_revisions,
         },
     )
-    records.set_status(event.workflow_id, "AWAITING_APPROVAL", approval_id=approval_id)
+    records.set_status(event.workflow_id, "AWAITING_APPROVAL", attempt=event.redrive_count, approval_id=approval_id)
     url = approvals.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
     where = notifier.send(Message(to=event.approver or settings.default_approver, subject=subject, body=body))
@@ -248,7 +260,7 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
         if event.report is None:
             raise InvalidInput("report: required when outcome is COMPLETED")
         url = store.presigned_url(event.report)
-        records.set_status(event.workflow_id, "COMPLETED", report=event.report.model_dump(mode="json"))
+        records.set_status(event.workflow_id, "COMPLETED", attempt=event.redrive_count, report=event.report.model_dump(mode="json"))
         if notifier is not None:
             notifier.send(
                 Message(
@@ -258,44 +270,91 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
                 )
             )
         return FinalizeResult(workflow_id=event.workflow_id, status="COMPLETED", report=event.report, report_url=url)
-    records.set_status(event.workflow_id, "REJECTED")
+    records.set_status(event.workflow_id, "REJECTED", attempt=event.redrive_count)
     return FinalizeResult(workflow_id=event.workflow_id, status="REJECTED")
 
 
-def _short_cause(cause: Any) -> str:
-    """Lambda errors arrive as a JSON Cause with ``errorMessage``; keep just that."""
-    if isinstance(cause, str):
-        try:
-            parsed = json.loads(cause)
-        except ValueError:
-            return cause
-        if isinstance(parsed, dict) and "errorMessage" in parsed:
-            return str(parsed["errorMessage"])
-        return cause
-    return json.dumps(cause) if cause is not None else ""
+class ExecutionHistory(Protocol):
+    """Reads executions (the Step Functions adapter implements it)."""
+
+    def events(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every GetExecutionHistory event, oldest first."""
+        ...
+
+    def map_run_failure(self, map_run_arn: str) -> tuple[str, str] | None:
+        """``(error, cause)`` of a failed child execution of the Map Run, if one can be read."""
+        ...
 
 
-def record_failure(event: RecordFailureEvent, records: WorkflowRecords) -> FailureRecord:
-    """RecordFailure: mark the workflow FAILED and say which state failed and why.
+#: Record status for each stopped execution status.
+STOPPED_RECORD_STATUS = {"FAILED": "FAILED", "TIMED_OUT": "FAILED", "ABORTED": "CANCELLED"}
 
-    A timed-out RequestApproval also expires the pending approval, so its link
-    answers "expired" rather than offering a decision nobody is waiting for.
+
+def record_status_change(change: ExecutionStatusChange, history: ExecutionHistory, records: WorkflowRecords) -> StatusRecorded:
+    """The record-failure function: an execution stopped or was redriven.
+
+    - FAILED, TIMED_OUT, ABORTED: the record becomes FAILED (CANCELLED when aborted)
+      with ``failure = {state, error, cause, at}``; the state is the last one entered
+      and not exited in the history, the error and cause are that state's own failure
+      (for a Map, the first failed iteration's when it can be read). A pending approval
+      is expired: nobody waits for it any more.
+    - RUNNING with ``redriveCount`` > 0: the record returns to RUNNING, keeping the count
+      and the state the redrive resumed from.
+
+    Out-of-order or repeated events change nothing (see :meth:`WorkflowRecords.record_stopped`).
     """
-    state, detail = next(iter(event.failure.items()))
-    original = str(detail.get("Error") or "States.TaskFailed")
-    # "States." names are reserved for the service (ASL spec, Errors); the Fail state
-    # re-raises them as "Relay.<Name>" and the cause keeps the original.
-    error = "Relay." + original.split(".", 1)[1] if original.startswith("States.") else original
-    cause = clip(_short_cause(detail.get("Cause")), 1000)
-    records.set_status(event.workflow_id, "FAILED", failure={"state": state, "error": original, "cause": cause})
-    if state == "RequestApproval" and original == "States.Timeout":
-        pending = records.latest_approval_for(event.workflow_id)
+    detail = change.detail
+    workflow_id = detail.name
+    events = history.events(detail.executionArn)
+    if detail.status == "RUNNING":
+        before = events[: last_redrive(events)] if detail.redriveCount else events
+        resumed = open_state(before)
+        state = resumed.name if resumed else None
+        written = records.record_redriven(workflow_id, detail.redriveCount, state)
+        logger.info("workflow redriven", extra={"redrive_count": detail.redriveCount, "resumed_from": state, "written": written})
+        metrics.add_metric(name="WorkflowsRedriven", unit=MetricUnit.Count, value=1)
+        return StatusRecorded(
+            workflow_id=workflow_id, status=detail.status, record_status="RUNNING", redrive_count=detail.redriveCount, state=state, written=written
+        )
+    if detail.status not in STOPPED_RECORD_STATUS:
+        raise InvalidInput(f"detail.status: {detail.status} is not a status this function records")
+    attempt = events[last_redrive(events):]
+    failed = open_state(attempt)
+    error, cause = detail.error or "", detail.cause or ""
+    if failed is not None and detail.status != "ABORTED":  # an abort's reason is the StopExecution's
+        own = failure_after(attempt, failed.entered_event_id)
+        if own is not None:
+            error, cause = own[0] or error, own[1] or cause
+        arn = map_run_arn(attempt, failed.entered_event_id)
+        child = history.map_run_failure(arn) if arn else None
+        if child is not None:
+            cause = f"{short_cause(cause)} First failed iteration: {child[0]}: {short_cause(child[1])}"
+    if error == "States.Timeout" and not cause and failed is not None:
+        cause = f"{failed.name} timed out"
+    if detail.status == "TIMED_OUT":
+        error = error or "States.Timeout"
+        cause = cause or "the execution timed out"
+    record_status = STOPPED_RECORD_STATUS[detail.status]
+    state = failed.name if failed else None
+    failure = {"state": state or "", "error": error, "cause": clip(short_cause(cause), 1000), "at": utc_now()}
+    written = records.record_stopped(workflow_id, record_status, detail.redriveCount, failure=failure)
+    if written:
+        pending = records.latest_approval_for(workflow_id)
         if pending and pending.get("approval_status") == "PENDING":
-            from .errors import ApprovalAlreadyDecided
-
-            # Decided in the same instant the timeout fired: the record already says by whom.
-            with contextlib.suppress(ApprovalAlreadyDecided):
-                records.decide_approval(str(pending["approval_id"]), "EXPIRED", "timeout", None)
-    logger.warning("workflow failed", extra={"failed_state": state, "error": original})
-    metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
-    return FailureRecord(workflow_id=event.workflow_id, state=state, error=error, cause=f"{state} failed ({original}): {cause}")
+            # Decided in the same instant the execution stopped: the record already says by whom.
+            with contextlib.suppress(ApprovalAlreadyDecided, ApprovalExpired, ApprovalSuperseded):
+                who = canceller(detail.cause) if detail.status == "ABORTED" else None
+                records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None)
+    logger.warning("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
+    if detail.status != "ABORTED":
+        metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)
+    return StatusRecorded(
+        workflow_id=workflow_id,
+        status=detail.status,
+        record_status=record_status,
+        redrive_count=detail.redriveCount,
+        state=state,
+        error=error,
+        cause=failure["cause"],
+        written=written,
+    )

@@ -39,16 +39,29 @@ from .api_models import (
     CancelInfo,
     CancelledWorkflow,
     FailureInfo,
+    HistoryPage,
+    HistoryQuery,
     IndexKey,
     ListQuery,
     PageToken,
+    RedrivenWorkflow,
     ReportLocation,
     StartedWorkflow,
     WorkflowList,
     WorkflowStatus,
     WorkflowSummary,
 )
-from .errors import ApprovalAlreadyDecided, ApprovalNotFound, InvalidInput, WorkflowConflict, WorkflowNotFound
+from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, cancel_cause
+from .errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalNotFound,
+    ApprovalSuperseded,
+    InvalidInput,
+    WorkflowConflict,
+    WorkflowNotFound,
+)
+from .history import open_state
 from .models import ArtifactRef, WorkflowRequest
 from .observability import logger
 from .records import WorkflowRecords, utc_now
@@ -59,8 +72,6 @@ HISTORY_PAGE = 100
 HISTORY_MAX_PAGES = 5
 #: Lifetime of the presigned report URL in GET /workflows/{id}, seconds.
 REPORT_URL_SECONDS = 3600
-#: StopExecution's ``error`` for cancellations (at most 256 characters, API reference).
-CANCEL_ERROR = "Relay.Cancelled"
 
 
 # ----- the Step Functions adapter ---------------------------------------------------------
@@ -107,6 +118,59 @@ class Executions:
             kwargs["nextToken"] = token
         # Sort rather than trust the order: some emulators ignore reverseOrder.
         return sorted(events, key=lambda e: int(e.get("id", 0)), reverse=True)
+
+    def history_page(self, name: str, limit: int, next_token: str | None = None, reverse: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+        """One GetExecutionHistory page: ``(events, next_token)``.
+
+        Raises:
+            WorkflowNotFound: no such execution.
+            InvalidInput: ``next_token`` was not issued by Step Functions for this history.
+        """
+        kwargs: dict[str, Any] = {"executionArn": self.arn(name), "maxResults": limit, "reverseOrder": reverse}
+        if next_token:
+            kwargs["nextToken"] = next_token
+        try:
+            page = self._sfn.get_execution_history(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in {"ExecutionDoesNotExist", "InvalidArn"}:
+                raise WorkflowNotFound(f"workflow {name!r} not found") from None
+            if code == "InvalidToken":
+                raise InvalidInput("next_token: not a token this API issued; start again without it") from None
+            raise
+        return list(page.get("events", [])), page.get("nextToken")
+
+    def events(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every history event of ``execution_arn``, oldest first (at most 25,000 by the
+        Step Functions quota; read in pages of 1,000)."""
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self._sfn.get_execution_history(**kwargs)
+            events.extend(page.get("events", []))
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def map_run_failure(self, map_run_arn: str) -> tuple[str, str] | None:
+        """``(error, cause)`` of one FAILED child execution of a Distributed Map Run
+        (ListExecutions with ``mapRunArn``, then DescribeExecution), or ``None`` when
+        none can be read (the local engine runs Map iterations without child
+        executions and puts the first failure in the MapRunFailed cause instead)."""
+        try:
+            page = self._sfn.list_executions(mapRunArn=map_run_arn, statusFilter="FAILED", maxResults=1)
+            children = page.get("executions", [])
+            if not children:
+                return None
+            child = self._sfn.describe_execution(executionArn=children[0]["executionArn"])
+        except ClientError as exc:
+            logger.warning("could not read the Map Run's child executions", extra={"error": str(exc)})
+            return None
+        return str(child.get("error") or ""), str(child.get("cause") or "")
+
+    def redrive(self, name: str) -> dict[str, Any]:
+        """RedriveExecution. Raises ``ClientError`` (``ExecutionNotRedrivable`` among others)."""
+        return dict(self._sfn.redrive_execution(executionArn=self.arn(name)))
 
     def stop(self, name: str, error: str, cause: str, settle_seconds: float = 3.0) -> dict[str, Any]:
         """StopExecution, then DescribeExecution until it is no longer RUNNING (at most
@@ -277,6 +341,9 @@ def describe_workflow(
         report=report,
         failure=failure,
         cancel=cancel,
+        redrive_count=int(execution.get("redriveCount") or 0),
+        redriven_from=record.get("redriven_from") or None,
+        redrive_date=execution.get("redriveDate"),
         console_url=console_url(str(execution["executionArn"])),
     )
 
@@ -360,15 +427,92 @@ def cancel_workflow(executions: Executions, records: WorkflowRecords, workflow_i
     if execution["status"] != "RUNNING":
         raise WorkflowConflict(f"workflow {workflow_id} is {execution['status']}; only RUNNING workflows can be cancelled")
     cancel = CancelInfo(by=who, reason=reason, at=utc_now())
-    stopped = executions.stop(workflow_id, error=CANCEL_ERROR, cause=f"cancelled by {who}: {reason}"[:32768])
-    records.set_status(workflow_id, "CANCELLED", cancel=cancel.model_dump())
+    stopped = executions.stop(workflow_id, error=CANCEL_ERROR, cause=cancel_cause(who, reason))
+    records.record_stopped(workflow_id, "CANCELLED", int(execution.get("redriveCount") or 0), cancel=cancel.model_dump())
     try:
         record = records.get_workflow(workflow_id)
     except WorkflowNotFound:
         record = {}
     if record.get("approval_id"):
         # Decided (or gone) already: the record says by whom.
-        with contextlib.suppress(ApprovalAlreadyDecided, ApprovalNotFound):
+        with contextlib.suppress(ApprovalAlreadyDecided, ApprovalNotFound, ApprovalExpired, ApprovalSuperseded):
             records.decide_approval(str(record["approval_id"]), "EXPIRED", f"cancelled by {who}", reason)
     logger.info("workflow cancelled", extra={"workflow_id": workflow_id, "by": who, "reason_chars": len(reason)})
     return CancelledWorkflow(workflow_id=workflow_id, status=str(stopped["status"]), cancel=cancel)
+
+
+# ----- redrive and history ---------------------------------------------------------------------
+def redrive_workflow(executions: Executions, workflow_id: str, base_url: str) -> RedrivenWorkflow:
+    """``POST /workflows/{id}/redrive``: RedriveExecution, resuming at the state that
+    failed (Step Functions API reference, RedriveExecution).
+
+    Raises:
+        WorkflowNotFound: no such execution.
+        WorkflowConflict: the execution is not FAILED, TIMED_OUT or ABORTED (a repeated
+            request while the redrive runs finds it RUNNING and changes nothing), or
+            Step Functions refused (``ExecutionNotRedrivable``: its reason is the message).
+    """
+    execution = executions.describe(workflow_id)
+    status = str(execution["status"])
+    if status not in REDRIVABLE_STATUSES:
+        running = f" (redrive {execution.get('redriveCount')} in progress)" if status == "RUNNING" and execution.get("redriveCount") else ""
+        raise WorkflowConflict(
+            f"workflow {workflow_id} is {status}{running}; only FAILED, TIMED_OUT or ABORTED workflows can be redriven"
+        )
+    resumed = open_state(executions.events(str(execution["executionArn"])))
+    try:
+        answer = executions.redrive(workflow_id)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ExecutionNotRedrivable":
+            raise WorkflowConflict(f"workflow {workflow_id} cannot be redriven: {error.get('Message') or 'not redrivable'}") from None
+        raise
+    count = int(executions.describe(workflow_id).get("redriveCount") or int(execution.get("redriveCount") or 0) + 1)
+    logger.info("workflow redriven", extra={"workflow_id": workflow_id, "redrive_count": count, "resumed_from": resumed and resumed.name})
+    return RedrivenWorkflow(
+        workflow_id=workflow_id,
+        status="RUNNING",
+        redrive_count=count,
+        redriven_from=resumed.name if resumed else None,
+        redrive_date=answer["redriveDate"],
+        status_url=status_url(base_url, workflow_id),
+    )
+
+
+#: What a task token is replaced with in history answers.
+REDACTED = "<redacted>"
+_TOKEN_KEYS = frozenset({"task_token", "TaskToken", "taskToken"})
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in _TOKEN_KEYS else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, str) and value[:1] in "{[" and any(k in value for k in _TOKEN_KEYS):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return json.dumps(_redact(parsed), separators=(",", ":"))
+    return value
+
+
+def redact_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A history event with every task token (``task_token``/``TaskToken`` keys, also
+    inside JSON-encoded parameters) replaced by :data:`REDACTED`, and timestamps as ISO text."""
+    out = _redact(event)
+    if isinstance(out.get("timestamp"), datetime):
+        out["timestamp"] = out["timestamp"].isoformat()
+    return dict(out)
+
+
+def workflow_history(executions: Executions, workflow_id: str, query: HistoryQuery) -> HistoryPage:
+    """``GET /workflows/{id}/history``: one page of the execution history, redacted.
+
+    Raises:
+        WorkflowNotFound: no such execution.
+        InvalidInput: a ``next_token`` Step Functions did not issue.
+    """
+    events, token = executions.history_page(workflow_id, query.limit, query.next_token, query.reverse)
+    return HistoryPage(workflow_id=workflow_id, events=[redact_event(e) for e in events], next_token=token)
