@@ -52,7 +52,9 @@ class Api(Construct):
             # `cdk destroy` so other APIs keep logging; or not created at all with
             # -c apiGatewayCloudWatchRole=false when the account already has one.
             cloud_watch_role=settings.api_gateway_cloudwatch_role,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if settings.api_gateway_cloudwatch_role else None,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN
+            if settings.api_gateway_cloudwatch_role
+            else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 throttling_rate_limit=settings.api_throttle_rate,

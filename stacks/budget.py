@@ -99,7 +99,9 @@ def function_sizes(outdir: Path, template: dict[str, Any]) -> list[PackageSize]:
         parts = {f"code {lid}": unzipped_bytes(_asset(outdir, props["Code"]))}
         for ref in props.get("Layers", []):
             layer_id = ref["Ref"]
-            parts[f"layer {layer_id}"] = unzipped_bytes(_asset(outdir, resources[layer_id]["Properties"]["Content"]))
+            parts[f"layer {layer_id}"] = unzipped_bytes(
+                _asset(outdir, resources[layer_id]["Properties"]["Content"])
+            )
         out.append(PackageSize(lid, sum(parts.values()), LAMBDA_BUDGET, parts))
     return out
 

@@ -40,7 +40,10 @@ IGNORED: dict[tuple[str, str], str] = {
         "DescribeExecution accepts a Standard execution ARN or an Express one; the statement names "
         "Standard executions only, which is all Relay runs"
     ),
-    ("RESOURCE_STAR", "TopicKey"): "in a KMS key policy Resource '*' means the key itself (KMS developer guide, key policies)",
+    (
+        "RESOURCE_STAR",
+        "TopicKey",
+    ): "in a KMS key policy Resource '*' means the key itself (KMS developer guide, key policies)",
     ("RESOURCE_MISMATCH", '"action": "states:ListExecutions"'): (
         "OPEN, not settled here: record_failure lists a Map Run's child executions with ListExecutions on "
         "mapRun:<state machine>/<label>:*, while parliament's data accepts only a stateMachine ARN for it. "

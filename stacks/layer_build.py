@@ -226,7 +226,9 @@ def build_deps(lock: Path, kind: str, *, lambda_layer: bool, log=print) -> tuple
     if out.exists() and manifest.exists():
         return out, int(json.loads(manifest.read_text())["bytes"])
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    log(f"building {kind} {key} from {lock.relative_to(ROOT)} for Python {PYTHON_VERSION} on {PLATFORMS[0]} ...")
+    log(
+        f"building {kind} {key} from {lock.relative_to(ROOT)} for Python {PYTHON_VERSION} on {PLATFORMS[0]} ..."
+    )
     with tempfile.TemporaryDirectory(dir=BUILD_DIR, prefix=f".{kind}-") as tmp:
         site = Path(tmp) / "site"
         _pip_install(site, lock)
@@ -297,7 +299,11 @@ def _prune_old(*keep: Path, min_age_seconds: float = 3600) -> None:
     """Remove agent bundles and code layers of earlier code versions (not touched for an hour,
     so a concurrent synth still reading one keeps it)."""
     cutoff = time.time() - min_age_seconds
-    for path in [*BUILD_DIR.glob("agent-*.zip"), *BUILD_DIR.glob("layer-core-*"), *BUILD_DIR.glob("layer-agentcode-*")]:
+    for path in [
+        *BUILD_DIR.glob("agent-*.zip"),
+        *BUILD_DIR.glob("layer-core-*"),
+        *BUILD_DIR.glob("layer-agentcode-*"),
+    ]:
         if path in keep or path.name.startswith("agent-deps-") or path.stat().st_mtime > cutoff:
             continue
         if path.is_dir():

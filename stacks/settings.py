@@ -143,9 +143,9 @@ def _number(scope: Construct, key: str, default: object, kind: type) -> object:
 def deploy_region(scope: Construct) -> str | None:
     """The Region the stack deploys to, if known at synth: the stack's own Region, else
     ``CDK_DEFAULT_REGION`` (which the CDK CLI sets from the profile or ``AWS_REGION``)."""
-    stack = next((c for c in reversed(scope.node.scopes) if Stack.is_stack(c)), None)
-    if stack is not None and stack.region and not Token.is_unresolved(stack.region):
-        return stack.region
+    stacks = [c for c in reversed(scope.node.scopes) if isinstance(c, Stack)]
+    if stacks and stacks[0].region and not Token.is_unresolved(stacks[0].region):
+        return stacks[0].region
     return os.environ.get("CDK_DEFAULT_REGION") or None
 
 
@@ -206,7 +206,9 @@ def from_context(scope: Construct) -> Settings:
         problems.append(f"knowledgeBaseId {s.knowledge_base_id!r} must be 10 letters or digits")
     stack_name = str(_get(scope, "stackName", "Relay"))
     if not _STACK_NAME.fullmatch(stack_name):
-        problems.append(f"stackName {stack_name!r} must start with a letter and hold only letters, digits and '-'")
+        problems.append(
+            f"stackName {stack_name!r} must start with a letter and hold only letters, digits and '-'"
+        )
     # Step Functions caps a Task's TimeoutSeconds at one year (99999999 s is the schema maximum).
     if not 60 <= s.approval_timeout_seconds <= 31_536_000:
         problems.append("approvalTimeoutSeconds must be between 60 and 31536000 (one year)")

@@ -163,7 +163,11 @@ def agent_card() -> dict[str, Any]:
             "the runtime has no inbound OAuth. Locally the app serves loopback without auth.",
         },
         "tools": [
-            {"name": spec["name"], "description": spec["description"], "inputSchema": spec["inputSchema"]["json"]}
+            {
+                "name": spec["name"],
+                "description": spec["description"],
+                "inputSchema": spec["inputSchema"]["json"],
+            }
         ],
         "errors": {name: status for _, status, name in ERROR_RESPONSES},
     }

@@ -61,11 +61,15 @@ def test_bad_context_fails_the_synth_naming_the_key(key: str, value: object, mes
         ("global.anthropic.claude-sonnet-4-6", "us-gov-west-1"),
     ],
 )
-def test_inference_profile_that_does_not_serve_the_region_fails(monkeypatch, model_id: str, region: str) -> None:
+def test_inference_profile_that_does_not_serve_the_region_fails(
+    monkeypatch, model_id: str, region: str
+) -> None:
     # Given a deploy Region (what the CDK CLI passes) and a profile of another geography
     monkeypatch.setenv("CDK_DEFAULT_REGION", region)
     # Then reading the context fails naming modelId, the prefix and the Region
-    with pytest.raises(ContextError, match=rf"modelId .*{model_id.split('.')[0]}\. inference profile .*{region}"):
+    with pytest.raises(
+        ContextError, match=rf"modelId .*{model_id.split('.')[0]}\. inference profile .*{region}"
+    ):
         from_context(App(context=cdk_context(modelId=model_id)))
 
 
@@ -79,7 +83,9 @@ def test_inference_profile_that_does_not_serve_the_region_fails(monkeypatch, mod
         ("amazon.nova-pro-v1:0", "eu-west-1"),
     ],
 )
-def test_inference_profile_of_the_regions_geography_is_accepted(monkeypatch, model_id: str, region: str) -> None:
+def test_inference_profile_of_the_regions_geography_is_accepted(
+    monkeypatch, model_id: str, region: str
+) -> None:
     monkeypatch.setenv("CDK_DEFAULT_REGION", region)
     assert from_context(App(context=cdk_context(modelId=model_id))).model_id == model_id
 
@@ -88,7 +94,9 @@ def test_profile_check_uses_the_stacks_own_region_first(monkeypatch) -> None:
     from aws_cdk import Environment, Stack
 
     monkeypatch.setenv("CDK_DEFAULT_REGION", "us-east-1")
-    stack = Stack(App(context=cdk_context()), "S", env=Environment(account="000000000000", region="eu-west-1"))
+    stack = Stack(
+        App(context=cdk_context()), "S", env=Environment(account="000000000000", region="eu-west-1")
+    )
     with pytest.raises(ContextError, match="eu-west-1"):
         from_context(stack)
 
@@ -162,7 +170,9 @@ def test_locks_satisfy_pyproject_ranges_and_their_inputs(lock) -> None:
     inputs = []
     source = lock.with_suffix(".in")
     while True:
-        lines = [ln.strip() for ln in source.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        lines = [
+            ln.strip() for ln in source.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+        ]
         inputs += [Requirement(ln) for ln in lines if not ln.startswith("-r")]
         nested = [ln.split(None, 1)[1] for ln in lines if ln.startswith("-r")]
         if not nested:
@@ -215,7 +225,9 @@ def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch) -
     assert budget.print_artifact_budget(art, out=lines.append) == 1
 
 
-def test_budget_check_fails_naming_the_function_over_budget(synth_outdir_for_budget, monkeypatch, capsys) -> None:
+def test_budget_check_fails_naming_the_function_over_budget(
+    synth_outdir_for_budget, monkeypatch, capsys
+) -> None:
     from stacks import budget
 
     outdir, agent_total = synth_outdir_for_budget

@@ -102,7 +102,10 @@ def test_agent_card_describes_name_version_schemas_auth_and_tools():
     assert card["inputSchema"] == ResearcherRequest.model_json_schema()
     assert set(card["inputSchema"]["required"]) == {"workflow_id", "question_id", "question"}
     assert card["outputSchema"]["title"] == "Finding"
-    assert card["auth"]["type"] == "aws-sigv4" and card["auth"]["action"] == "bedrock-agentcore:InvokeAgentRuntime"
+    assert (
+        card["auth"]["type"] == "aws-sigv4"
+        and card["auth"]["action"] == "bedrock-agentcore:InvokeAgentRuntime"
+    )
     # And the tools are the agent's real Strands tool specs
     (tool,) = card["tools"]
     assert tool["name"] == "search_documents"
@@ -121,7 +124,9 @@ def test_importing_the_runtime_defers_the_agent_and_heavy_libraries():
         "'relay_core.observability', 'aws_xray_sdk') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     # Then none of the agent's heavy modules is loaded before the first invocation
     assert out.stdout.strip() == "", out.stdout
 
