@@ -12,7 +12,7 @@ CORPUS ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean
+.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,19 @@ test-e2e: setup-test
 test-property: setup-test
 	$(BIN)/python -m pytest -m property
 
+# Everything a deploy checks that runs offline: build, synth (pinned CLI, cdk-nag), cfn-lint,
+# asl-validator, parliament, the 75 % size budget. The step before `npx cdk deploy`.
+deploy-check: setup-test
+	$(BIN)/python -m stacks.deploy_check
+
+# Re-pin the layer/bundle requirements (layers/requirements/*.in -> *.txt, with hashes).
+lock: setup-test
+	for n in slim agents runtime; do \
+	  $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.14 \
+	    --python-platform aarch64-manylinux_2_28 --no-header \
+	    layers/requirements/$$n.in -o layers/requirements/$$n.txt || exit 1; \
+	done
+
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy layers/common/python/relay_core relay
@@ -59,6 +72,7 @@ bench: setup-test
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_redrive.py
+	$(BIN)/python bench/bench_runtime_start.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out build runs .pytest_cache

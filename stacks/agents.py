@@ -8,8 +8,13 @@ Docker on the build machine. We use the L1 rather than the L2 ``Runtime`` (or th
 deprecated alpha package) because the L2 adds statements of its own to the execution
 role (``logs:DescribeLogGroups`` on every log group, all ``/aws/bedrock-agentcore/*`` log
 groups, workload-identity tokens, ``s3:List*``/``GetObject*`` on the whole CDK asset
-bucket) that this agent does not need; with the L1 the role holds exactly what the
-researcher uses. ``Runtime.from_agent_runtime_attributes`` still gives us the L2's
+bucket) that this agent does not need; with the L1 the role holds what AWS documents for
+an execution role ("IAM Permissions for AgentCore Runtime", execution role: log groups
+and streams under ``/aws/bedrock-agentcore/runtimes/``, ``logs:DescribeLogGroups``, X-Ray
+segments, telemetry and sampling, metrics in the ``bedrock-agentcore`` namespace) narrowed
+to this runtime, plus what the researcher uses (the model, ``workflows/*`` writes). Left
+out: ECR (no container image) and workload-identity tokens (no AgentCore Identity).
+``Runtime.from_agent_runtime_attributes`` still gives us the L2's
 metric helpers for the dashboard.
 """
 
@@ -149,6 +154,15 @@ class Agents(Construct):
                 ],
             )
         )
+        # AgentCore's documented execution role lists DescribeLogGroups on every log group of
+        # the account and Region (the action cannot be scoped to one group's ARN).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RuntimeLogGroupsDescribe",
+                actions=["logs:DescribeLogGroups"],
+                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"],
+            )
+        )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RuntimeMetrics",
@@ -160,7 +174,12 @@ class Agents(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RuntimeTraces",
-                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                actions=[
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                ],
                 resources=["*"],
             )
         )
@@ -172,14 +191,9 @@ class Agents(Construct):
             asset_hash=artifacts.agent_bundle_zip.stem,
             display_name="Relay researcher runtime code",
         )
-        # The code object itself, nothing else in the asset bucket.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadRuntimeCode",
-                actions=["s3:GetObject"],
-                resources=[self.code.bucket.arn_for_objects(self.code.s3_object_key)],
-            )
-        )
+        # No s3:GetObject on the code object here: AgentCore fetches direct-deployment code
+        # with the credentials of the principal calling CreateAgentRuntime/UpdateAgentRuntime
+        # (the CloudFormation deploy role), not with the execution role.
         self.cfn_runtime = agentcore.CfnRuntime(
             self,
             "Researcher",

@@ -47,8 +47,14 @@ class Api(Construct):
             "RestApi",
             description="Relay: start and inspect research workflows; approve from the emailed link",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # API Gateway's CloudWatch Logs role is an account-wide, per-Region setting
+            # (AWS::ApiGateway::Account) shared by every REST API of the account: retained on
+            # `cdk destroy` so other APIs keep logging; or not created at all with
+            # -c apiGatewayCloudWatchRole=false when the account already has one.
+            cloud_watch_role=settings.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN
+            if settings.api_gateway_cloudwatch_role
+            else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 throttling_rate_limit=settings.api_throttle_rate,
@@ -91,7 +97,7 @@ class Api(Construct):
                 self,
                 spec.name.title() + "Function",
                 spec=spec,
-                layers=workflow.layers,
+                layers=workflow.layers_for(spec.name),
                 environment=env,
                 log_retention=workflow.retention,
             )

@@ -9,12 +9,14 @@ offline synths leave them unresolved.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.relay_stack import RelayStack
+from stacks.settings import ContextError
 
 #: The stack name unless ``-c stackName=...`` overrides it.
 DEFAULT_STACK_NAME = "Relay"
@@ -34,7 +36,11 @@ def build_app(app: App | None = None, **stack_kwargs: Any) -> tuple[App, RelaySt
 
 
 def main() -> None:
-    app, _ = build_app()
+    """Synthesize; a bad context value exits 1 with one line naming the key (no traceback)."""
+    try:
+        app, _ = build_app()
+    except ContextError as exc:
+        sys.exit(f"relay: {exc}")
     app.synth()
 
 

@@ -8,7 +8,7 @@ key (its key policy cannot grant them ``kms:GenerateDataKey*``).
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -18,6 +18,28 @@ from constructs import Construct
 
 #: Characters in the generated HMAC signing secret (alphanumeric: ~380 bits).
 SECRET_LENGTH = 64
+
+
+def alarm_publish_statement(topic_arn: str) -> iam.PolicyStatement:
+    """The topic-policy statement letting this account's CloudWatch alarms publish.
+
+    ``cloudwatch.amazonaws.com`` may ``sns:Publish`` to ``topic_arn`` only on behalf of an
+    alarm of this account and Region (``aws:SourceArn`` like
+    ``arn:{partition}:cloudwatch:{region}:{account}:alarm:*``) and this account
+    (``aws:SourceAccount``), per the SNS developer guide's confused-deputy guidance.
+    """
+    return iam.PolicyStatement(
+        sid="AllowThisAccountsAlarmsToPublish",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["sns:Publish"],
+        resources=[topic_arn],
+        conditions={
+            "ArnLike": {
+                "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+            },
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        },
+    )
 
 
 class Approvals(Construct):
@@ -37,7 +59,7 @@ class Approvals(Construct):
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid=f"Publish from {service.split('.')[0]}",
+                    sid=f"PublishFrom{service.split('.')[0].title()}",
                     principals=[iam.ServicePrincipal(service)],
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],  # in a key policy "*" means this key
@@ -51,6 +73,13 @@ class Approvals(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # enforce_ssl and the EventBridge target make CDK write an AWS::SNS::TopicPolicy, and a
+        # topic policy *replaces* SNS's default one: without this statement only
+        # events.amazonaws.com may publish and every alarm action fails with "not authorized
+        # to perform: SNS:Publish" (SNS developer guide, "Example cases for Amazon SNS access
+        # control": CloudWatch alarms publishing to a topic; confused-deputy conditions from
+        # "Cross-service confused deputy prevention").
+        self.topic.add_to_resource_policy(alarm_publish_statement(self.topic.topic_arn))
         if approver_email:
             self.topic.add_subscription(subs.EmailSubscription(approver_email))
         else:

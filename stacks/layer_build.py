@@ -1,33 +1,36 @@
-"""Build the Lambda layers and the AgentCore code bundle without Docker.
+"""Build the Lambda layers and the AgentCore code bundle without Docker, from locked,
+hash-checked requirements.
 
-Three artifacts, each cached under ``build/`` and keyed by a content hash, so a
-repeated ``cdk synth`` rebuilds nothing and a code change rebuilds only the small
-parts:
+What goes into a layer or the bundle is pinned, with sha256 hashes, in
+``layers/requirements/*.txt`` (compiled from the ``*.in`` next to them by ``make lock``:
+``uv pip compile --generate-hashes --python-platform aarch64-manylinux_2_28
+--python-version 3.14``), so a build next month installs the same bytes. Each lock is
+installed with ``pip install --no-deps --require-hashes --only-binary=:all: --platform
+manylinux_2_28_aarch64 --platform manylinux2014_aarch64 --python-version 3.14 --target``
+(Lambda's and AgentCore's Python 3.14 run on Amazon Linux 2023, glibc 2.34).
 
-- **deps** — third-party packages from ``pyproject.toml`` ``[project].dependencies``,
-  installed with ``pip install --platform manylinux_2_28_aarch64 --platform
-  manylinux2014_aarch64 --only-binary=:all: --python-version 3.14 --target ...``
-  (numpy/scipy/scikit-learn ship only ``manylinux_2_28`` aarch64 wheels for
-  current releases; Lambda's and AgentCore's Python 3.14 run on Amazon Linux 2023,
-  glibc 2.34). Key: the requirement list, Python version, platforms and
-  :data:`RECIPE`. Built once per key (about 20 s of pip, 30 s of zipping).
+Artifacts, each cached under ``build/`` and keyed by a content hash (a repeated
+``cdk synth`` rebuilds nothing; a code change rebuilds only the small parts):
 
-  - ``build/layer-deps-<key>.zip``: the Lambda **deps layer** (``python/...``),
-    without boto3/botocore/s3transfer, which every Lambda Python runtime provides;
-    the 250 MB unzipped limit leaves no room for a second botocore
-    (`Lambda quotas <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>`_).
-  - ``build/agent-deps-<key>.zip``: the same packages *with* boto3, at the zip
-    root, the base of the AgentCore direct-code-deployment bundle.
+- ``build/layer-slim-<key>.zip`` — the **slim deps layer** (``slim.txt``: pydantic,
+  Powertools) for the functions that run no agent.
+- ``build/layer-agents-<key>.zip`` — the **agent deps layer** (``agents.txt``: slim +
+  Strands + bm25s/numpy) for plan_research, analyze and write_report. Neither Lambda layer
+  carries boto3/botocore/s3transfer, which every Lambda Python runtime provides.
+- ``build/agent-deps-<key>.zip`` — ``runtime.txt`` (agents + bedrock-agentcore + boto3)
+  at the zip root: the base of the AgentCore direct-code-deployment bundle.
+- ``build/layer-core-<hash>/python/relay_core`` and
+  ``build/layer-agentcode-<hash>/python/relay_agents`` — the two small code layers.
+- ``build/agent-<hash>.zip`` — the **agent bundle**: ``agent-deps`` plus ``relay_core``,
+  ``relay_agents`` and a ``main.py`` entry point that runs ``relay_agents.runtime.app``.
 
-- **code layer** — ``build/layer-code-<hash>/python/{relay_core,relay_agents}``,
-  a small directory asset keyed by the source files' hash.
-- **agent bundle** — ``build/agent-<hash>.zip``: ``agent-deps`` plus
-  ``relay_core``, ``relay_agents`` and a ``main.py`` entry point that runs
-  ``relay_agents.runtime.app``.
+scikit-learn, scipy and yake serve only the offline model, which deployed code never
+runs (the stack sets ``RELAY_MODEL_PROVIDER=bedrock``), so no lock includes them.
 
-Run ``python -m stacks.layer_build`` to build ahead of a synth (the Makefile's
-setup step); it prints the sizes. Zips are deterministic (sorted entries, fixed
-timestamps, 0644/0755 modes: AgentCore and Lambda use POSIX permissions).
+Run ``python -m stacks.layer_build`` to build ahead of a synth; it prints every artifact's
+size and each kind of function's unzipped total against the budget of
+:mod:`stacks.budget`. Zips are deterministic (sorted entries, fixed timestamps, 0644/0755
+modes: AgentCore and Lambda use POSIX permissions).
 """
 
 from __future__ import annotations
@@ -40,33 +43,32 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build"
-PYPROJECT = ROOT / "pyproject.toml"
 CORE_SRC = ROOT / "layers" / "common" / "python" / "relay_core"
 AGENTS_SRC = ROOT / "agents" / "relay_agents"
+LOCK_DIR = ROOT / "layers" / "requirements"
+#: The locks: slim Lambda layer, agent Lambda layer, AgentCore bundle.
+SLIM_LOCK = LOCK_DIR / "slim.txt"
+AGENTS_LOCK = LOCK_DIR / "agents.txt"
+RUNTIME_LOCK = LOCK_DIR / "runtime.txt"
 
-#: Python of the Lambda functions, the layers and the AgentCore runtime (``3.13``).
+#: Python of the Lambda functions, the layers and the AgentCore runtime.
 PYTHON_VERSION = "3.14"
 #: Wheel platforms, best first (pip accepts several ``--platform`` flags).
 PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 #: Bump to invalidate every cached deps build when the recipe below changes.
-RECIPE = "3"
-#: Packages the Lambda Python runtime already provides; left out of the deps layer.
+RECIPE = "4"
+#: Packages the Lambda Python runtime already provides; left out of the Lambda layers.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
-#: Extras the deployed code needs beyond pyproject's plain requirement
-#: (``EmailStr`` in relay_core.models needs email-validator).
-EXTRAS = {"pydantic": "email"}
 #: Lambda's limit on a function plus its layers, unzipped, in bytes
-#: (262,144,000 = "250 MB", Lambda quotas).
+#: (262,144,000 = "250 MB", `Lambda quotas
+#: <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>`_).
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
-#: Room left for the function code and the code layer.
-LAMBDA_HEADROOM = 4_000_000
 #: The AgentCore entry point file written at the bundle root.
 AGENT_ENTRYPOINT = "main.py"
 AGENT_MAIN = '''"""AgentCore direct-code-deployment entry point (generated by stacks/layer_build.py)."""
@@ -78,40 +80,57 @@ if __name__ == "__main__":
 '''
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _PRUNE_DIRS = {"__pycache__", "tests", "test"}
+#: Build-time-only files (type stubs, Cython/C sources, headers): never read at run time.
+_PRUNE_SUFFIXES = (".pyi", ".pxd", ".pyx", ".c", ".cpp", ".h", ".hpp")
 
 
 @dataclass(frozen=True)
 class Artifacts:
-    """Paths and sizes of the built artifacts (sizes in bytes, unzipped)."""
+    """Paths and sizes of the built artifacts (sizes in bytes, unzipped).
+
+    ``deps_layer_*`` is the agent deps layer, ``slim_layer_*`` the slim one;
+    ``code_layer_dir`` holds ``python/relay_core``, ``agents_code_dir`` ``python/relay_agents``.
+    """
 
     deps_layer_zip: Path
+    slim_layer_zip: Path
     code_layer_dir: Path
+    agents_code_dir: Path
     agent_bundle_zip: Path
     deps_key: str
+    slim_key: str
     code_key: str
     deps_layer_bytes: int
+    slim_layer_bytes: int
     code_layer_bytes: int
+    agents_code_bytes: int
     agent_bundle_bytes: int
+    agent_bundle_zipped_bytes: int
 
 
-def requirements() -> list[str]:
-    """The deployed code's third-party requirements, from ``pyproject.toml``."""
-    deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
-    out = []
-    for spec in deps:
-        name = spec.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip()
-        if name in EXTRAS and "[" not in spec:
-            spec = spec.replace(name, f"{name}[{EXTRAS[name]}]", 1)
-        out.append(spec)
-    return sorted(out)
+def locked(lock: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of the ``name==version`` pins in a lock file."""
+    out = {}
+    for line in lock.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "-", "--")) and "==" in line:
+            name, version = line.split("==", 1)
+            out[name.strip().lower().replace("_", "-")] = version.split()[0].rstrip("\\").strip()
+    return out
 
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
+def lock_key(lock: Path) -> str:
+    """Cache key of a deps build: the lock's bytes, the Python, the platforms, the recipe."""
+    return _hash(RECIPE, PYTHON_VERSION, *PLATFORMS, lock.name, lock.read_text())
+
+
 def deps_key() -> str:
-    return _hash(RECIPE, PYTHON_VERSION, *PLATFORMS, *requirements())
+    """Cache key of the agent deps layer (kept for callers of the single-layer build)."""
+    return lock_key(AGENTS_LOCK)
 
 
 def _source_files(src: Path) -> list[Path]:
@@ -122,9 +141,9 @@ def _source_files(src: Path) -> list[Path]:
     )
 
 
-def code_key() -> str:
+def code_key(*sources: Path) -> str:
     h = hashlib.sha256()
-    for src in (CORE_SRC, AGENTS_SRC):
+    for src in sources or (CORE_SRC, AGENTS_SRC):
         for path in _source_files(src):
             h.update(str(path.relative_to(ROOT)).encode() + b"\x00" + path.read_bytes() + b"\x00")
     return h.hexdigest()[:16]
@@ -135,11 +154,14 @@ def _tree_bytes(path: Path) -> int:
 
 
 def _prune(site: Path) -> None:
-    for dirpath, dirnames, _ in os.walk(site, topdown=True):
+    for dirpath, dirnames, filenames in os.walk(site, topdown=True):
         for d in list(dirnames):
             if d in _PRUNE_DIRS:
                 shutil.rmtree(Path(dirpath) / d)
                 dirnames.remove(d)
+        for f in filenames:
+            if f.endswith(_PRUNE_SUFFIXES):
+                (Path(dirpath) / f).unlink()
 
 
 def _write_zip(zip_path: Path, trees: list[tuple[Path, str]], skip_top: tuple[str, ...] = ()) -> None:
@@ -166,81 +188,81 @@ def _write_zip(zip_path: Path, trees: list[tuple[Path, str]], skip_top: tuple[st
     os.replace(tmp, zip_path)
 
 
-def _pip_install(target: Path) -> None:
+def _pip_install(target: Path, lock: Path) -> None:
     cmd = [
         sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-        "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-        *[arg for p in PLATFORMS for arg in ("--platform", p)],
-        "--target", str(target), *requirements(),
+        "--no-deps", "--require-hashes", "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+        "--implementation", "cp", *[arg for p in PLATFORMS for arg in ("--platform", p)],
+        "--target", str(target), "-r", str(lock),
     ]  # fmt: skip
     subprocess.run(cmd, check=True)
 
 
-def build_deps(log=print) -> tuple[Path, Path, int]:
-    """The deps layer zip and the agent deps zip for :func:`deps_key`, built if missing.
+def _is_provided(path: Path) -> bool:
+    return path.name in RUNTIME_PROVIDED or any(
+        path.name.startswith(f"{n}-") and path.name.endswith(".dist-info") for n in RUNTIME_PROVIDED
+    )
+
+
+def build_deps(lock: Path, kind: str, *, lambda_layer: bool, log=print) -> tuple[Path, int]:
+    """The deps zip of ``lock`` (built if missing): ``build/<kind>-<key>.zip``.
+
+    Args:
+        lock: a hash-pinned requirements file under ``layers/requirements/``.
+        kind: the artifact name prefix (``layer-slim``, ``layer-agents``, ``agent-deps``).
+        lambda_layer: True for a Lambda layer (files under ``python/``, without the
+            packages the Lambda runtime provides); False for the bundle (zip root, all).
 
     Returns:
-        (layer zip, agent deps zip, deps layer unzipped bytes).
+        (zip path, unzipped bytes).
 
     Raises:
-        RuntimeError: the deps layer would leave less than :data:`LAMBDA_HEADROOM`
-            bytes under Lambda's 250 MB unzipped limit.
-        subprocess.CalledProcessError: pip failed (no index reachable, no wheel).
+        subprocess.CalledProcessError: pip failed (no index reachable, no wheel for the
+            platform, or a downloaded file does not match its locked hash).
     """
-    key = deps_key()
-    layer_zip = BUILD_DIR / f"layer-deps-{key}.zip"
-    agent_zip = BUILD_DIR / f"agent-deps-{key}.zip"
-    manifest = BUILD_DIR / f"deps-{key}.json"
-    if layer_zip.exists() and agent_zip.exists() and manifest.exists():
-        return layer_zip, agent_zip, int(json.loads(manifest.read_text())["layer_bytes"])
+    key = lock_key(lock)
+    out = BUILD_DIR / f"{kind}-{key}.zip"
+    manifest = BUILD_DIR / f"{kind}-{key}.json"
+    if out.exists() and manifest.exists():
+        return out, int(json.loads(manifest.read_text())["bytes"])
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    log(f"building the deps layer {key} for Python {PYTHON_VERSION} on {PLATFORMS[0]} ...")
-    with tempfile.TemporaryDirectory(dir=BUILD_DIR, prefix=".deps-") as tmp:
+    log(
+        f"building {kind} {key} from {lock.relative_to(ROOT)} for Python {PYTHON_VERSION} on {PLATFORMS[0]} ..."
+    )
+    with tempfile.TemporaryDirectory(dir=BUILD_DIR, prefix=f".{kind}-") as tmp:
         site = Path(tmp) / "site"
-        _pip_install(site)
+        _pip_install(site, lock)
         _prune(site)
-        provided = [
-            p for p in site.iterdir()
-            if p.name in RUNTIME_PROVIDED or any(p.name.startswith(f"{n}-") and p.name.endswith(".dist-info") for n in RUNTIME_PROVIDED)
-        ]  # fmt: skip
-        layer_bytes = _tree_bytes(site) - sum(_tree_bytes(p) for p in provided)
-        if layer_bytes > LAMBDA_UNZIPPED_LIMIT - LAMBDA_HEADROOM:
-            raise RuntimeError(
-                f"deps layer is {layer_bytes:,} bytes unzipped; Lambda allows {LAMBDA_UNZIPPED_LIMIT:,} "
-                "for a function and its layers: trim pyproject dependencies"
-            )
-        _write_zip(layer_zip, [(site, "python/")], skip_top=RUNTIME_PROVIDED)
-        _write_zip(agent_zip, [(site, "")])
-        agent_bytes = _tree_bytes(site)
-    _prune_stale(key)
-    manifest.write_text(json.dumps({"key": key, "layer_bytes": layer_bytes, "agent_bytes": agent_bytes,
-                                    "requirements": requirements(), "python": PYTHON_VERSION}, indent=2))  # fmt: skip
-    return layer_zip, agent_zip, layer_bytes
+        if lambda_layer:
+            provided = [p for p in site.iterdir() if _is_provided(p)]
+            nbytes = _tree_bytes(site) - sum(_tree_bytes(p) for p in provided)
+            _write_zip(out, [(site, "python/")], skip_top=RUNTIME_PROVIDED)
+        else:
+            nbytes = _tree_bytes(site)
+            _write_zip(out, [(site, "")])
+    _prune_stale(kind, key)
+    manifest.write_text(json.dumps({"kind": kind, "key": key, "bytes": nbytes, "lock": lock.name,
+                                    "packages": locked(lock), "python": PYTHON_VERSION}, indent=2))  # fmt: skip
+    return out, nbytes
 
 
-def _prune_stale(keep: str) -> None:
-    """Remove deps artifacts of other keys (each is ~150 MB); a new key means a new recipe."""
-    for path in BUILD_DIR.glob("*-deps-*.zip"):
-        if keep not in path.name:
-            path.unlink(missing_ok=True)
-    for path in BUILD_DIR.glob("deps-*.json"):
+def _prune_stale(kind: str, keep: str) -> None:
+    """Remove ``kind`` artifacts of other keys (up to ~100 MB each): a new key means a new lock."""
+    for path in [*BUILD_DIR.glob(f"{kind}-*.zip"), *BUILD_DIR.glob(f"{kind}-*.json")]:
         if keep not in path.name:
             path.unlink(missing_ok=True)
 
 
-def build_code_layer() -> Path:
-    """``build/layer-code-<hash>`` holding ``python/relay_core`` and ``python/relay_agents``."""
-    key = code_key()
-    out = BUILD_DIR / f"layer-code-{key}"
+def build_code_layer(src: Path = CORE_SRC, kind: str = "layer-core") -> Path:
+    """``build/<kind>-<hash>/python/<src.name>``: one of our packages as a layer directory."""
+    key = code_key(src)
+    out = BUILD_DIR / f"{kind}-{key}"
     if out.exists():
         return out
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix=".code-"))
+    tmp = Path(tempfile.mkdtemp(dir=BUILD_DIR, prefix=f".{kind}-"))
     tmp.chmod(0o755)  # mkdtemp makes 0700; Lambda's runtime user must read the layer
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for src in (CORE_SRC, AGENTS_SRC):
-        if src.exists():
-            shutil.copytree(src, tmp / "python" / src.name, ignore=ignore)
+    shutil.copytree(src, tmp / "python" / src.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     try:
         os.replace(tmp, out)
     except OSError:  # another process built the same key first
@@ -248,9 +270,9 @@ def build_code_layer() -> Path:
     return out
 
 
-def build_agent_bundle(agent_deps_zip: Path, code_layer: Path) -> Path:
-    """``build/agent-<hash>.zip``: the agent deps plus the code and ``main.py``."""
-    key = _hash(agent_deps_zip.name, code_layer.name, AGENT_MAIN)
+def build_agent_bundle(agent_deps_zip: Path, *code_layers: Path) -> Path:
+    """``build/agent-<hash>.zip``: the agent deps plus the code layers' packages and ``main.py``."""
+    key = _hash(agent_deps_zip.name, *(c.name for c in code_layers), AGENT_MAIN)
     out = BUILD_DIR / f"agent-{key}.zip"
     if out.exists():
         return out
@@ -259,6 +281,7 @@ def build_agent_bundle(agent_deps_zip: Path, code_layer: Path) -> Path:
     with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         files = sorted(
             (p.relative_to(code_layer / "python").as_posix(), p)
+            for code_layer in code_layers
             for p in (code_layer / "python").rglob("*")
             if p.is_file()
         )
@@ -268,7 +291,7 @@ def build_agent_bundle(agent_deps_zip: Path, code_layer: Path) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, AGENT_MAIN if path is None else path.read_bytes())
     os.replace(tmp, out)
-    _prune_old(out, code_layer)
+    _prune_old(out, *code_layers)
     return out
 
 
@@ -276,7 +299,11 @@ def _prune_old(*keep: Path, min_age_seconds: float = 3600) -> None:
     """Remove agent bundles and code layers of earlier code versions (not touched for an hour,
     so a concurrent synth still reading one keeps it)."""
     cutoff = time.time() - min_age_seconds
-    for path in [*BUILD_DIR.glob("agent-*.zip"), *BUILD_DIR.glob("layer-code-*")]:
+    for path in [
+        *BUILD_DIR.glob("agent-*.zip"),
+        *BUILD_DIR.glob("layer-core-*"),
+        *BUILD_DIR.glob("layer-agentcode-*"),
+    ]:
         if path in keep or path.name.startswith("agent-deps-") or path.stat().st_mtime > cutoff:
             continue
         if path.is_dir():
@@ -287,33 +314,37 @@ def _prune_old(*keep: Path, min_age_seconds: float = 3600) -> None:
 
 def build_all(log=print) -> Artifacts:
     """Build (or find cached) every artifact; see the module docstring."""
-    layer_zip, agent_deps_zip, layer_bytes = build_deps(log)
-    code_layer = build_code_layer()
-    bundle = build_agent_bundle(agent_deps_zip, code_layer)
+    slim_zip, slim_bytes = build_deps(SLIM_LOCK, "layer-slim", lambda_layer=True, log=log)
+    agents_zip, agents_bytes = build_deps(AGENTS_LOCK, "layer-agents", lambda_layer=True, log=log)
+    runtime_zip, _ = build_deps(RUNTIME_LOCK, "agent-deps", lambda_layer=False, log=log)
+    core = build_code_layer(CORE_SRC, "layer-core")
+    agent_code = build_code_layer(AGENTS_SRC, "layer-agentcode")
+    bundle = build_agent_bundle(runtime_zip, core, agent_code)
     with zipfile.ZipFile(bundle) as zf:
-        agent_bytes = sum(i.file_size for i in zf.infolist())
+        bundle_bytes = sum(i.file_size for i in zf.infolist())
     return Artifacts(
-        deps_layer_zip=layer_zip,
-        code_layer_dir=code_layer,
+        deps_layer_zip=agents_zip,
+        slim_layer_zip=slim_zip,
+        code_layer_dir=core,
+        agents_code_dir=agent_code,
         agent_bundle_zip=bundle,
-        deps_key=deps_key(),
-        code_key=code_key(),
-        deps_layer_bytes=layer_bytes,
-        code_layer_bytes=_tree_bytes(code_layer),
-        agent_bundle_bytes=agent_bytes,
+        deps_key=lock_key(AGENTS_LOCK),
+        slim_key=lock_key(SLIM_LOCK),
+        code_key=code_key(CORE_SRC, AGENTS_SRC),
+        deps_layer_bytes=agents_bytes,
+        slim_layer_bytes=slim_bytes,
+        code_layer_bytes=_tree_bytes(core),
+        agents_code_bytes=_tree_bytes(agent_code),
+        agent_bundle_bytes=bundle_bytes,
+        agent_bundle_zipped_bytes=bundle.stat().st_size,
     )
 
 
 def main() -> None:
+    from .budget import print_artifact_budget
+
     art = build_all(log=lambda m: print(m, file=sys.stderr))
-    mb = 1_000_000
-    print(f"deps layer   {art.deps_layer_zip.name}: {art.deps_layer_bytes / mb:.1f} MB unzipped, "
-          f"{art.deps_layer_zip.stat().st_size / mb:.1f} MB zipped")  # fmt: skip
-    print(f"code layer   {art.code_layer_dir.name}: {art.code_layer_bytes / mb:.2f} MB")
-    print(f"function + layers: {(art.deps_layer_bytes + art.code_layer_bytes) / mb:.1f} MB of "
-          f"{LAMBDA_UNZIPPED_LIMIT / mb:.1f} MB allowed unzipped")  # fmt: skip
-    print(f"agent bundle {art.agent_bundle_zip.name}: {art.agent_bundle_bytes / mb:.1f} MB unzipped, "
-          f"{art.agent_bundle_zip.stat().st_size / mb:.1f} MB zipped")  # fmt: skip
+    sys.exit(print_artifact_budget(art))
 
 
 if __name__ == "__main__":

@@ -156,6 +156,12 @@ class RelayStack(Stack):
             f"IAM5[Resource::arn:{part}:logs:{region}:{account}:log-group:{prefix}*:log-stream:*]",
             "Log streams of this runtime's log groups only (see the log-group acknowledgement).",
         )
+        ack(
+            researcher,
+            f"IAM5[Resource::arn:{part}:logs:{region}:{account}:log-group:*]",
+            "logs:DescribeLogGroups is listed on every log group of the account and Region in AWS's "
+            "documented AgentCore execution role (IAM Permissions for AgentCore Runtime); it only lists names.",
+        )
         if settings.is_inference_profile:
             ack(researcher, f"IAM5[{fm_any_region}]", model)
 
@@ -213,12 +219,13 @@ class RelayStack(Stack):
 
         # API.
         rest_api = self.api.rest_api
-        ack(
-            rest_api,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway needs an account-level role to write execution and access logs; AWS provides "
-            "AmazonAPIGatewayPushToCloudWatchLogs for exactly that role and nothing else assumes it.",
-        )
+        if settings.api_gateway_cloudwatch_role:
+            ack(
+                rest_api,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway needs an account-level role to write execution and access logs; AWS provides "
+                "AmazonAPIGatewayPushToCloudWatchLogs for exactly that role and nothing else assumes it.",
+            )
         ack(
             rest_api,
             "APIG3",

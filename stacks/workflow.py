@@ -99,25 +99,29 @@ class Workflow(Construct):
         stack = Stack.of(self)
         retention = settings.log_retention
 
-        self.deps_layer = lambda_.LayerVersion(
-            self,
-            "DepsLayer",
-            description="Relay third-party packages (pydantic, Powertools, Strands, bedrock-agentcore, ...)",
-            code=lambda_.Code.from_asset(str(artifacts.deps_layer_zip), asset_hash=artifacts.deps_key),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.code_layer = lambda_.LayerVersion(
-            self,
-            "CodeLayer",
-            description="Relay relay_core and relay_agents packages",
-            code=lambda_.Code.from_asset(str(artifacts.code_layer_dir)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.layers = [self.deps_layer, self.code_layer]
+        def layer(construct_id: str, description: str, path: str, asset_hash: str | None = None):
+            return lambda_.LayerVersion(
+                self,
+                construct_id,
+                description=description,
+                code=lambda_.Code.from_asset(path, asset_hash=asset_hash),
+                compatible_runtimes=[RUNTIME],
+                compatible_architectures=[ARCHITECTURE],
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+
+        # Agent functions get the agent deps (Strands, bm25s/numpy) and relay_agents; every
+        # other function only pydantic/Powertools and relay_core (stacks/layer_build.py).
+        self.deps_layer = layer("DepsLayer", "Relay agent packages: Strands, bm25s, numpy, pydantic, Powertools (locked)",
+                                str(artifacts.deps_layer_zip), artifacts.deps_key)  # fmt: skip
+        self.slim_layer = layer("SlimDepsLayer", "Relay function packages: pydantic, Powertools (locked)",
+                                str(artifacts.slim_layer_zip), artifacts.slim_key)  # fmt: skip
+        self.code_layer = layer("CodeLayer", "Relay relay_core package", str(artifacts.code_layer_dir))
+        self.agents_code_layer = layer("AgentsCodeLayer", "Relay relay_agents package", str(artifacts.agents_code_dir))
+        #: Layers of a function that runs no agent (the default for any new function).
+        self.layers = [self.slim_layer, self.code_layer]
+        #: Layers of a function in :data:`MODEL_FUNCTIONS` (runs the planner, analyst or writer).
+        self.agent_layers = [self.deps_layer, self.code_layer, self.agents_code_layer]
         self.environment = {
             "RELAY_ARTIFACT_BUCKET": storage.bucket.bucket_name,
             "RELAY_TABLE_NAME": storage.table.table_name,
@@ -141,7 +145,7 @@ class Workflow(Construct):
                 self,
                 "".join(p.title() for p in spec.name.split("_")),
                 spec=spec,
-                layers=self.layers,
+                layers=self.layers_for(spec.name),
                 environment=self.environment,
                 log_retention=retention,
             )
@@ -268,3 +272,7 @@ class Workflow(Construct):
             )
             rule.add_target(targets.LambdaFunction(recorder.function, retry_attempts=10, max_event_age=Duration.hours(24)))
             self.status_rules[rule_name] = rule
+
+    def layers_for(self, function_name: str) -> list[lambda_.ILayerVersion]:
+        """The agent layers for a function in :data:`MODEL_FUNCTIONS`, else the slim ones."""
+        return list(self.agent_layers if function_name in MODEL_FUNCTIONS else self.layers)

@@ -16,30 +16,43 @@ Errors are answered with a JSON body ``{"error": <name>, "message": …}`` and a
 * ``ModelUnavailable`` → 503 ``ServiceUnavailableException``;
 * ``AgentFailed`` → 502 ``AgentFailed``; any other error → 500 ``InternalServerError``.
 
+``GET /.well-known/agent-card.json`` serves the agent card (:func:`agent_card`): name,
+version, description, endpoints, the input and output JSON schemas, how callers
+authenticate, and the tools the agent uses.
+
+**Start-up.** AgentCore gives a runtime 60 s to answer ``/ping`` after it starts
+(AgentCore quotas, "Runtime initialization time"). Importing this module loads only
+``BedrockAgentCoreApp`` and ``relay_core.errors``; the models, the store, Powertools and
+the agent (Strands, bm25s, the corpus) are imported on the first invocation. ``bench/
+bench_runtime_start.py`` measures process start → first ``/ping`` answer.
+
 Serve locally with ``uvicorn relay_agents.runtime:app --host 127.0.0.1 --port 8080``, or
 deploy with :func:`main` (AgentCore runs the container's ``main``: port 8080).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
-from pydantic import ValidationError
-from relay_core.errors import (
-    AgentFailed,
-    InvalidInput,
-    ModelThrottled,
-    ModelUnavailable,
-    describe_validation_error,
-)
-from relay_core.models import Finding, ResearcherRequest
-from relay_core.observability import logger
-from relay_core.store import artifact_key, artifact_store
+from relay_core import __version__
+from relay_core.errors import AgentFailed, InvalidInput, ModelThrottled, ModelUnavailable
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+if TYPE_CHECKING:
+    from relay_core.models import Finding
+
 app = BedrockAgentCoreApp()
+#: The agent card's path (A2A convention: ``/.well-known/agent-card.json``).
+AGENT_CARD_PATH = "/.well-known/agent-card.json"
+AGENT_NAME = "relay-researcher"
+AGENT_DESCRIPTION = (
+    "Relay researcher: answers one research question from the configured corpus with cited "
+    "sources, writes the full finding to S3 and returns a short summary and the finding's reference."
+)
 
 
 def finding_name(question_id: str) -> str:
@@ -54,6 +67,12 @@ def handle(payload: Any) -> Finding:
         InvalidInput: the payload is not a ``ResearcherRequest`` or ``RELAY_ARTIFACT_BUCKET`` is unset.
         ModelThrottled, ModelUnavailable, AgentFailed: from :func:`research`.
     """
+    from pydantic import ValidationError
+    from relay_core.errors import describe_validation_error
+    from relay_core.models import Finding, ResearcherRequest
+    from relay_core.observability import logger
+    from relay_core.store import artifact_key, artifact_store
+
     from .researcher import research
 
     try:
@@ -96,6 +115,8 @@ def error_response(error: BaseException) -> JSONResponse:
 @app.entrypoint
 def invoke(payload: Any, context: Any = None) -> dict[str, Any] | JSONResponse:
     """AgentCore entrypoint: a ``Finding`` as JSON, or an error response (see module docstring)."""
+    from relay_core.observability import logger
+
     session_id = getattr(context, "session_id", None)
     if session_id:
         logger.set_correlation_id(session_id)
@@ -107,6 +128,57 @@ def invoke(payload: Any, context: Any = None) -> dict[str, Any] | JSONResponse:
         else:
             logger.warning("research failed", extra={"error": type(exc).__name__, "reason": str(exc)})
         return error_response(exc)
+
+
+@functools.cache
+def agent_card() -> dict[str, Any]:
+    """The researcher's agent card, built once on first request.
+
+    Returns:
+        ``{"name", "version", "description", "protocol", "endpoints": {"invocations",
+        "ping"}, "defaultInputModes", "defaultOutputModes", "inputSchema", "outputSchema",
+        "auth", "tools": [{"name", "description", "inputSchema"}], "errors"}``; the schemas
+        are JSON Schema from the pydantic models, the tools' entries the Strands tool specs.
+    """
+    from relay_core.models import Finding, ResearcherRequest
+
+    from .tools import search_documents
+
+    spec = search_documents.tool_spec
+    return {
+        "name": AGENT_NAME,
+        "version": __version__,
+        "description": AGENT_DESCRIPTION,
+        "protocol": "HTTP",
+        "endpoints": {"invocations": "POST /invocations", "ping": "GET /ping"},
+        "defaultInputModes": ["application/json"],
+        "defaultOutputModes": ["application/json"],
+        "inputSchema": ResearcherRequest.model_json_schema(),
+        "outputSchema": Finding.model_json_schema(),
+        "auth": {
+            "type": "aws-sigv4",
+            "service": "bedrock-agentcore",
+            "action": "bedrock-agentcore:InvokeAgentRuntime",
+            "description": "Deployed, callers sign InvokeAgentRuntime with IAM credentials (SigV4); "
+            "the runtime has no inbound OAuth. Locally the app serves loopback without auth.",
+        },
+        "tools": [
+            {
+                "name": spec["name"],
+                "description": spec["description"],
+                "inputSchema": spec["inputSchema"]["json"],
+            }
+        ],
+        "errors": {name: status for _, status, name in ERROR_RESPONSES},
+    }
+
+
+async def serve_agent_card(request: Request) -> JSONResponse:
+    """``GET /.well-known/agent-card.json``."""
+    return JSONResponse(agent_card())
+
+
+app.add_route(AGENT_CARD_PATH, serve_agent_card, methods=["GET"])
 
 
 def main() -> None:

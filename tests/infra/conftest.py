@@ -67,3 +67,14 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     template_path = outdir / f"{stack.stack_name}.template.json"
     template = json.loads(template_path.read_text())
     return Synth(stack, template, Template.from_json(template), outdir, template_path)
+
+
+@pytest.fixture
+def synth_outdir_for_budget(synth: Synth) -> tuple[Path, int]:
+    """The session synth's outdir and the smallest agent-function total in it (bytes)."""
+    from stacks.budget import function_sizes
+
+    agent_layer = synth.logical_id(synth.stack.workflow.deps_layer)
+    return synth.outdir, min(
+        s.total for s in function_sizes(synth.outdir, synth.template) if f"layer {agent_layer}" in s.parts
+    )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 import zipfile
 
 import pytest
 from aws_cdk import App
 from infra_support import cdk_context
+from packaging.requirements import Requirement
 
 from stacks import layer_build
-from stacks.settings import from_context
+from stacks.settings import ContextError, from_context
 
 pytestmark = pytest.mark.infra
 
@@ -31,31 +34,158 @@ def test_cdk_json_defaults_are_valid() -> None:
         ("logRetentionDays", 31, "logRetentionDays"),
         ("guardrailId", "abc123", "guardrailVersion"),
         ("approvalTimeoutSeconds", 10, "approvalTimeoutSeconds"),
+        ("approverEmail", "a@b", "approverEmail"),
+        ("approverEmail", "two@example.com, three@example.com", "approverEmail"),
+        ("guardrailId", "Bad Id!", "guardrailId"),
+        ("guardrailVersion", "v1", "guardrailVersion"),
+        ("knowledgeBaseId", "kb-123", "knowledgeBaseId"),
+        ("modelId", "us amazon nova", "modelId"),
+        ("stackName", "1relay", "stackName"),
+        ("researchConcurrency", "three", "researchConcurrency"),
+        ("apiGatewayCloudWatchRole", "maybe", "apiGatewayCloudWatchRole"),
     ],
 )
 def test_bad_context_fails_the_synth_naming_the_key(key: str, value: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ContextError, match=message) as err:
         from_context(App(context=cdk_context(**{key: value})))
+    assert "\n" not in str(err.value)
 
 
-def test_layers_fit_lambdas_unzipped_limit_and_bundle_has_the_entry_point() -> None:
+@pytest.mark.parametrize(
+    ("model_id", "region"),
+    [
+        ("us.amazon.nova-pro-v1:0", "eu-west-1"),
+        ("eu.anthropic.claude-sonnet-4-20250514-v1:0", "us-east-1"),
+        ("apac.amazon.nova-pro-v1:0", "eu-central-1"),
+        ("us.amazon.nova-pro-v1:0", "us-gov-west-1"),
+        ("global.anthropic.claude-sonnet-4-6", "us-gov-west-1"),
+    ],
+)
+def test_inference_profile_that_does_not_serve_the_region_fails(
+    monkeypatch, model_id: str, region: str
+) -> None:
+    # Given a deploy Region (what the CDK CLI passes) and a profile of another geography
+    monkeypatch.setenv("CDK_DEFAULT_REGION", region)
+    # Then reading the context fails naming modelId, the prefix and the Region
+    with pytest.raises(
+        ContextError, match=rf"modelId .*{model_id.split('.')[0]}\. inference profile .*{region}"
+    ):
+        from_context(App(context=cdk_context(modelId=model_id)))
+
+
+@pytest.mark.parametrize(
+    ("model_id", "region"),
+    [
+        ("us.amazon.nova-pro-v1:0", "us-east-1"),
+        ("eu.amazon.nova-pro-v1:0", "eu-west-1"),
+        ("apac.amazon.nova-pro-v1:0", "ap-southeast-1"),
+        ("global.anthropic.claude-sonnet-4-6", "eu-west-1"),
+        ("amazon.nova-pro-v1:0", "eu-west-1"),
+    ],
+)
+def test_inference_profile_of_the_regions_geography_is_accepted(
+    monkeypatch, model_id: str, region: str
+) -> None:
+    monkeypatch.setenv("CDK_DEFAULT_REGION", region)
+    assert from_context(App(context=cdk_context(modelId=model_id))).model_id == model_id
+
+
+def test_profile_check_uses_the_stacks_own_region_first(monkeypatch) -> None:
+    from aws_cdk import Environment, Stack
+
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "us-east-1")
+    stack = Stack(
+        App(context=cdk_context()), "S", env=Environment(account="000000000000", region="eu-west-1")
+    )
+    with pytest.raises(ContextError, match="eu-west-1"):
+        from_context(stack)
+
+
+def test_synth_with_a_bad_context_value_prints_one_line_naming_the_key(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from stacks.offline_env import offline_env
+
+    # Given the CDK app run as the CLI runs it, deploying to eu-west-1 with the default us. model
+    env = offline_env(tmp_path) | {"CDK_DEFAULT_REGION": "eu-west-1", "CDK_OUTDIR": str(tmp_path / "out"),
+                                   "CDK_CONTEXT_JSON": json.dumps(cdk_context())}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "stacks.app"], cwd=layer_build.ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    # Then it exits 1 with one line on stderr naming the key and the Region, and no traceback
+    assert result.returncode == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines == [lines[-1]] and lines[0].startswith("relay: invalid context: modelId"), result.stderr
+    assert "eu-west-1" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_layers_and_bundle_are_built_from_the_locks_with_the_entry_point() -> None:
     art = layer_build.build_all()
-    manifest = json.loads((layer_build.BUILD_DIR / f"deps-{art.deps_key}.json").read_text())
-    total = art.deps_layer_bytes + art.code_layer_bytes
-    assert manifest["layer_bytes"] == art.deps_layer_bytes
-    assert total < layer_build.LAMBDA_UNZIPPED_LIMIT - 1_000_000, f"{total:,} bytes unzipped"
+    manifest = json.loads((layer_build.BUILD_DIR / f"layer-agents-{art.deps_key}.json").read_text())
+    assert manifest["bytes"] == art.deps_layer_bytes
+    assert manifest["packages"] == layer_build.locked(layer_build.AGENTS_LOCK)
     with zipfile.ZipFile(art.deps_layer_zip) as zf:
         names = zf.namelist()
     assert all(n.startswith("python/") for n in names)
     assert not [n for n in names if n.startswith("python/botocore/")], "botocore is provided by the runtime"
     assert any(n.startswith("python/pydantic_core/") and n.endswith(".so") and "aarch64" in n for n in names)
+    assert any(n.startswith("python/strands/") for n in names)
+    # the offline model's libraries are not deployed
+    assert not [n for n in names if n.startswith(("python/sklearn/", "python/scipy/", "python/yake/"))]
+    with zipfile.ZipFile(art.slim_layer_zip) as zf:
+        slim = zf.namelist()
+    assert any(n.startswith("python/aws_lambda_powertools/") for n in slim)
+    assert not [n for n in slim if n.startswith(("python/strands/", "python/numpy/", "python/botocore/"))]
     with zipfile.ZipFile(art.agent_bundle_zip) as zf:
         names = zf.namelist()
         main = zf.read(layer_build.AGENT_ENTRYPOINT).decode()
     assert "from relay_agents.runtime import app" in main
     assert "relay_agents/runtime.py" in names and "relay_core/__init__.py" in names
     assert any(n.startswith("botocore/") for n in names), "the agent bundle carries its own boto3"
+    assert any(n.startswith("bedrock_agentcore/") for n in names)
     assert (art.code_layer_dir / "python" / "relay_core" / "__init__.py").exists()
+    assert (art.agents_code_dir / "python" / "relay_agents" / "runtime.py").exists()
+
+
+LOCKS = (layer_build.SLIM_LOCK, layer_build.AGENTS_LOCK, layer_build.RUNTIME_LOCK)
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda p: p.name)
+def test_every_locked_package_is_pinned_with_hashes(lock) -> None:
+    # Given a lock file, Then every requirement is name==version followed by sha256 hashes
+    entries = re.split(r"\n(?=[^\s#])", lock.read_text())
+    pins = [e for e in entries if e.strip() and not e.startswith("#")]
+    assert len(pins) == len(layer_build.locked(lock)) >= 5
+    for entry in pins:
+        assert re.match(r"[a-z0-9._-]+==[^\s\\]+ ", entry), entry.splitlines()[0]
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
+
+
+@pytest.mark.parametrize("lock", LOCKS, ids=lambda p: p.name)
+def test_locks_satisfy_pyproject_ranges_and_their_inputs(lock) -> None:
+    # Given pyproject's ranges and the lock's .in file
+    ranges = {Requirement(r).name.lower(): Requirement(r) for r in
+              tomllib.loads((layer_build.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}  # fmt: skip
+    pins = layer_build.locked(lock)
+    inputs = []
+    source = lock.with_suffix(".in")
+    while True:
+        lines = [
+            ln.strip() for ln in source.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+        ]
+        inputs += [Requirement(ln) for ln in lines if not ln.startswith("-r")]
+        nested = [ln.split(None, 1)[1] for ln in lines if ln.startswith("-r")]
+        if not nested:
+            break
+        source = source.with_name(nested[0])
+    # Then every input is locked at a version inside its own range and pyproject's
+    assert inputs
+    for req in inputs:
+        name = req.name.lower()
+        assert name in pins, f"{name} is not in {lock.name}: run `make lock`"
+        assert pins[name] in req.specifier, (name, pins[name], str(req.specifier))
+        assert name in ranges, f"{name}: add it to pyproject dependencies"
+        assert pins[name] in ranges[name].specifier, (name, pins[name], str(ranges[name].specifier))
 
 
 def test_build_is_cached_by_content() -> None:
@@ -63,3 +193,49 @@ def test_build_is_cached_by_content() -> None:
     second = layer_build.build_all()
     assert first == second
     assert layer_build.deps_key() == first.deps_key
+
+
+def test_api_gateway_account_role_can_be_left_to_the_account(tmp_path) -> None:
+    from aws_cdk.assertions import Template
+
+    from stacks.relay_stack import RelayStack
+
+    # Given an account that already has API Gateway's CloudWatch role
+    app = App(context=cdk_context(apiGatewayCloudWatchRole="false"), outdir=str(tmp_path))
+    stack = RelayStack(app, "Relay", artifacts=layer_build.build_all())
+    template = Template.from_stack(stack)
+    # Then the stack creates no account setting and no role for it
+    template.resource_count_is("AWS::ApiGateway::Account", 0)
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" not in json.dumps(template.to_json())
+
+
+def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch) -> None:
+    from stacks import budget
+
+    art = layer_build.build_all()
+    lines: list[str] = []
+    # Given the built artifacts, When the build prints its budget
+    assert budget.print_artifact_budget(art, out=lines.append) == 0
+    # Then each kind of function and the bundle is a line with its total and the 75 % budget
+    text = "\n".join(lines)
+    assert "agent function" in text and "slim function" in text and "agent bundle" in text
+    assert text.count("budget (75 %) 196,608,000 B: ok") == 2
+    # And a budget the artifacts exceed makes it fail
+    monkeypatch.setattr(budget, "LAMBDA_BUDGET", art.slim_layer_bytes)
+    assert budget.print_artifact_budget(art, out=lines.append) == 1
+
+
+def test_budget_check_fails_naming_the_function_over_budget(
+    synth_outdir_for_budget, monkeypatch, capsys
+) -> None:
+    from stacks import budget
+
+    outdir, agent_total = synth_outdir_for_budget
+    # Given a budget just under the smallest agent function's total (slim ones are far below)
+    monkeypatch.setattr(budget, "LAMBDA_BUDGET", agent_total - 1)
+    # Then the check exits naming only the agent functions
+    with pytest.raises(SystemExit, match="over 75 %") as exc:
+        budget.main([str(outdir)])
+    named = str(exc.value)
+    assert "PlanResearch" in named and "Analyze" in named and "WriteReport" in named
+    assert "Approvals" not in named and "Finalize" not in named

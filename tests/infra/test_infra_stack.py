@@ -232,7 +232,37 @@ def test_functions_are_arm64_python_traced_with_powertools_env(synth: Synth) -> 
         for key in ("RELAY_ARTIFACT_BUCKET", "RELAY_TABLE_NAME", "RELAY_API_BASE_URL", "RELAY_SIGNING_SECRET_ARN",
                     "RELAY_TOPIC_ARN", "RELAY_APPROVER_EMAIL", "RELAY_MAIL_FROM", "RELAY_MODEL_ID"):  # fmt: skip
             assert key in env, (lid, key)
-        assert len(p["Layers"]) == 2
+
+
+def test_only_agent_functions_carry_the_agent_layers(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    slim = {"Ref": synth.logical_id(wf.slim_layer)}
+    agent = {"Ref": synth.logical_id(wf.deps_layer)}
+    agents_code = {"Ref": synth.logical_id(wf.agents_code_layer)}
+    core = {"Ref": synth.logical_id(wf.code_layer)}
+    functions = {**wf.functions, **synth.stack.api.functions}
+    assert {"approvals", "api", "request_approval", "finalize", "compile_research"} <= set(functions)
+    for name, fn in functions.items():
+        layers = synth.template["Resources"][synth.logical_id(fn.function)]["Properties"]["Layers"]
+        expected = [agent, core, agents_code] if name in ("plan_research", "analyze", "write_report") else [slim, core]
+        assert sorted(layers, key=json.dumps) == sorted(expected, key=json.dumps), name
+
+
+def test_every_function_with_its_layers_fits_75_percent_of_lambdas_limit(synth: Synth) -> None:
+    from stacks.budget import LAMBDA_BUDGET, check_assembly
+
+    # Given the staged assets of the synthesized assembly (what cdk deploy uploads)
+    sizes = check_assembly(synth.outdir)
+    functions = [s for s in sizes if not s.name.endswith("zipped)")]
+    # Then every function's code plus all its layers, unzipped, is within 75 % of 262,144,000 B
+    assert LAMBDA_BUDGET == 196_608_000
+    assert len(functions) == len(synth.resources("AWS::Lambda::Function"))
+    for size in sizes:
+        assert size.ok, size.line()
+    for size in functions:
+        assert len(size.parts) >= 3 and all(b > 0 for b in size.parts.values()), size
+    # And the AgentCore bundle is measured zipped and unzipped against its quotas
+    assert sum(s.name.endswith("zipped)") for s in sizes) == 2
 
 
 def test_api_function_knows_the_state_machine_and_the_url_needs_no_cycle(synth: Synth) -> None:
@@ -269,10 +299,14 @@ def test_researcher_runtime_is_code_deployed_with_its_own_role(synth: Synth) -> 
     stmts = role_statements(synth, synth.stack.agents.role)
     actions = {a for s in stmts for a in _as_list(s["Action"])}
     assert actions == {
-        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "s3:PutObject", "s3:GetObject",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "s3:PutObject",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
-        "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        "logs:DescribeLogGroups", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
     }  # fmt: skip
+    # (no s3:GetObject: the deploying principal fetches direct-deployment code, not this role)
+    (describe,) = [s for s in stmts if allows(s, "logs:DescribeLogGroups")]
+    assert describe["Resource"]["Fn::Join"][1][-1] == ":log-group:*"
     (put,) = [s for s in stmts if allows(s, "s3:PutObject")]
     assert put["Resource"]["Fn::Join"][1][-1] == "/workflows/*"
     trust = synth.template["Resources"][synth.logical_id(synth.stack.agents.role)]["Properties"][
@@ -417,6 +451,31 @@ def test_topic_is_encrypted_with_an_email_subscription_from_context(synth: Synth
     synth.assertions.has_resource_properties(
         "AWS::SecretsManager::Secret", {"GenerateSecretString": Match.object_like({"PasswordLength": 64})}
     )
+
+
+def test_the_topic_policy_lets_this_accounts_alarms_publish(synth: Synth) -> None:
+    topic = {"Ref": synth.logical_id(synth.stack.approvals.topic)}
+    (policy,) = synth.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [topic]
+    stmts = policy["Properties"]["PolicyDocument"]["Statement"]
+    # Given the topic policy CDK writes (it replaces SNS's default policy)
+    (alarms,) = [s for s in stmts if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    # Then CloudWatch may publish, only for this account's alarms in this Region
+    assert alarms["Effect"] == "Allow" and alarms["Action"] == "sns:Publish" and alarms["Resource"] == topic
+    source_arn = alarms["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert source_arn == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"},
+                                            ":", {"Ref": "AWS::AccountId"}, ":alarm:*"]]}  # fmt: skip
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    # And EventBridge keeps its statement, and no statement denies cloudwatch
+    assert [s for s in stmts if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert not [s for s in stmts if s["Effect"] == "Deny" and "cloudwatch" in json.dumps(s.get("Principal"))]
+
+
+def test_api_gateway_account_role_is_retained_on_destroy(synth: Synth) -> None:
+    (account,) = synth.resources("AWS::ApiGateway::Account").values()
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    for resource in (account, synth.template["Resources"][role_id]):
+        assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
 
 
 def test_failed_and_timed_out_executions_alarm_to_the_topic(synth: Synth) -> None:
