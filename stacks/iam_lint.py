@@ -45,9 +45,9 @@ IGNORED: dict[tuple[str, str], str] = {
         "TopicKey",
     ): "in a KMS key policy Resource '*' means the key itself (KMS developer guide, key policies)",
     ("RESOURCE_MISMATCH", '"action": "states:ListExecutions"'): (
-        "OPEN, not settled here: record_failure lists a Map Run's child executions with ListExecutions on "
-        "mapRun:<state machine>/<label>:*, while parliament's data accepts only a stateMachine ARN for it. "
-        "That statement belongs to the status-change recorder (stacks/workflow.py, owned by the redrive work)"
+        "record_failure lists one Map Run's failed child executions (ListExecutions with mapRunArn); the grant "
+        "names both the Map Run and the state machine because the public docs do not settle which one that "
+        "form is authorised on; parliament's data knows only the stateMachine form, so it flags the mapRun ARN"
     ),
 }
 #: ``Fn::GetAtt``/``Ref`` of these resource types render as these ARNs (``{id}`` = logical id).

@@ -257,7 +257,9 @@ class Workflow(Construct):
             iam.PolicyStatement(
                 sid="ListMapRunChildren",
                 actions=["states:ListExecutions"],
-                resources=[f"{arn_base}:mapRun:{self.name}/{MAP_RUN_LABEL}:*"],
+                # ListExecutions by mapRunArn: granted on the Map Run and on the state machine,
+                # since the authorised resource of that form is not settled in the public docs.
+                resources=[self.state_machine_arn, f"{arn_base}:mapRun:{self.name}/{MAP_RUN_LABEL}:*"],
             )
         )
         self.status_rules: dict[str, events.Rule] = {}
