@@ -51,8 +51,8 @@ def finish(relay: Any, arn: str) -> dict[str, Any]:
     seen: set[Path] = {p for p, _ in approval_emails(relay.outbox)}
 
     def approve() -> None:
-        for path, message in approval_emails(relay.outbox):
-            if path not in seen and name in message.get_body().get_content():
+        for path, message in approval_emails(relay.outbox, name):
+            if path not in seen:
                 seen.add(path)
                 decide_by_link(approval_link(message), approve=True, decided_by="bench")
 

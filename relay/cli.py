@@ -111,7 +111,13 @@ def _client_command(args: argparse.Namespace) -> int:
         if args.command in {"approve", "reject"}:
             # The signed link is the only credential: no API URL or AWS credentials needed.
             outbox = api.resolve_data_dir(args.data_dir, args.config) / "outbox"
-            link = args.link or api.find_approval_link(outbox, args.workflow_id)
+            link = args.link
+            if not link:  # the API says which approval is the workflow's newest; its email has the link
+                status = api.client_for(api.resolve_settings(args.api_url, args.data_dir, args.config)).status(args.workflow_id)
+                approval_id = (status.get("approval") or {}).get("approval_id")
+                if not approval_id:
+                    raise api.ConfigError(f"workflow {args.workflow_id} has not asked for approval (yet)")
+                link = api.find_approval_link(outbox, args.workflow_id, str(approval_id))
             decided_by = args.decided_by or f"{api.local_user()} (relay CLI)"
             feedback = getattr(args, "feedback", "")
             text = api.decide(link, approve=args.command == "approve", feedback=feedback, decided_by=decided_by)

@@ -267,21 +267,22 @@ def local_user() -> str:
 
 
 # ----- approvals by link -------------------------------------------------------------------------
-def find_approval_link(outbox: Path, workflow_id: str) -> str:
-    """The link in the newest approval email for ``workflow_id`` in ``outbox``.
+def find_approval_link(outbox: Path, workflow_id: str, approval_id: str | None = None) -> str:
+    """The link of approval ``approval_id`` of ``workflow_id`` (else of the workflow's newest
+    approval email) in ``outbox``. Emails are matched by their ``X-Relay-Workflow-Id`` and
+    ``X-Relay-Approval-Id`` headers, never by body text.
 
     Raises:
         ConfigError: no such email (yet).
     """
-    from relay.local.mail import approval_emails, approval_link
+    from relay.local.mail import approval_emails, approval_id_of, approval_link
 
-    marker = f"Workflow: {workflow_id}"
-    for _path, message in reversed(approval_emails(outbox)):
-        body = message.get_body(preferencelist=("plain",))
-        if body is not None and marker in body.get_content():
+    for _path, message in reversed(approval_emails(outbox, workflow_id)):
+        if approval_id is None or approval_id_of(message) == approval_id:
             return approval_link(message)
+    which = f"approval {approval_id} of workflow {workflow_id}" if approval_id else f"workflow {workflow_id}"
     raise ConfigError(
-        f"no approval email for workflow {workflow_id} in {outbox} (is it awaiting approval? "
+        f"no approval email for {which} in {outbox} (is it awaiting approval? "
         "for a deployed stack pass --link with the link from the email)"
     )
 

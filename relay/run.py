@@ -170,15 +170,24 @@ def _resume_command(run_dir: Path, auto_approve: bool) -> str:
 def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Progress, out: TextIO, skip: int = 0) -> int:
     """Follow the execution to its end (answering approval emails), write the run folder's
     exports, print the outcome. Returns the exit code."""
-    from relay.local.mail import approval_emails, approval_link, decide_by_link
+    from relay_core.records import WorkflowRecords
+
+    from relay.local.mail import approval_emails, approval_id_of, approval_link, decide_by_link
+    from relay.local.runtime import TABLE
 
     handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # earlier attempts' emails are spent
     started = progress.started
 
+    name = arn.rsplit(":", 1)[1]
+    records = WorkflowRecords(TABLE)
+
     def check_outbox() -> None:
-        for path, message in approval_emails(relay.outbox):
+        for path, message in approval_emails(relay.outbox, name):
             if path in handled:
                 continue
+            pending = records.latest_approval_for(name) or {}
+            if approval_id_of(message) != pending.get("approval_id"):
+                continue  # not (yet) the workflow's newest approval: follow only that one's link
             handled.add(path)
             link = approval_link(message)
             progress.note(f"✉ approval email delivered: {path}")

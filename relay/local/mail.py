@@ -19,6 +19,8 @@ from email.policy import default
 from html.parser import HTMLParser
 from pathlib import Path
 
+from relay_core.contracts import APPROVAL_ID_HEADER, WORKFLOW_ID_HEADER
+
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/approvals/[A-Za-z0-9_-]+\?[^\s<>\"]+")
 
 
@@ -28,26 +30,46 @@ def read_email(path: Path) -> EmailMessage:
         return email.message_from_binary_file(fh, policy=default)  # type: ignore[return-value]
 
 
-def approval_emails(outbox: Path) -> list[tuple[Path, EmailMessage]]:
-    """Delivered approval emails (subject starts with "Approval needed"), oldest first."""
+def approval_emails(outbox: Path, workflow_id: str | None = None) -> list[tuple[Path, EmailMessage]]:
+    """Delivered approval emails, oldest first: messages carrying the
+    ``X-Relay-Workflow-Id`` and ``X-Relay-Approval-Id`` headers (of ``workflow_id`` when
+    given). Emails are found by these headers, never by their body, which quotes user
+    text (a topic may contain ``Workflow: <other id>`` or an approval-like URL)."""
     if not outbox.is_dir():
         return []
     found = []
     for path in sorted(outbox.glob("*.eml")):
         message = read_email(path)
-        if " ".join(str(message["Subject"]).split()).startswith("Approval needed"):
+        if not message[APPROVAL_ID_HEADER] or not message[WORKFLOW_ID_HEADER]:
+            continue
+        if workflow_id is None or str(message[WORKFLOW_ID_HEADER]).strip() == workflow_id:
             found.append((path, message))
     return found
 
 
+def approval_id_of(message: EmailMessage) -> str:
+    """The approval id an approval email is about (its ``X-Relay-Approval-Id`` header)."""
+    return str(message[APPROVAL_ID_HEADER] or "").strip()
+
+
+def workflow_id_of(message: EmailMessage) -> str:
+    """The workflow an approval email is about (its ``X-Relay-Workflow-Id`` header)."""
+    return str(message[WORKFLOW_ID_HEADER] or "").strip()
+
+
 def approval_link(message: EmailMessage) -> str:
-    """The approval link in ``message``'s body. Raises ``ValueError`` if there is none."""
+    """The link of the approval the email's ``X-Relay-Approval-Id`` header names: a URL in
+    the body whose path is exactly ``/approvals/{that id}`` (any other URL, such as one
+    quoted in the topic, is ignored). Raises ``ValueError`` if there is none."""
+    approval_id = approval_id_of(message)
+    if not approval_id:
+        raise ValueError("not an approval email (no X-Relay-Approval-Id header)")
     body = message.get_body(preferencelist=("plain",))
     text = body.get_content() if body is not None else ""
-    match = LINK_RE.search(text)
-    if not match:
-        raise ValueError("no approval link in the email")
-    return match.group(0)
+    links = [m.group(0) for m in LINK_RE.finditer(text) if urllib.parse.urlsplit(m.group(0)).path.endswith(f"/approvals/{approval_id}")]
+    if not links:
+        raise ValueError(f"no link for approval {approval_id} in the email")
+    return links[-1]  # the body's own link comes after the quoted topic
 
 
 class _Forms(HTMLParser):

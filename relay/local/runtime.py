@@ -197,7 +197,7 @@ class LocalRelay:
         from moto.core import DEFAULT_ACCOUNT_ID
 
         from relay.local import compat
-        from relay.local.servers import AgentCoreGateway, ApiServer, LambdaServer, load_handler
+        from relay.local.servers import AgentCoreGateway, ApiServer, LambdaServer, isolate_powertools
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.account_id = DEFAULT_ACCOUNT_ID
@@ -227,6 +227,7 @@ class LocalRelay:
         if self.log_level != "DEBUG":
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         compat.install()
+        isolate_powertools()
         compat.set_retry_time_scale(self.retry_time_scale)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
@@ -259,7 +260,7 @@ class LocalRelay:
             RELAY_MAIL_FROM="relay@localhost",
             RELAY_APPROVER_EMAIL="approver@localhost",
         )
-        api_routes.append(("/approvals/", load_handler(functions / "approvals")))
+        api_routes.append(("/approvals/", functions / "approvals"))
 
         definition = substitute(
             ASL_PATH.read_text(),
@@ -279,7 +280,7 @@ class LocalRelay:
         self.store = DurableStore(self.data_dir, BUCKET, TABLE, self.state_machine_arn)
         compat.add_persistence(self.store)
         if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
-            api_routes.append(("/workflows", load_handler(functions / "api")))
+            api_routes.append(("/workflows", functions / "api"))
         self.api = ApiServer(api_routes, port=api_port).start()
         self._stack.append(self.api)
 

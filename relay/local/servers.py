@@ -19,6 +19,7 @@ All bind to 127.0.0.1 only and use a large listen backlog: moto's clients do not
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import threading
@@ -28,6 +29,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -116,13 +118,102 @@ class FakeLambdaContext:
 
 
 def load_handler(function_dir: Path) -> ModuleType:
-    """Import ``{function_dir}/app.py`` as its own module (each folder is a separate Lambda)."""
+    """Import ``{function_dir}/app.py`` as its own module (each folder is a separate Lambda).
+    Every call makes a new, independent module instance (one execution environment)."""
     spec = importlib.util.spec_from_file_location(f"relay_functions.{function_dir.name}", function_dir / "app.py")
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"no handler at {function_dir / 'app.py'}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    _own_resolver_state(module)
     return module
+
+
+def _own_resolver_state(module: ModuleType) -> None:
+    """Give the module's Powertools resolver (``app``) its own current event and context.
+
+    Powertools resolvers keep the request in *class* attributes
+    (``BaseRouter.current_event``/``lambda_context``), which is right on Lambda, where an
+    execution environment serves one invocation at a time, and wrong here, where
+    environments are threads of one process. Setting them on the resolver *instance*
+    before it resolves shadows the class attributes for this environment only.
+    """
+    app = getattr(module, "app", None)
+    if app is None or not hasattr(app, "_to_proxy_event") or not hasattr(app, "resolve"):
+        return
+    resolve = app.resolve
+
+    def resolve_in_this_environment(event: dict[str, Any], context: Any) -> Any:
+        app.current_event = app._to_proxy_event(event)
+        app.lambda_context = context
+        return resolve(event, context)
+
+    app.resolve = resolve_in_this_environment
+
+
+class Environments:
+    """The execution environments of one function, as Lambda runs them: each a separate
+    instance of the function's module (its own module-level state: resolver, caches,
+    clients), serving **one invocation at a time**. An invocation takes an idle
+    environment, or a new one when all are busy (Lambda scales out the same way), and
+    gives it back when it returns; warm environments are reused.
+
+    Library state that Powertools keeps per process (the logger's keys) is made
+    per-thread by :func:`isolate_powertools`, so no invocation sees another's.
+    """
+
+    def __init__(self, function_dir: Path):
+        self.function_dir = function_dir
+        self._idle: list[ModuleType] = []
+        self._lock = threading.Lock()
+        #: How many environments were created (cold starts).
+        self.created = 0
+
+    @contextlib.contextmanager
+    def acquire(self) -> Iterator[ModuleType]:
+        with self._lock:
+            module = self._idle.pop() if self._idle else None
+        if module is None:
+            module = load_handler(self.function_dir)
+            with self._lock:
+                self.created += 1
+        try:
+            yield module
+        finally:
+            with self._lock:
+                self._idle.append(module)
+
+
+_isolated = False
+
+
+def isolate_powertools() -> None:
+    """Make the Powertools logger's keys (correlation id, Lambda context, appended keys)
+    per thread, so concurrent invocations in one process never log each other's keys.
+    On Lambda one environment serves one invocation at a time, so per-process is per-invocation."""
+    global _isolated
+    if _isolated:
+        return
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    def get(self: Any) -> dict[str, Any]:
+        if "_relay_log_format" not in self.__dict__:  # a formatter made before isolation began
+            set_(self, self.__dict__.pop("log_format", {}))
+        store = self.__dict__["_relay_log_format"]
+        value = getattr(store["local"], "value", None)
+        if value is None:
+            value = dict(store["base"])
+            store["local"].value = value
+        return value
+
+    def set_(self: Any, value: dict[str, Any]) -> None:
+        # The first value (set in __init__, then completed there) is what a new thread starts from;
+        # each invocation's clear_state then gives its thread a fresh dict of its own.
+        store = self.__dict__.setdefault("_relay_log_format", {"base": value, "local": threading.local()})
+        store["local"].value = value
+
+    LambdaPowertoolsFormatter.log_format = property(get, set_)  # type: ignore[assignment]
+    _isolated = True
 
 
 class LambdaServer(_LocalHttp):
@@ -138,7 +229,7 @@ class LambdaServer(_LocalHttp):
         self.account_id = account_id
         self.region = region
         self.functions_dir = functions_dir
-        self._modules: dict[str, ModuleType] = {}
+        self._environments: dict[str, Environments] = {}
         self._import_lock = threading.Lock()
         self._faults = _Faults()
         self.invocations: deque[tuple[str, float]] = deque(maxlen=10_000)
@@ -150,14 +241,15 @@ class LambdaServer(_LocalHttp):
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
 
-    def module(self, name: str) -> ModuleType:
+    def environments(self, name: str) -> Environments:
+        """The execution environments of function ``name``. Raises ``KeyError`` for an unknown function."""
         with self._import_lock:
-            if name not in self._modules:
+            if name not in self._environments:
                 folder = self.functions_dir / name
                 if not (folder / "app.py").is_file():
                     raise KeyError(name)
-                self._modules[name] = load_handler(folder)
-            return self._modules[name]
+                self._environments[name] = Environments(folder)
+            return self._environments[name]
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(path).path.split("/")
@@ -167,7 +259,7 @@ class LambdaServer(_LocalHttp):
         if name.startswith("arn:"):
             name = name.split(":")[6]
         try:
-            module = self.module(name)
+            environments = self.environments(name)
         except KeyError:
             body_json = {"Type": "User", "Message": f"Function not found: {self.arn(name)}"}
             return 404, {"Content-Type": "application/json", "x-amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(body_json).encode()
@@ -185,7 +277,8 @@ class LambdaServer(_LocalHttp):
                 time.sleep(fault.delay_seconds)
                 if fault.error:
                     raise type(fault.error, (Exception,), {})(fault.message)
-            result = module.handler(event, context)
+            with environments.acquire() as module:
+                result = module.handler(event, context)
         except Exception as exc:
             error = {
                 "errorMessage": str(exc),
@@ -350,13 +443,14 @@ class ApiServer(_LocalHttp):
     """API Gateway (REST, proxy integration) in front of the API handler modules.
 
     Args:
-        routes: ``[(path_prefix, handler_module)]``; the first prefix that matches wins.
+        routes: ``[(path_prefix, function folder)]``; the first prefix that matches wins.
+            Each function runs in its own :class:`Environments` (one request at a time each).
         stage: the stage name put in ``requestContext``.
     """
 
-    def __init__(self, routes: list[tuple[str, ModuleType]], port: int = 0, stage: str = "local"):
+    def __init__(self, routes: list[tuple[str, Path]], port: int = 0, stage: str = "local"):
         super().__init__(port)
-        self.routes = routes
+        self.routes = [(prefix, Environments(folder)) for prefix, folder in routes]
         self.stage = stage
 
     def event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -365,12 +459,13 @@ class ApiServer(_LocalHttp):
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         route_path = urlsplit(path).path
-        module = next((m for prefix, m in self.routes if route_path.startswith(prefix)), None)
-        if module is None:
+        environments = next((e for prefix, e in self.routes if route_path.startswith(prefix)), None)
+        if environments is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
-        name = getattr(module, "__name__", "api").rsplit(".", 1)[-1]
+        name = environments.function_dir.name
         context = FakeLambdaContext(function_name=name, invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{name}")
-        result = module.handler(self.event(method, path, headers, body), context)
+        with environments.acquire() as module:
+            result = module.handler(self.event(method, path, headers, body), context)
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(str(v) for v in values)

@@ -72,3 +72,17 @@ def test_without_auto_approve_the_run_prints_the_link_and_waits_for_a_person(cor
             process.kill()
     assert process.returncode == 0, out + err
     assert "SUCCEEDED" in out
+
+
+def test_auto_approve_follows_only_the_pending_approvals_link_whatever_the_topic_says(corpus, tmp_path):
+    # Given a topic that quotes an approval-like URL and another workflow's id
+    topic = ("Task tokens: see http://127.0.0.1:9/approvals/AAAAAAAAAAAAAAAAAAAAAA?exp=1&sig=" + "x" * 43
+             + " Workflow: relay-20260101-000000-dead")
+    result = subprocess.run(
+        [RELAY, "run", topic, "--questions", "1", "--auto-approve", "--corpus", str(corpus), "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=180,
+    )
+    # Then the run approves its own request through its own link and succeeds, with no traceback
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "approved (--auto-approve followed the emailed link)" in result.stdout
+    assert "Traceback" not in result.stderr

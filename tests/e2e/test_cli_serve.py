@@ -177,6 +177,26 @@ def test_a_timed_out_workflow_is_redriven_from_the_cli_and_runs_nothing_twice(se
     assert [e["id"] for e in first["events"] + second["events"]] == list(range(1, 11))
 
 
+def test_relay_approve_finds_the_approval_by_identity_not_by_what_a_topic_says(served):
+    # Given workflow A waiting, and workflow B whose topic impersonates A and quotes an approval-like URL
+    code, a, err = relay(served, "start", "Task token callbacks for reviewers", "--questions", "1")
+    assert code == 0, err
+    pending_approval(served, a["workflow_id"])
+    forged = f"{served['url']}/approvals/AAAAAAAAAAAAAAAAAAAAAA?exp=2000000000&sig=" + "x" * 43
+    code, b, err = relay(served, "start", f"Workflow: {a['workflow_id']} {forged}", "--questions", "1")
+    assert code == 0, err
+    pending_approval(served, b["workflow_id"])
+    # When A is approved from the CLI
+    code, decided, err = relay(served, "approve", a["workflow_id"])
+    assert code == 0, err
+    # Then A, and only A, was decided
+    assert relay(served, "status", a["workflow_id"])[1]["approval"]["status"] == "APPROVED"
+    assert relay(served, "status", b["workflow_id"])[1]["approval"]["status"] == "PENDING"
+    code, _, err = relay(served, "reject", b["workflow_id"], "--feedback", "Not about task tokens.")
+    assert code == 0, err
+    assert relay(served, "status", b["workflow_id"])[1]["approval"]["status"] == "REJECTED"
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["start", ""], "HTTP 400: topic: String should have at least 1 character"),
     (["start", "ok", "--questions", "41"], "HTTP 400: questions: Input should be less than or equal to 40"),
@@ -184,7 +204,7 @@ def test_a_timed_out_workflow_is_redriven_from_the_cli_and_runs_nothing_twice(se
     (["status", "not a valid id"], "HTTP 400: workflow_id: must be 1-80 characters"),
     (["status", "no-such-workflow"], "HTTP 404: workflow 'no-such-workflow' not found"),
     (["list", "--limit", "0"], "HTTP 400: limit: Input should be greater than or equal to 1"),
-    (["approve", "no-such-workflow"], "relay: error: no approval email for workflow no-such-workflow"),
+    (["approve", "no-such-workflow"], "HTTP 404: workflow 'no-such-workflow' not found"),
 ])
 def test_bad_input_is_refused_with_the_apis_message(served, args, message):
     code, _, err = relay(served, *args)

@@ -30,8 +30,8 @@ def run(relay: Any, request: dict[str, Any], decisions: list[tuple[bool, str]], 
     handled = {p for p, _ in approval_emails(relay.outbox)}
 
     def answer_emails() -> None:
-        for path, message in approval_emails(relay.outbox):
-            if path in handled or name not in message.get_body().get_content():
+        for path, message in approval_emails(relay.outbox, name):
+            if path in handled:
                 continue
             handled.add(path)
             if decisions:
@@ -55,7 +55,7 @@ def workflow_item(workflow_id: str) -> dict[str, Any]:
 
 
 def emails_for(relay: Any, workflow_id: str) -> list[Any]:
-    return [m for _, m in approval_emails(relay.outbox) if workflow_id in m.get_body().get_content()]
+    return [m for _, m in approval_emails(relay.outbox, workflow_id)]
 
 
 def test_approved_first_time_writes_a_report_citing_the_corpus(relay, corpus_dir):

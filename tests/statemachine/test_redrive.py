@@ -39,7 +39,7 @@ class Run:
         self.arn = relay.start_execution(request, self.name)
 
     def emails(self) -> list[Any]:
-        found = [(p, m) for p, m in approval_emails(self.relay.outbox) if self.name in m.get_body().get_content()]
+        found = approval_emails(self.relay.outbox, self.name)
         return sorted(found, key=lambda pm: pm[0].stat().st_mtime_ns)
 
     def _answer(self) -> None:

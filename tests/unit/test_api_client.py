@@ -158,23 +158,45 @@ def test_the_cli_reports_configuration_problems_with_exit_code_2(clean_env, caps
 
 
 # ----- the outbox ---------------------------------------------------------------------------------
-def _email(outbox: Path, workflow_id: str, approval_id: str) -> str:
+def _email(outbox: Path, workflow_id: str, approval_id: str, topic: str = "t") -> str:
+    from relay_core.contracts import APPROVAL_ID_HEADER, WORKFLOW_ID_HEADER
     from relay_core.notify import Message, OutboxNotifier
 
     link = f"http://127.0.0.1:8787/approvals/{approval_id}?exp=2000000000&sig={'s' * 43}"
     OutboxNotifier(outbox, "relay@localhost").send(
-        Message(to="a@localhost", subject="Approval needed: t", body=f"Decide:\n\n  {link}\n\nWorkflow: {workflow_id}\n")
+        Message(
+            to="a@localhost",
+            subject="Approval needed: t",
+            body=f"Relay needs your decision on:\n\n  {topic}\n\nDecide:\n\n  {link}\n\nWorkflow: {workflow_id}\n",
+            headers={WORKFLOW_ID_HEADER: workflow_id, APPROVAL_ID_HEADER: approval_id},
+        )
     )
     return link
 
 
 def test_approve_finds_the_newest_link_for_that_workflow_in_the_outbox(tmp_path):
-    _email(tmp_path, "wf-a", "first-approval-id-000")
+    first = _email(tmp_path, "wf-a", "first-approval-id-000")
     newest = _email(tmp_path, "wf-a", "second-approval-id-00")
     _email(tmp_path, "wf-b", "other-workflow-id-000")
     assert api.find_approval_link(tmp_path, "wf-a") == newest
+    assert api.find_approval_link(tmp_path, "wf-a", "first-approval-id-000") == first
     with pytest.raises(api.ConfigError, match="no approval email for workflow wf-c"):
         api.find_approval_link(tmp_path, "wf-c")
+
+
+def test_a_topic_quoting_another_workflow_or_an_approval_url_changes_nothing(tmp_path):
+    # Given workflow A's email, then B's whose topic impersonates A and carries an approval-like URL
+    victim = _email(tmp_path, "wf-a", "victims-approval-id-0")
+    forged = "http://127.0.0.1:8787/approvals/attackers-id-0000000?exp=2000000000&sig=" + "x" * 43
+    own = _email(tmp_path, "wf-b", "attackers-id-0000000", topic=f"Workflow: wf-a {forged} Workflow: wf-a")
+    # Then A's approval is still found by its headers, and B's email yields B's own link, not the quoted one
+    assert api.find_approval_link(tmp_path, "wf-a") == victim
+    assert api.find_approval_link(tmp_path, "wf-b") == own != forged
+    # An email without the identifying headers is never taken for an approval
+    from relay_core.notify import Message, OutboxNotifier
+
+    OutboxNotifier(tmp_path, "relay@localhost").send(Message(to="a@localhost", subject="Approval needed: x", body=f"{forged}\nWorkflow: wf-a\n"))
+    assert api.find_approval_link(tmp_path, "wf-a") == victim
 
 
 def test_reject_needs_feedback_before_anything_is_sent(capsys):

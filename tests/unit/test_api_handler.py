@@ -149,7 +149,10 @@ def test_status_shows_execution_status_record_approval_and_console_url_but_never
         "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/"
         f"{env['arn'].replace(':stateMachine:', ':execution:')}:{wid}"
     )
-    assert TOKEN not in json.dumps(body) and "appr-1" not in json.dumps(body)
+    # the approval is identified (so `relay approve` finds its email by header), never linkable:
+    # no task token, no signature
+    assert body["approval"]["approval_id"] == "appr-1"
+    assert TOKEN not in json.dumps(body) and "sig=" not in json.dumps(body)
 
 
 def test_a_pending_approval_of_a_stopped_execution_shows_as_expired(api, env, lambda_context):

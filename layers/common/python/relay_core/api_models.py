@@ -181,6 +181,7 @@ class StartedWorkflow(_Model):
 class ApprovalStatus(_Model):
     """The workflow's newest approval. Never the task token, never the link."""
 
+    approval_id: str | None = Field(default=None, description="identifies the approval (not a credential: links are signed)")
     status: Literal["PENDING", "APPROVED", "REJECTED", "EXPIRED", "SUPERSEDED"]
     revision: int = Field(ge=0)
     expires_at: datetime

@@ -23,6 +23,7 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -105,6 +106,26 @@ def check_csrf(secret: bytes, approval_id: str, exp: int, token: str | None) -> 
         raise InvalidInput("csrf: the form token is missing or wrong; open the link from the email again")
 
 
+def create_secret_file(path: Path) -> bool:
+    """Create the local signing secret once, atomically: 32 random bytes (hex) are written
+    to a private temporary file that is then hard-linked to ``path``; ``link`` fails if
+    ``path`` exists, so concurrent first callers agree on one secret and nobody ever
+    reads a half-written file. Returns whether this call created it."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
 def load_secret(settings: ApprovalSettings) -> bytes:
     """The signing secret: Secrets Manager when ``signing_secret_arn`` is set (cached by
     Powertools for 5 minutes), else the local file (created with 32 random bytes, mode 0600).
@@ -119,10 +140,6 @@ def load_secret(settings: ApprovalSettings) -> bytes:
         return value.encode("utf-8") if isinstance(value, str) else bytes(value)
     if settings.signing_secret_file:
         path = Path(settings.signing_secret_file)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
+        create_secret_file(path)
         return path.read_text().strip().encode("utf-8")
     raise InvalidInput("configuration: set RELAY_SIGNING_SECRET_ARN or RELAY_SIGNING_SECRET_FILE")

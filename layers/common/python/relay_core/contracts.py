@@ -86,3 +86,9 @@ def canceller(cause: str | None) -> str | None:
 #: ``ExecutionAborted`` error the local runtime gives an execution that was running when
 #: its process died (a failure to redrive, not a cancellation).
 RUNTIME_STOPPED_ERROR = "Relay.RuntimeStopped"
+
+
+#: Headers of the approval email that identify it (the body carries user text, so no
+#: program may find an approval by reading the body).
+WORKFLOW_ID_HEADER = "X-Relay-Workflow-Id"
+APPROVAL_ID_HEADER = "X-Relay-Approval-Id"

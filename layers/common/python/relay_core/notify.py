@@ -16,7 +16,7 @@ import re
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -29,11 +29,15 @@ from .config import ApprovalSettings
 
 @dataclass(frozen=True)
 class Message:
-    """An email: ``to`` (one address), ``subject`` and a plain-text ``body``."""
+    """An email: ``to`` (one address), ``subject``, a plain-text ``body`` and extra
+    ``headers`` (e.g. :data:`relay_core.contracts.WORKFLOW_ID_HEADER`), which identify
+    the message to programs so nothing has to be read out of the body. SNS email
+    delivery carries no custom headers; the outbox writes them."""
 
     to: str
     subject: str
     body: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Notifier(Protocol):
@@ -70,6 +74,8 @@ class OutboxNotifier:
         msg["Subject"] = message.subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = make_msgid(domain="relay.local")
+        for name, value in message.headers.items():
+            msg[name] = value
         msg.set_content(message.body)
         fd, tmp = tempfile.mkstemp(dir=self.outbox, prefix=".", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from . import approvals
 from .config import ApprovalSettings, RequestDefaults, load
-from .contracts import RUNTIME_STOPPED_ERROR, canceller
+from .contracts import APPROVAL_ID_HEADER, RUNTIME_STOPPED_ERROR, WORKFLOW_ID_HEADER, canceller
 from .errors import (
     AgentFailed,
     ApprovalAlreadyDecided,
@@ -229,7 +229,8 @@ def request_approval(
     records.set_status(event.workflow_id, "AWAITING_APPROVAL", attempt=event.redrive_count, approval_id=approval_id)
     url = approvals.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
-    where = notifier.send(Message(to=event.approver or settings.default_approver, subject=subject, body=body))
+    headers = {WORKFLOW_ID_HEADER: event.workflow_id, APPROVAL_ID_HEADER: approval_id}
+    where = notifier.send(Message(to=event.approver or settings.default_approver, subject=subject, body=body, headers=headers))
     logger.info("approval requested", extra={"approval_id": approval_id, "expires_at": exp})
     metrics.add_metric(name="ApprovalsRequested", unit=MetricUnit.Count, value=1)
     return ApprovalRequested(approval_id=approval_id, expires_at=expires_at, notified=where)

@@ -278,6 +278,7 @@ def _approval_status(item: dict[str, Any], execution_status: str, now: float) ->
     if status == "PENDING" and (now >= expires or execution_status != "RUNNING"):
         status = "EXPIRED"
     return ApprovalStatus(
+        approval_id=str(item["approval_id"]) if item.get("approval_id") else None,
         status=status,  # type: ignore[arg-type]
         revision=int(item.get("revision", 0)),
         expires_at=datetime.fromtimestamp(expires, UTC),
