@@ -1,0 +1,136 @@
+"""Load test: ``relay serve`` with N workflows started at once, each approved through its
+emailed link, repeated R times. Bounded: N requests per round, a deadline per round,
+loopback only; it stops the server it started.
+
+For each round it reports how many ``POST /workflows`` answered 202 with
+``Idempotent-Replayed: false`` (distinct keys: a replay would be a lost workflow), how
+many workflows SUCCEEDED, the wall time from the first request to the last success,
+workflows per second, and the server's peak RSS. Run on demand::
+
+    python bench/bench_load.py [--workflows 50] [--rounds 3] [--questions 1] [--deadline 900]
+
+It asserts nothing; read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+RELAY = str(Path(sys.executable).with_name("relay"))
+
+
+def request(method: str, url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    sent = {"Content-Type": "application/json", **(headers or {})} if data is not None else dict(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=sent)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None) -> dict[str, Any]:
+    from relay.client import find_approval_link
+    from relay.local.mail import decide_by_link
+
+    data = Path(tempfile.mkdtemp(prefix="relay-load-"))
+    command = [RELAY, "serve", "--port", "0", "--data-dir", str(data)] + (["--corpus", corpus] if corpus else [])
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout is not None
+    url = re.match(r"relay: serving (\S+)", server.stdout.readline()).group(1)  # type: ignore[union-attr]
+    threading.Thread(target=server.stdout.read, daemon=True).start()  # keep its pipe drained
+    try:
+        started: dict[str, str] = {}
+        replayed = refused = 0
+        lock = threading.Lock()
+
+        def start(i: int) -> None:
+            nonlocal replayed, refused
+            status, headers, body = request(
+                "POST", f"{url}/workflows", {"topic": f"How do task tokens work? (load {i})", "questions": questions},
+                {"Idempotency-Key": str(uuid.uuid4())},
+            )
+            with lock:
+                if status != 202:
+                    refused += 1
+                elif headers.get("Idempotent-Replayed") == "true":
+                    replayed += 1
+                else:
+                    started[body["workflow_id"]] = "RUNNING"
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(workflows)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        approved: set[str] = set()
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline and any(s == "RUNNING" for s in started.values()):
+            for workflow_id, state in list(started.items()):
+                if state != "RUNNING":
+                    continue
+                _, _, status = request("GET", f"{url}/workflows/{workflow_id}")
+                approval = status.get("approval") or {}
+                if status["status"] != "RUNNING":
+                    started[workflow_id] = status["status"]
+                elif approval.get("status") == "PENDING" and approval["approval_id"] not in approved:
+                    link = find_approval_link(data / "outbox", workflow_id, approval["approval_id"])
+                    decide_by_link(link, approve=True, decided_by="load test")
+                    approved.add(approval["approval_id"])
+            time.sleep(0.2)
+        wall = time.perf_counter() - t0
+        succeeded = sum(1 for s in started.values() if s == "SUCCEEDED")
+        return {
+            "accepted": len(started), "replayed": replayed, "refused": refused, "succeeded": succeeded,
+            "wall_s": wall, "per_s": succeeded / wall if wall else 0.0, "peak_rss_mib": peak_rss_mib(server.pid),
+        }  # fmt: skip
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--questions", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=900, help="seconds per round before giving up")
+    parser.add_argument("--corpus", help="corpus folder (default: botocore's AWS docs)")
+    args = parser.parse_args()
+    rows = []
+    for round_ in range(args.rounds):
+        row = one_round(args.workflows, args.questions, args.deadline, args.corpus)
+        rows.append(row)
+        print(
+            f"round {round_ + 1}: {row['succeeded']}/{args.workflows} SUCCEEDED (accepted {row['accepted']}, "
+            f"replayed {row['replayed']}, refused {row['refused']}) in {row['wall_s']:.1f} s = "
+            f"{row['per_s']:.2f} workflows/s, serve peak RSS {row['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+    full = sum(1 for r in rows if r["succeeded"] == args.workflows)
+    print(f"{full} of {args.rounds} rounds had {args.workflows} of {args.workflows} SUCCEEDED")
+
+
+if __name__ == "__main__":
+    main()
