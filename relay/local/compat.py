@@ -65,6 +65,10 @@ definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
    :func:`restore_execution` puts an execution read back from disk into the engine,
    redrivable like any other.
 
+14. Speed: a boto3 client per Task, a parse of the whole definition per execution and
+   a jsonpath-ng parser per path evaluated. Cached (:func:`_install_speedups`); no
+   behaviour changes.
+
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
 stubbed (Relay's ASL uses JSONPath); list_executions has no ``redriveFilter``.
 
@@ -78,6 +82,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -274,6 +279,11 @@ def install() -> None:
         _require(s3_models.S3Backend, "put_object", "delete_object")
         _require(dynamodb_models.DynamoDBBackend, "put_item", "update_item", "delete_item", "get_item", "get_table")
         _require(event_manager_mod.EventManager, "add_event", "get_event_history")
+        from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_mod
+        from moto.stepfunctions.parser.asl.utils import json_path as json_path_mod
+
+        _require(boto_client_mod, "boto_client_for", "botocore_stubber")
+        _require(json_path_mod, "parse")
         if hasattr(sfn_responses.StepFunctionResponse, "redrive_execution"):
             raise MotoCompatError("moto now implements RedriveExecution: drop patch 9 of relay/local/compat.py")
 
@@ -467,6 +477,8 @@ def install() -> None:
         _install_redrive(execution_mod, parser_models, sfn_responses, execution_worker, item_worker)
         # 13. Write-through hooks.
         _install_persistence(s3_models, dynamodb_models, event_manager_mod)
+        # 14. Speed-ups that change no behaviour.
+        _install_speedups()
         _installed = True
 
 
@@ -887,7 +899,12 @@ def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any,
     original_exec_start = execution_mod.Execution.start
 
     def start(self: Any) -> None:
-        _publish(self, status="RUNNING")  # before the worker runs, so RUNNING is never last
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        # RUNNING before anything can see it (other threads list executions by status),
+        # and published before the worker runs, so RUNNING is never the last event.
+        self.exec_status = ExecutionStatus.RUNNING
+        _publish(self, status="RUNNING")
         original_exec_start(self)
 
     execution_mod.Execution.start = start  # type: ignore[method-assign]
@@ -1065,3 +1082,64 @@ def abort_restored(execution: Any, error: str, cause: str, stop_date: Any) -> No
     execution.error = error
     execution.cause = cause
     _publish(execution)
+
+
+# ----- 14: the engine's waste --------------------------------------------------------------
+_client_cache: dict[tuple[Any, ...], Any] = {}
+_client_lock = threading.Lock()
+_parse_cache: dict[str, Any] = {}
+_parse_lock = threading.Lock()
+
+
+def _install_speedups() -> None:
+    """Patch 14, behaviour unchanged:
+
+    - ``boto_client_for`` makes a new boto3 client for every Task (a quarter of a no-op
+      workflow's time, measured with ``bench/bench_engine.py``). Clients are cached per
+      service, Region and that service's endpoint variable (``AWS_ENDPOINT_URL_<SERVICE>``,
+      read when the client is made), and made under a lock (boto3 sessions are not
+      thread-safe; its clients are).
+    - ``ExecutionWorker`` parses the whole definition for every execution. The parsed
+      program is cached per definition text: evaluation state lives in the execution's
+      environment, not in the parsed components (the Map's iteration program is built
+      per Map Run from them).
+    - jsonpath-ng rebuilds its parser for every path it evaluates: parsed paths are cached.
+    """
+    import functools
+    import os
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_mod
+    from moto.stepfunctions.parser.asl.utils import json_path as json_path_mod
+    from moto.stepfunctions.parser.backend import execution_worker as worker_mod
+
+    original_client = boto_client_mod.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto's own function ignores state_credentials (every client uses fixed fake keys)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_" + service.upper().replace("-", "_"))
+        key = (region, service, endpoint, boto_client_mod.botocore_stubber.enabled)
+        with _client_lock:
+            client = _client_cache.get(key)
+            if client is None:
+                client = _client_cache[key] = original_client(region, service)
+        return client
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original_client:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with _parse_lock:
+            program = _parse_cache.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            with _parse_lock:
+                _parse_cache[definition] = program
+        return program
+
+    worker_mod.ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
+
+    cached_parse = functools.lru_cache(maxsize=4096)(json_path_mod.parse)
+    json_path_mod.parse = cached_parse  # type: ignore[assignment]

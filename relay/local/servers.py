@@ -22,6 +22,7 @@ import base64
 import contextlib
 import importlib.util
 import json
+import socket
 import threading
 import time
 import traceback
@@ -47,6 +48,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = BACKLOG
     allow_reuse_address = True
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Responses go out in more than one write; on a kept-alive loopback connection
+        # Nagle's algorithm then holds the last one until the peer's delayed ACK (~40 ms).
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
 
 
 class _LocalHttp:
