@@ -482,7 +482,9 @@ class FolderCorpus(IndexedCorpus):
             try:
                 title, text = read_folder_document(f)
             except SkippedDocument as exc:
-                logger.warning("corpus file skipped", extra={"corpus": self.description, "file": rel, "reason": str(exc)})
+                logger.warning(
+                    "corpus file skipped", extra={"corpus": self.description, "file": rel, "reason": str(exc)}
+                )
                 continue
             yield from document_passages(rel, title, f.as_uri(), text)
 

@@ -187,15 +187,44 @@ def _good(folder: Path) -> Path:
         (lambda p: None, r"folder .*corpus does not exist"),
         (lambda p: p.write_text("not a folder"), r"corpus is a file, not a folder"),
         (lambda p: p.mkdir(), r"folder .*corpus is empty"),
-        (lambda p: (p.mkdir(), (p / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")), r"has no \.md, .*\.htm file"),
-        (lambda p: (p.mkdir(), (p / "blob.txt").write_bytes(b"\x00\x01\x02")), r"no document with text to index; 1 skipped, e\.g\. blob\.txt: binary file"),
-        (lambda p: (p.mkdir(), (p / "latin1.txt").write_bytes("café".encode("latin-1"))), r"1 skipped, e\.g\. latin1\.txt: not UTF-8 text"),
+        (
+            lambda p: (p.mkdir(), (p / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")),
+            r"has no \.md, .*\.htm file",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "blob.txt").write_bytes(b"\x00\x01\x02")),
+            r"no document with text to index; 1 skipped, e\.g\. blob\.txt: binary file",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "latin1.txt").write_bytes("café".encode("latin-1"))),
+            r"1 skipped, e\.g\. latin1\.txt: not UTF-8 text",
+        ),
         (lambda p: (p.mkdir(), (p / "blank.md").write_text("\n  \n")), r"no document with text to index$"),
-        (lambda p: (p.mkdir(), (p / "empty.html").write_text("<html><body></body></html>")), r"no document with text to index$"),
-        (lambda p: (p.mkdir(), (p / "a.md").symlink_to(p / "b.md"), (p / "b.md").symlink_to(p / "a.md")), r"a\.md: cannot read it \(symlink loop\)"),
-        (lambda p: (p.symlink_to(p.parent / "other"), (p.parent / "other").symlink_to(p)), r"corpus is a symlink loop, not a folder"),
+        (
+            lambda p: (p.mkdir(), (p / "empty.html").write_text("<html><body></body></html>")),
+            r"no document with text to index$",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "a.md").symlink_to(p / "b.md"), (p / "b.md").symlink_to(p / "a.md")),
+            r"a\.md: cannot read it \(symlink loop\)",
+        ),
+        (
+            lambda p: (p.symlink_to(p.parent / "other"), (p.parent / "other").symlink_to(p)),
+            r"corpus is a symlink loop, not a folder",
+        ),
     ],
-    ids=["missing", "a-file", "empty", "only-binary-types", "only-nul-bytes", "only-non-utf8", "only-blank", "html-without-text", "only-looping-symlinks", "folder-is-a-symlink-loop"],
+    ids=[
+        "missing",
+        "a-file",
+        "empty",
+        "only-binary-types",
+        "only-nul-bytes",
+        "only-non-utf8",
+        "only-blank",
+        "html-without-text",
+        "only-looping-symlinks",
+        "folder-is-a-symlink-loop",
+    ],
 )
 def test_a_corpus_that_cannot_be_researched_is_refused_with_the_reason(tmp_path, make, reason):
     # Given a corpus folder in a bad shape
