@@ -334,9 +334,10 @@ def export(relay: Any, run_dir: Path, name: str, description: dict[str, Any], hi
         write_atomic(run_dir / "report.md", artifacts["report.md"])
 
 
-def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
+def run(options: RunOptions, out: TextIO | None = None) -> int:
     """Run one workflow. Returns the exit code: 0 succeeded, 1 failed or rejected, 2 bad
-    input, 130 interrupted (resumable)."""
+    input, 130 interrupted (resumable). ``out`` defaults to the current ``sys.stdout``."""
+    out = out or sys.stdout
     try:
         request = validate(options)
         corpus = check_corpus_option(options.corpus)
@@ -398,13 +399,14 @@ def _saved_run(run_dir: Path) -> dict[str, Any]:
     return saved
 
 
-def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, verbose: bool = False, out: TextIO | None = None) -> int:
     """``relay redrive RUN_DIR``: resume a failed or interrupted ``relay run`` from its
     folder, in-process, from the state it stopped in; the folder is updated. Returns the
     exit code: 0 succeeded, 1 failed or rejected again, 2 not a resumable run folder,
     130 interrupted."""
     from relay.local.durable import STATE_DIR
 
+    out = out or sys.stdout
     run_dir = Path(str(run_dir).rstrip("/") or "/")
     try:
         executions = sorted((run_dir / STATE_DIR / "executions").glob("*/execution.json")) if run_dir.is_dir() else []

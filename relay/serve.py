@@ -67,12 +67,13 @@ class ServeOptions:
     verbose: bool = False
 
 
-def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:
+def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set). Returns the exit code: 0 stopped
     cleanly, 2 bad options (port out of range or in use, ``--data-dir`` a file, a corpus
     that cannot be researched: see :func:`relay.run.check_corpus_option`)."""
     import math
 
+    out = out or sys.stdout
     from relay.run import InputError, check_corpus_option, check_folder_option, check_port
 
     try:
