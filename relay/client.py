@@ -84,6 +84,44 @@ def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         return tomllib.loads(target.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {target}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {target} cannot be read: {exc.strerror or exc}") from None
+
+
+def check_api_url(url: str, source: str) -> str:
+    """``url`` is an http(s) URL with a host (and a valid port), without spaces or control
+    characters.
+
+    Raises:
+        ConfigError: ``<source>: <url> is not an http(s) URL …``; ``source`` names where it
+            came from (``--api-url``, ``RELAY_API_URL``, ``api_url in <file>``).
+    """
+    shown = repr(url if len(url) <= 120 else url[:119] + "…")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"{source}: must not be empty (an http(s) URL such as http://127.0.0.1:8787)")
+    if re.search(r"[\x00-\x20\x7f-\x9f]", url):
+        raise ConfigError(f"{source}: {shown} holds spaces or control characters; it must be an http(s) URL")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {shown} is not a valid URL ({exc})") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{source}: {shown} is not an http(s) URL with a host")
+    return url
+
+
+def check_data_dir(data_dir: str | os.PathLike[str], source: str = "--data-dir") -> None:
+    """``data_dir`` is a folder or does not exist yet.
+
+    Raises:
+        ConfigError: it is a file (or cannot be looked at).
+    """
+    try:
+        if Path(data_dir).exists() and not Path(data_dir).is_dir():
+            raise ConfigError(f"{source}: {data_dir} is a file, not a folder")
+    except OSError as exc:
+        raise ConfigError(f"{source}: {data_dir}: {exc.strerror or exc}") from None
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None, config: str | None = None) -> Path:
@@ -101,7 +139,11 @@ def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str
     """
     file = read_config(config)
     folder = resolve_data_dir(data_dir, config)
+    check_data_dir(folder, "--data-dir" if data_dir else "data folder")
     url = api_url or os.environ.get("RELAY_API_URL") or file.get("api_url")
+    if url:
+        source = "--api-url" if api_url else "RELAY_API_URL" if os.environ.get("RELAY_API_URL") else "api_url in the config file"
+        check_api_url(str(url), source)
     if not url:
         from relay.local.lock import is_live, published
 
@@ -112,6 +154,8 @@ def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str
                 f"{served.get('pid', '?')}, which has stopped); start it again with: relay serve --data-dir {folder}"
             )
         url = served.get("api_url") if served else None
+        if url:
+            check_api_url(str(url), f"api_url in {folder / 'serve.json'}")
     if not url:
         raise ConfigError(
             "no API URL: pass --api-url, set RELAY_API_URL, put api_url in ~/.config/relay/config.toml, "

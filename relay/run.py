@@ -24,7 +24,6 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 from relay_core.contracts import REDRIVABLE_STATUSES, RUNTIME_STOPPED_ERROR
-from relay_core.errors import describe_validation_error
 from relay_core.history import failure_after, open_state, short_cause
 from relay_core.models import WorkflowRequest
 
@@ -52,11 +51,109 @@ class RunOptions:
     verbose: bool = False
 
 
-def validate(options: RunOptions) -> WorkflowRequest:
-    """The execution input for ``options``.
+#: The ``relay run``/``relay start`` option that sets each workflow input field (errors name
+#: the option the user typed, not the field).
+OPTION_OF_FIELD = {
+    "topic": "topic",
+    "questions": "--questions",
+    "max_concurrency": "--questions",
+    "approval_timeout_seconds": "--approval-timeout",
+    "max_revisions": "--max-revisions",
+    "approver": "--approver",
+}
+
+
+def describe_options(error: ValidationError) -> str:
+    """One line naming each failing option and its rule (see :data:`OPTION_OF_FIELD`)."""
+    parts = []
+    for item in error.errors():
+        field = str((item.get("loc") or ("input",))[0])
+        part = f"{OPTION_OF_FIELD.get(field, field)}: {item.get('msg', 'invalid')}"
+        if part not in parts:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+def check_port(port: int, option: str = "--port") -> None:
+    """``port`` is 0-65535 and, unless 0 (any free port), free on 127.0.0.1 now.
 
     Raises:
-        InputError: a field breaks its rule, or the corpus folder does not exist.
+        InputError: naming ``option`` and the rule, or that the port is in use.
+    """
+    import errno
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise InputError(f"{option}: {port} is not a port number (must be 0-65535; 0 = any free port)")
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the local servers do
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(f"{option}: port {port} on 127.0.0.1 is in use (pick another, or 0 for any free port)") from None
+            raise InputError(f"{option}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+
+
+def check_folder_option(path: Path, option: str) -> None:
+    """``path`` is a folder, or can be created as one (its nearest existing parent is a
+    writable folder).
+
+    Raises:
+        InputError: ``<option>: <path> is a file, not a folder`` and the like.
+    """
+    import os
+
+    try:
+        if path.exists():
+            if not path.is_dir():
+                raise InputError(f"{option}: {path} is a file, not a folder")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise InputError(f"{option}: folder {path} is not writable")
+            return
+        parent = path.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"{option}: {path} cannot be created: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"{option}: {path} cannot be created: folder {parent} is not writable")
+    except OSError as exc:
+        raise InputError(f"{option}: {path}: {exc.strerror or exc}") from None
+
+
+def check_corpus_option(corpus: str | None, option: str = "--corpus") -> Any:
+    """Check the corpus a run researches before anything starts: ``corpus`` (from
+    ``option``), else ``RELAY_CORPUS``; nothing to check for botocore's documentation,
+    an ``s3://`` prefix or a Knowledge Base. Returns the
+    :class:`relay_agents.corpus.CorpusCheck` (its ``warnings()`` name skipped files) or ``None``.
+
+    Raises:
+        InputError: ``<option or RELAY_CORPUS>: <reason>`` (missing, a file, empty,
+            unreadable, a symlink loop, no indexable document).
+    """
+    import os
+
+    from relay_agents.corpus import CorpusError, check_corpus
+
+    if corpus is None:
+        if os.environ.get("RELAY_KNOWLEDGE_BASE_ID", "").strip():
+            return None
+        corpus, option = os.environ.get("RELAY_CORPUS", "").strip() or None, "RELAY_CORPUS"
+    try:
+        return check_corpus(corpus)
+    except CorpusError as exc:
+        raise InputError(f"{option}: {exc}") from None
+
+
+def validate(options: RunOptions) -> WorkflowRequest:
+    """The execution input for ``options``; also checks ``--runs-dir`` and ``--port``
+    (the corpus is checked by :func:`check_corpus_option`).
+
+    Raises:
+        InputError: one line naming each option that breaks its rule.
     """
     try:
         request = WorkflowRequest(
@@ -67,9 +164,9 @@ def validate(options: RunOptions) -> WorkflowRequest:
             max_revisions=options.max_revisions,
         )
     except ValidationError as exc:
-        raise InputError(describe_validation_error(exc)) from None
-    if options.corpus is not None and not Path(options.corpus).is_dir():
-        raise InputError(f"corpus: folder {options.corpus} does not exist")
+        raise InputError(describe_options(exc)) from None
+    check_folder_option(Path(options.runs_dir), "--runs-dir")
+    check_port(options.api_port)
     return request
 
 
@@ -246,14 +343,18 @@ def export(relay: Any, run_dir: Path, name: str, description: dict[str, Any], hi
         write_atomic(run_dir / "report.md", artifacts["report.md"])
 
 
-def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
+def run(options: RunOptions, out: TextIO | None = None) -> int:
     """Run one workflow. Returns the exit code: 0 succeeded, 1 failed or rejected, 2 bad
-    input, 130 interrupted (resumable)."""
+    input, 130 interrupted (resumable). ``out`` defaults to the current ``sys.stdout``."""
+    out = out or sys.stdout
     try:
         request = validate(options)
+        corpus = check_corpus_option(options.corpus)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
+    for warning in corpus.warnings() if corpus else ():
+        print(f"relay: warning: {'--corpus' if options.corpus else 'RELAY_CORPUS'}: {warning}", file=sys.stderr)
     name = options.name or execution_name()
     run_dir = options.runs_dir / name
     started = time.time()
@@ -289,24 +390,47 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> int:
             relay.close()
 
 
-def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+def _saved_run(run_dir: Path) -> dict[str, Any]:
+    """The run folder's ``run.json`` (``{}`` when there is none).
+
+    Raises:
+        InputError: it cannot be read or is not a JSON object.
+    """
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"RUN_DIR: {path} is unreadable: {exc}") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("corpus"), str | None):
+        raise InputError(f"RUN_DIR: {path} is not a relay run file (a JSON object with name and corpus)")
+    return saved
+
+
+def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, verbose: bool = False, out: TextIO | None = None) -> int:
     """``relay redrive RUN_DIR``: resume a failed or interrupted ``relay run`` from its
     folder, in-process, from the state it stopped in; the folder is updated. Returns the
     exit code: 0 succeeded, 1 failed or rejected again, 2 not a resumable run folder,
     130 interrupted."""
     from relay.local.durable import STATE_DIR
 
+    out = out or sys.stdout
     run_dir = Path(str(run_dir).rstrip("/") or "/")
-    executions = sorted((run_dir / STATE_DIR / "executions").glob("*/execution.json")) if run_dir.is_dir() else []
-    if not executions:
-        print(f"relay: error: RUN_DIR: {run_dir} is not a relay run folder (no {STATE_DIR}/executions/ in it)", file=sys.stderr)
+    try:
+        executions = sorted((run_dir / STATE_DIR / "executions").glob("*/execution.json")) if run_dir.is_dir() else []
+        if not executions:
+            raise InputError(f"RUN_DIR: {run_dir} is not a relay run folder (no {STATE_DIR}/executions/ in it)")
+        saved = _saved_run(run_dir)
+        name = str(saved.get("name") or executions[-1].parent.name)
+        corpus = saved.get("corpus")
+        checked = check_corpus_option(corpus, f"--corpus (saved in {run_dir / RUN_FILE})") if corpus else None
+        check_port(api_port)
+    except InputError as exc:
+        print(f"relay: error: {exc}", file=sys.stderr)
         return 2
-    saved = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).is_file() else {}
-    name = str(saved.get("name") or executions[-1].parent.name)
-    corpus = saved.get("corpus")
-    if corpus and not Path(corpus).is_dir():
-        print(f"relay: error: the run's corpus folder {corpus} is gone; it is needed to resume research", file=sys.stderr)
-        return 2
+    for warning in checked.warnings() if checked else ():
+        print(f"relay: warning: --corpus: {warning}", file=sys.stderr)
     started = time.time()
     progress = Progress(out, started)
     out.write(f"relay: resuming execution {name} from {run_dir}/\n")

@@ -67,15 +67,27 @@ class ServeOptions:
     verbose: bool = False
 
 
-def serve(options: ServeOptions, out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:
+def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set). Returns the exit code: 0 stopped
-    cleanly, 2 bad options (missing corpus folder, port in use)."""
-    if options.corpus is not None and not Path(options.corpus).is_dir():
-        print(f"relay: error: corpus: folder {options.corpus} does not exist", file=sys.stderr)
+    cleanly, 2 bad options (port out of range or in use, ``--data-dir`` a file, a corpus
+    that cannot be researched: see :func:`relay.run.check_corpus_option`)."""
+    import math
+
+    out = out or sys.stdout
+    from relay.run import InputError, check_corpus_option, check_folder_option, check_port
+
+    try:
+        check_port(options.port)
+        check_folder_option(Path(options.data_dir), "--data-dir")
+        if not (math.isfinite(options.retry_time_scale) and options.retry_time_scale > 0):
+            raise InputError(f"--retry-time-scale: {options.retry_time_scale} must be a number above 0")
+        # --corpus, else RELAY_CORPUS: checked before the server, the engine or the lock start
+        corpus = check_corpus_option(options.corpus)
+    except InputError as exc:
+        print(f"relay: error: {exc}", file=sys.stderr)
         return 2
-    if not 0 <= options.port <= 65535:
-        print(f"relay: error: port: {options.port} is not 0-65535", file=sys.stderr)
-        return 2
+    for warning in corpus.warnings() if corpus else ():
+        print(f"relay: warning: {'--corpus' if options.corpus else 'RELAY_CORPUS'}: {warning}", file=sys.stderr)
     # Powertools warns on every request that publishes no metric (GETs); not news locally.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     stop = stop or threading.Event()

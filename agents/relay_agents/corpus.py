@@ -12,6 +12,7 @@ sees a half-written index.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -134,6 +135,176 @@ def read_text_document(name: str, raw: bytes) -> tuple[str, str]:
     return stem, body
 
 
+class CorpusError(InvalidInput):
+    """A corpus that cannot be researched: missing, not a folder, unreadable, a symlink
+    loop, or without one indexable document. The message is the reason, without the
+    option's name (the caller knows whether it came from ``--corpus`` or ``RELAY_CORPUS``).
+    A subclass of :class:`InvalidInput`, so the researcher runtime answers it as a 400."""
+
+
+class SkippedDocument(Exception):
+    """One corpus file that is not indexed; the message is the reason (one line)."""
+
+
+@dataclass(frozen=True)
+class CorpusCheck:
+    """What :func:`check_folder` found.
+
+    Attributes:
+        folder: the resolved corpus folder.
+        documents: readable text files (by :data:`TEXT_SUFFIXES`) that will be indexed.
+        skipped: ``(relative path, reason)`` of every file or folder that is not indexed
+            because it cannot be read or is not UTF-8 text.
+    """
+
+    folder: Path
+    documents: int
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def warnings(self) -> list[str]:
+        """One line per skipped file: ``skipped <path>: <reason>``."""
+        return [f"skipped {path}: {reason}" for path, reason in self.skipped]
+
+
+def _reason(exc: OSError) -> str:
+    """A short reason for a filesystem error (``symlink loop``, ``permission denied``…)."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "does not exist (a broken symlink?)"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _text_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> Iterator[Path]:
+    """The files a folder corpus indexes: every ``.md``/``.markdown``/``.txt``/``.html``/
+    ``.htm`` file under ``root``, recursively, in sorted order; hidden files and folders
+    (a leading ``.``) are skipped and symlinked folders are not followed (so a symlink
+    loop cannot recurse). Sub-folders that cannot be listed are added to ``skipped``.
+
+    Raises:
+        CorpusError: ``root`` itself cannot be listed.
+    """
+
+    def onerror(exc: OSError) -> None:
+        where = Path(exc.filename or root)
+        if where == root:
+            raise CorpusError(f"cannot read folder {root}: {_reason(exc)}") from None
+        if skipped is not None:
+            skipped.append((f"{where.relative_to(root).as_posix()}/", _reason(exc)))
+
+    for folder, dirs, files in os.walk(root, onerror=onerror):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):
+                yield Path(folder) / name
+
+
+def read_folder_document(path: Path) -> tuple[str, str]:
+    """``(title, text)`` of one corpus file (see :func:`read_text_document`).
+
+    Raises:
+        SkippedDocument: the file cannot be read (permission, symlink loop, gone), or is
+            not text: it holds a NUL byte (binary) or is not valid UTF-8.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SkippedDocument(f"cannot read it ({_reason(exc)})") from None
+    if b"\x00" in raw:
+        raise SkippedDocument("binary file (holds NUL bytes), not text")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SkippedDocument(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+    return read_text_document(path.name, raw)
+
+
+def _resolve_folder(path: str | Path) -> Path:
+    """``path`` made absolute with symlinks resolved.
+
+    Raises:
+        CorpusError: it does not exist, is a symlink loop, or is not a folder.
+    """
+    given = Path(path).expanduser()
+    try:
+        resolved = given.resolve(strict=True)
+    except FileNotFoundError:
+        raise CorpusError(f"folder {given} does not exist") from None
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        raise CorpusError(f"{given} is a symlink loop, not a folder") from None
+    except OSError as exc:
+        raise CorpusError(f"{given}: {_reason(exc)}") from None
+    if not resolved.is_dir():
+        raise CorpusError(f"{given} is a file, not a folder")
+    return resolved
+
+
+def check_folder(path: str | Path) -> CorpusCheck:
+    """Walk a corpus folder once, with the same file rules as the index
+    (:class:`FolderCorpus`), and say whether it can be researched. Cheap: every file is
+    read once (bytes and UTF-8 check); HTML is only parsed until one document with text
+    is found.
+
+    Returns:
+        What was found; unreadable or undecodable files are listed in ``skipped``
+        (the index skips them too).
+
+    Raises:
+        CorpusError: naming the reason: the folder does not exist, is a file or a symlink
+            loop, cannot be listed, is empty, holds no ``.md``/``.txt``/``.html`` file, or
+            none of them can be read or holds any text.
+    """
+    root = _resolve_folder(path)
+    skipped: list[tuple[str, str]] = []
+    readable = 0
+    has_text = False
+    candidates = 0
+    for file in _text_files(root, skipped):
+        candidates += 1
+        rel = file.relative_to(root).as_posix()
+        try:
+            title, text = read_folder_document(file)
+        except SkippedDocument as exc:
+            skipped.append((rel, str(exc)))
+            continue
+        readable += 1
+        has_text = has_text or bool(text.strip())
+    if not has_text:
+        if candidates == 0 and not skipped:
+            try:
+                anything = next(os.scandir(root), None) is not None
+            except OSError:
+                anything = True
+            if not anything:
+                raise CorpusError(f"folder {root} is empty")
+            raise CorpusError(f"folder {root} has no {', '.join(TEXT_SUFFIXES)} file")
+        detail = f"; {len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise CorpusError(f"folder {root} has no document with text to index{detail}")
+    return CorpusCheck(folder=root, documents=readable, skipped=tuple(skipped))
+
+
+def check_corpus(corpus: str | None) -> CorpusCheck | None:
+    """:func:`check_folder` for a folder corpus; ``None`` for the default (botocore's
+    documentation, always present) and for ``s3://`` prefixes (checked when the index is
+    built: listing them needs AWS credentials).
+
+    Raises:
+        CorpusError: see :func:`check_folder`; also an ``s3://`` value that is not a
+            valid ``s3://bucket/prefix`` URI.
+    """
+    if corpus is None:
+        return None
+    if corpus.startswith("s3://"):
+        try:
+            parse_s3_uri(corpus)
+        except InvalidInput:
+            raise CorpusError(f"{corpus!r} is not a valid s3://bucket/prefix URI") from None
+        return None
+    if not corpus.strip():
+        raise CorpusError("must not be empty (a folder of .md, .txt or .html files)")
+    return check_folder(corpus)
+
+
 class IndexedCorpus(Corpus):
     """A local BM25 index over passages, built once and cached on disk.
 
@@ -214,7 +385,7 @@ class IndexedCorpus(Corpus):
 
         passages = [[p.doc_id, p.title, p.uri, p.text] for p in self.passages() if p.text.strip()]
         if not passages:
-            raise InvalidInput(f"corpus: {self.description} has no .md, .txt or .html documents")
+            raise CorpusError(f"corpus: {self.description} has no .md, .txt or .html documents")
         tokens = [tokenize(f"{title}\n{text}") or ["_empty_"] for _, title, _, text in passages]
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
@@ -275,37 +446,46 @@ class FolderCorpus(IndexedCorpus):
     """Every ``.md``, ``.txt`` and ``.html`` file under ``path`` (recursive; hidden files and
     folders skipped). Long documents are split into passages.
 
+    Files that cannot be read or are not UTF-8 text are skipped with a logged warning
+    (:func:`read_folder_document`); :func:`check_folder` finds them before a run starts.
+
     Raises:
-        InvalidInput: ``path`` does not exist or is not a folder.
+        CorpusError: ``path`` does not exist, is a symlink loop or is not a folder.
     """
 
     kind = "folder"
 
     def __init__(self, path: str | Path, cache_dir: Path | str | None = None):
-        self.path = Path(path).expanduser().resolve()
-        if not self.path.is_dir():
-            raise InvalidInput(f"corpus: folder {self.path} does not exist")
+        try:
+            self.path = _resolve_folder(path)
+        except CorpusError as exc:
+            raise CorpusError(f"corpus: {exc}") from None
         super().__init__(cache_dir)
         self.description = f"folder {self.path}"
 
     def _files(self) -> Iterator[Path]:
-        for root, dirs, files in os.walk(self.path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES):
-                    yield Path(root) / name
+        return _text_files(self.path)
 
     def cache_key(self) -> str:
         entries = []
         for f in self._files():
-            st = f.stat()
-            entries.append(f"{f.relative_to(self.path)}:{st.st_mtime_ns}:{st.st_size}")
+            try:
+                st = f.stat()
+                entries.append(f"{f.relative_to(self.path)}:{st.st_mtime_ns}:{st.st_size}")
+            except OSError as exc:
+                entries.append(f"{f.relative_to(self.path)}:unreadable:{exc.errno}")
         return f"{self.path}\n" + "\n".join(entries)
 
     def passages(self) -> Iterator[Passage]:
         for f in self._files():
-            title, text = read_text_document(f.name, f.read_bytes())
             rel = f.relative_to(self.path).as_posix()
+            try:
+                title, text = read_folder_document(f)
+            except SkippedDocument as exc:
+                logger.warning(
+                    "corpus file skipped", extra={"corpus": self.description, "file": rel, "reason": str(exc)}
+                )
+                continue
             yield from document_passages(rel, title, f.as_uri(), text)
 
 

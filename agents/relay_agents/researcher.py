@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, Field
-from relay_core.errors import AgentFailed, InvalidInput
+from relay_core.errors import InvalidInput, NoMatchingDocument
 from relay_core.models import SourceRef, clip
 from strands.models import Model
 
@@ -46,6 +46,18 @@ def _cited(answer: str, session: ResearchSession) -> list[tuple[int, SourceRef]]
     return cited[:MAX_SOURCES]
 
 
+#: Longest piece of the question quoted in a no-match error, in characters.
+QUESTION_QUOTE_CHARS = 200
+
+
+def no_match_message(question: str, searches: int) -> str:
+    """``no document in the corpus matches '<question>' (<n> searches)``, one line."""
+    quoted = " ".join(question.split())
+    if len(quoted) > QUESTION_QUOTE_CHARS:
+        quoted = quoted[: QUESTION_QUOTE_CHARS - 1] + "…"
+    return f"no document in the corpus matches {quoted!r} ({searches} searches)"
+
+
 def research(question: str, *, model: Model | None = None, corpus: Corpus | None = None) -> ResearchResult:
     """Answer ``question`` from the corpus with citations.
 
@@ -60,8 +72,9 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
 
     Raises:
         InvalidInput: empty question.
-        AgentFailed: the agent answered nothing, or no search returned any document (a
-            finding must be grounded in the corpus).
+        AgentFailed: the agent answered nothing.
+        NoMatchingDocument: no search returned any document (a finding must be grounded
+            in the corpus); the message is ``no document in the corpus matches '<question>'``.
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not question.strip():
@@ -71,7 +84,7 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
     agent = make_agent(model, RESEARCHER_SYSTEM, [search_documents], name="relay-researcher")
     answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
     if not session.sources:
-        raise AgentFailed(f"researcher: no document in the corpus matched (queries: {len(session.queries)})")
+        raise NoMatchingDocument(no_match_message(question, len(session.queries)))
     cited = _cited(answer, session)
     if "sources" not in answer.lower():
         answer += "\n\n**Sources**\n" + "\n".join(f"- [{n}] [{ref.title}]({ref.uri})" for n, ref in cited)

@@ -14,6 +14,8 @@ Errors are answered with a JSON body ``{"error": <name>, "message": …}`` and a
 * invalid payload → 400 ``ValidationException`` naming the failing fields;
 * ``ModelThrottled`` → 429 ``ThrottlingException`` (the name the state machine retries on);
 * ``ModelUnavailable`` → 503 ``ServiceUnavailableException``;
+* ``NoMatchingDocument`` → 422 ``NoMatchingDocument`` (no document in the corpus matches the
+  question; not retried);
 * ``AgentFailed`` → 502 ``AgentFailed``; any other error → 500 ``InternalServerError``.
 
 ``GET /.well-known/agent-card.json`` serves the agent card (:func:`agent_card`): name,
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from relay_core import __version__
-from relay_core.errors import AgentFailed, InvalidInput, ModelThrottled, ModelUnavailable
+from relay_core.errors import AgentFailed, InvalidInput, ModelThrottled, ModelUnavailable, NoMatchingDocument
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -100,6 +102,7 @@ ERROR_RESPONSES: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidInput, 400, "ValidationException"),
     (ModelThrottled, 429, "ThrottlingException"),
     (ModelUnavailable, 503, "ServiceUnavailableException"),
+    (NoMatchingDocument, 422, "NoMatchingDocument"),
     (AgentFailed, 502, "AgentFailed"),
 )
 

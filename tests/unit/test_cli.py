@@ -12,9 +12,9 @@ from relay.cli import main
     [
         (["run", ""], "topic"),
         (["run", "x" * 2001], "topic"),
-        (["run", "ok", "--questions", "0"], "questions"),
-        (["run", "ok", "--questions", "41"], "questions"),
-        (["run", "ok", "--corpus", "/nonexistent/folder"], "corpus"),
+        (["run", "ok", "--questions", "0"], "--questions"),
+        (["run", "ok", "--questions", "41"], "--questions"),
+        (["run", "ok", "--corpus", "/nonexistent/folder"], "--corpus"),
     ],
 )
 def test_invalid_input_is_one_line_naming_the_field_and_starts_nothing(args, field, capsys, tmp_path):

@@ -167,3 +167,149 @@ def test_knowledge_base_corpus_maps_retrieve_results():
 def test_knowledge_base_wins_over_corpus_setting(tmp_path):
     settings = AgentSettings(knowledge_base_id="KB12345678", corpus=str(tmp_path), cache_dir=tmp_path)
     assert isinstance(corpus_from_settings(settings), KnowledgeBaseCorpus)
+
+
+# ----- check_folder / check_corpus: the corpus is checked before anything starts --------
+from pathlib import Path  # noqa: E402
+
+from relay_agents.corpus import CorpusError, check_corpus, check_folder  # noqa: E402
+
+
+def _good(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokens.md").write_text("# Task tokens\n\nA task token resumes a paused callback task.\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: None, r"folder .*corpus does not exist"),
+        (lambda p: p.write_text("not a folder"), r"corpus is a file, not a folder"),
+        (lambda p: p.mkdir(), r"folder .*corpus is empty"),
+        (
+            lambda p: (p.mkdir(), (p / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")),
+            r"has no \.md, .*\.htm file",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "blob.txt").write_bytes(b"\x00\x01\x02")),
+            r"no document with text to index; 1 skipped, e\.g\. blob\.txt: binary file",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "latin1.txt").write_bytes("café".encode("latin-1"))),
+            r"1 skipped, e\.g\. latin1\.txt: not UTF-8 text",
+        ),
+        (lambda p: (p.mkdir(), (p / "blank.md").write_text("\n  \n")), r"no document with text to index$"),
+        (
+            lambda p: (p.mkdir(), (p / "empty.html").write_text("<html><body></body></html>")),
+            r"no document with text to index$",
+        ),
+        (
+            lambda p: (p.mkdir(), (p / "a.md").symlink_to(p / "b.md"), (p / "b.md").symlink_to(p / "a.md")),
+            r"a\.md: cannot read it \(symlink loop\)",
+        ),
+        (
+            lambda p: (p.symlink_to(p.parent / "other"), (p.parent / "other").symlink_to(p)),
+            r"corpus is a symlink loop, not a folder",
+        ),
+    ],
+    ids=[
+        "missing",
+        "a-file",
+        "empty",
+        "only-binary-types",
+        "only-nul-bytes",
+        "only-non-utf8",
+        "only-blank",
+        "html-without-text",
+        "only-looping-symlinks",
+        "folder-is-a-symlink-loop",
+    ],
+)
+def test_a_corpus_that_cannot_be_researched_is_refused_with_the_reason(tmp_path, make, reason):
+    # Given a corpus folder in a bad shape
+    target = tmp_path / "corpus"
+    make(target)
+    # When it is checked / Then one CorpusError names the reason (an InvalidInput: the runtime answers 400)
+    with pytest.raises(CorpusError, match=reason) as raised:
+        check_folder(target)
+    assert isinstance(raised.value, InvalidInput) and "\n" not in str(raised.value)
+
+
+def test_unreadable_files_in_a_good_corpus_are_skipped_by_the_check_and_the_index(tmp_path, monkeypatch):
+    # Given a good corpus with a broken symlink, a symlink loop, a binary, a non-UTF-8 and an unreadable file
+    folder = _good(tmp_path / "docs")
+    (folder / "gone.md").symlink_to(folder / "nowhere.md")
+    (folder / "loop.md").symlink_to(folder / "loop.md")
+    (folder / "blob.txt").write_bytes(b"MZ\x00\x00binary")
+    (folder / "latin1.txt").write_bytes("résumé of task tokens".encode("latin-1"))
+    (folder / "secret.md").write_text("# Secret\n\ntask token secrets")
+    (folder / "self").symlink_to(folder)  # a folder symlink loop: not followed
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "secret.md":  # tests run as root here, so chmod cannot make it unreadable
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    # When the folder is checked
+    check = check_folder(folder)
+    # Then the good document counts and each bad file is one warning line with its reason
+    assert check.documents == 1
+    assert dict(check.skipped) == {
+        "blob.txt": "binary file (holds NUL bytes), not text",
+        "gone.md": "cannot read it (does not exist (a broken symlink?))",
+        "latin1.txt": "not UTF-8 text (invalid byte at offset 1)",
+        "loop.md": "cannot read it (symlink loop)",
+        "secret.md": "cannot read it (permission denied)",
+    }
+    assert check.warnings()[0] == "skipped blob.txt: binary file (holds NUL bytes), not text"
+    # And the index skips the same files instead of crashing
+    corpus = FolderCorpus(folder, cache_dir=tmp_path / "cache")
+    assert corpus.size == 1
+    assert [hit.title for hit in corpus.search("task token", k=5)] == ["Task tokens"]
+
+
+def test_a_folder_that_cannot_be_listed_is_refused(tmp_path, monkeypatch):
+    # Given a corpus folder whose listing fails (as root, chmod cannot make that happen)
+    folder = _good(tmp_path / "docs")
+    real_scandir = os.scandir
+
+    def scandir(path=None):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    # Then the check names it
+    with pytest.raises(CorpusError, match=r"cannot read folder .*docs: permission denied"):
+        check_folder(folder)
+
+
+def test_an_unlistable_sub_folder_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    folder = _good(tmp_path / "docs")
+    (folder / "private").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path=None):
+        if Path(path) == folder / "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    check = check_folder(folder)
+    assert check.documents == 1 and check.skipped == (("private/", "permission denied"),)
+
+
+def test_check_corpus_checks_folders_only(tmp_path):
+    # The default (botocore) and S3 prefixes need no local check; a folder is checked
+    assert check_corpus(None) is None
+    assert check_corpus("s3://relay-docs/guides/") is None
+    with pytest.raises(CorpusError, match="not a valid s3://bucket/prefix"):
+        check_corpus("s3://Bad_Bucket")
+    with pytest.raises(CorpusError, match="must not be empty"):
+        check_corpus("  ")
+    check = check_corpus(str(_good(tmp_path / "docs")))
+    assert check is not None and check.documents == 1 and check.skipped == ()
+    assert check.folder == (tmp_path / "docs").resolve()

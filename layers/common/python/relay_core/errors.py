@@ -144,3 +144,12 @@ def describe_validation_error(error: BaseException) -> str:
         msg = item.get("msg", "invalid")
         parts.append(f"{field}: {msg}")
     return "; ".join(parts)
+
+
+class NoMatchingDocument(AgentFailed):
+    """The researcher searched the corpus and no document matched the question, so there
+    is nothing to ground a finding in. Not retried: the same corpus gives the same answer.
+    The researcher runtime answers it as its own error name (422), so the Map iteration's
+    error and cause say "no document in the corpus matches …" rather than a generic failure."""
+
+    http_status = 422
