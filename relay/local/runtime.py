@@ -97,6 +97,27 @@ def create_stores(s3: Any, dynamodb: Any) -> None:
     )
 
 
+def _stop_quietly(server: Any) -> None:
+    with contextlib.suppress(Exception):  # keep stopping the rest
+        server.stop()
+
+
+def _warm_up() -> None:
+    """Import the agents and load the corpus index (what the first PlanResearch and
+    research calls would otherwise do), on another core while the runtime starts."""
+    import relay_agents.analyst  # noqa: F401
+    import relay_agents.planner  # noqa: F401
+    import relay_agents.researcher  # noqa: F401
+    import relay_agents.writer  # noqa: F401
+    from relay_agents.corpus import corpus_from_settings
+    from relay_agents.settings import AgentSettings
+
+    settings = AgentSettings.from_env()
+    if settings.knowledge_base_id or (settings.corpus or "").startswith("s3://"):
+        return  # remote corpora are reached through the (mocked) AWS APIs once the runtime is up
+    corpus_from_settings(settings).search("warm up", k=1)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -219,6 +240,9 @@ class LocalRelay:
 
         import logging
 
+        from relay_core.observability import logger as relay_logger
+
+        relay_logger.setLevel(self.log_level)  # it may exist already (a corpus check imported it)
         logging.getLogger("bedrock_agentcore").setLevel(self.log_level)
         # moto warns that ToleratedFailurePercentagePath "has no effect": compat enforces it.
         logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
@@ -226,6 +250,8 @@ class LocalRelay:
         # the history already records them (see Progress in relay/run.py).
         if self.log_level != "DEBUG":
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
+        warm_up.start()
         compat.install()
         isolate_powertools()
         compat.set_retry_time_scale(self.retry_time_scale)
@@ -293,6 +319,7 @@ class LocalRelay:
         self._stack.append(self.researcher)
         self.gateway.register(self.researcher_arn, self.researcher.url)
         self._inject_faults_from_environment()
+        warm_up.join()  # before any execution: the agents' caches are filled by one thread only
         self.restored = self.store.restore(self.s3, self.dynamodb)
 
     def _inject_faults_from_environment(self) -> None:
@@ -308,6 +335,12 @@ class LocalRelay:
             spec = dict(spec)
             endpoint = {"lambda": self.lambdas, "agentcore": self.gateway}[spec.pop("endpoint")]
             endpoint.inject(Fault(**spec))
+
+    def _warm_up(self) -> None:
+        try:
+            _warm_up()
+        except Exception as exc:  # the first real call will raise it again, where it is reported
+            _log.debug("warm-up failed: %s", exc)
 
     # ----- EventBridge, locally --------------------------------------------------------
     def _start_event_delivery(self, compat: Any) -> None:
@@ -378,9 +411,13 @@ class LocalRelay:
             self._events.put(None)
             self._delivery.join(timeout=10)
             self._delivery = None
-        while self._stack:
-            with contextlib.suppress(Exception):  # keep stopping the rest
-                self._stack.pop().stop()
+        # Stop the servers together: each waits out its accept loop's poll interval.
+        stoppers = [threading.Thread(target=_stop_quietly, args=(server,), daemon=True) for server in reversed(self._stack)]
+        self._stack.clear()
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=10)
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
