@@ -232,7 +232,9 @@ class _LocalHttp:
                 for key, value in headers.items():
                     if key.lower() not in _FRAMING_HEADERS:
                         lines.append(f"{key}: {value}")
-                bodiless = self.command == "HEAD" or status in (204, 304)
+                # Even when the request line did not parse, a client that sent HEAD reads no body.
+                method = self.command or (getattr(self, "raw_requestline", b"").split(b" ", 1)[0].decode("latin-1"))
+                bodiless = method == "HEAD" or status in (204, 304)
                 if status not in (204, 304):
                     lines.append(f"Content-Length: {len(payload)}")
                 if self.close_connection:
@@ -246,7 +248,7 @@ class _LocalHttp:
                     payload = json.dumps({"message": f"internal error: bad response header ({exc})"}).encode()
                     lines = [f"HTTP/1.1 500 {HTTPStatus(500).phrase}", "Content-Type: application/json",
                              f"Content-Length: {len(payload)}", "Connection: close"]
-                    head, bodiless = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), self.command == "HEAD"
+                    head, bodiless = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), method == "HEAD"
                 try:
                     self.wfile.write(head if bodiless else head + payload)
                 except (ConnectionError, TimeoutError):
