@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, Field
 from relay_core.errors import AgentFailed, InvalidInput
 from relay_core.models import SUMMARY_MAX_CHARS, clip
+from relay_core.safe_text import markdown_safe, plain_text
 from strands.models import Model
 
 from ._run import make_agent, run_agent
@@ -56,7 +57,9 @@ def analyze(
         model: defaults to :func:`~relay_agents.model_factory.build_model`.
 
     Returns:
-        The analysis Markdown and a summary (its key insights, clipped to 840 characters).
+        The analysis Markdown, made inert by :func:`relay_core.safe_text.markdown_safe`
+        (no raw HTML, no script links), and a plain-text summary (its key insights,
+        clipped to 840 characters).
 
     Raises:
         InvalidInput: empty research.
@@ -72,5 +75,6 @@ def analyze(
     insights = markdown_to_text(_section(markdown, "Key insights")) or markdown_to_text(markdown)
     if not insights.strip():
         raise AgentFailed("analyst: the analysis has no prose")
-    summary = clip(" ".join(split_sentences(re.sub(r"\s*\[\d+\]", "", insights))), ANALYSIS_SUMMARY_MAX_CHARS)
-    return AnalysisResult(markdown=markdown.strip() + "\n", summary=summary)
+    summary = clip(plain_text(" ".join(split_sentences(re.sub(r"\s*\[\d+\]", "", insights)))), ANALYSIS_SUMMARY_MAX_CHARS)
+    # analysis-r{n}.md quotes the topic, the feedback and research passages: no raw HTML in it.
+    return AnalysisResult(markdown=markdown_safe(markdown.strip() + "\n"), summary=summary)

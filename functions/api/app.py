@@ -10,8 +10,11 @@
 - ``GET /workflows/{id}/history?limit=&next_token=&reverse=`` →
   :class:`relay_core.api_models.HistoryPage` (task tokens redacted).
 
+Request bodies must be ``application/json`` (415 otherwise) and are validated
+strictly (no type coercion; no control characters but tab and newline in text).
 Every error is ``{"message": …}`` naming the problem: 400 bad input, 404 unknown
-workflow or route, 409 conflict; only a fault of ours is a 500.
+workflow or route, 405 (with ``Allow``) a method the path does not have, 409
+conflict, 415 a body that is not JSON; only a fault of ours is a 500.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ def _settings() -> ApiSettings:
 
 
 def _body() -> str | None:
+    """The request body as text; a body (even an empty-looking one) must be declared JSON."""
+    if app.current_event.body is not None:
+        api_models.check_json_content_type(app.current_event.headers.get("Content-Type"))
     try:
         return app.current_event.decoded_body
     except (ValueError, UnicodeError):
@@ -169,9 +175,20 @@ def unexpected_error(exc: Exception) -> Response:
     return _error(500, "internal error")
 
 
+def routes() -> list[tuple[str, Any]]:
+    """``(method, compiled path rule)`` of every route this resolver serves (Powertools
+    keeps them in ``_static_routes``/``_dynamic_routes``; ``tests/unit/test_api_strict.py``
+    fails if a Powertools upgrade moves them)."""
+    return [(route.method, route.rule) for route in (*app._static_routes, *app._dynamic_routes)]
+
+
 @app.not_found
 def not_found(exc: Exception) -> Response:
     event = app.current_event
+    allowed = api_models.allowed_methods(routes(), event.path)
+    if allowed:  # the path exists, the method does not: 405 with Allow (RFC 9110 §15.5.6)
+        error = api_models.MethodNotAllowed(event.http_method, event.path, allowed)
+        return _json(405, api_models.ErrorBody(message=str(error)[:MESSAGE_MAX_CHARS]), {"Allow": ", ".join(allowed)})
     return _error(
         404,
         f"no route {event.http_method} {event.path}; routes: POST /workflows, GET /workflows, "

@@ -6,6 +6,8 @@
 
 Answers are HTML pages: 200, 400 (bad form, no feedback on reject), 403 (cross-site POST),
 404 (tampered or unknown link: reveals nothing), 409 (already decided by … at …), 410 (expired).
+A method the path does not have (PATCH, OPTIONS, TRACE, …) is 405 JSON ``{"message"}``
+with ``Allow: GET, POST``, as on the workflows API.
 """
 
 from functools import lru_cache
@@ -16,7 +18,7 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from relay_core import decisions
+from relay_core import api_models, decisions
 from relay_core.approvals import load_secret
 from relay_core.config import ApprovalSettings, load
 from relay_core.errors import ApprovalAlreadyDecided, RelayError, describe_validation_error, http_status_for
@@ -83,7 +85,11 @@ def decide_approval(approval_id: str) -> Response:
         return _html(400, decisions.error_page(400, describe_validation_error(exc)))
     records = workflow_records(settings.table_name)
     decision = decisions.decide(records, _sfn(), load_secret(settings), approval_id, form)
-    return _html(200, decisions.decision_page(decision))
+    try:  # for the page's "what happens next" (revision, max_revisions); the decision stands either way
+        approval: dict[str, Any] | None = records.get_approval(approval_id)
+    except RelayError:
+        approval = None
+    return _html(200, decisions.decision_page(decision, approval))
 
 
 @app.exception_handler(RelayError)
@@ -103,6 +109,13 @@ def unexpected_error(exc: Exception) -> Response:
 
 @app.not_found
 def not_found(exc: Exception) -> Response:
+    event = app.current_event
+    routes = [(route.method, route.rule) for route in (*app._static_routes, *app._dynamic_routes)]
+    allowed = api_models.allowed_methods(routes, event.path)
+    if allowed:  # RFC 9110 §15.5.6: 405 names the methods the path has
+        error = api_models.MethodNotAllowed(event.http_method, event.path, allowed)
+        body = api_models.ErrorBody(message=str(error)).model_dump_json()
+        return Response(405, "application/json", body, {**HEADERS, "Allow": ", ".join(allowed)})
     return _html(404, decisions.error_page(404, "This link is not valid."))
 
 

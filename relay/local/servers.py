@@ -22,6 +22,7 @@ import base64
 import contextlib
 import importlib.util
 import json
+import re
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -57,8 +59,49 @@ class _Server(ThreadingHTTPServer):
         return connection, address
 
 
+#: Largest request body a local server reads, in bytes: API Gateway's payload quota
+#: (10 MB, "Amazon API Gateway quotas"); larger bodies are refused with 413.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Seconds a client may take to send the body it announced (Content-Length or chunks)
+#: before the answer is 408 and the connection closes. Idle keep-alive waits are not limited.
+BODY_TIMEOUT_SECONDS = 30.0
+#: An HTTP method is a token (RFC 9110 §9.1, §5.6.2).
+_METHOD_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}")
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_CONTENT_LENGTH_RE = re.compile(r"[0-9]{1,19}")
+#: Headers the server writes itself; a handler's own values for them are ignored.
+_FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
+
+
+class _Refused(Exception):
+    """A request the server answers itself, without calling ``handle``, then closes."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 class _LocalHttp:
-    """A threaded stdlib HTTP server on 127.0.0.1 running ``handle(method, path, headers, body)``."""
+    """A threaded stdlib HTTP/1.1 server on 127.0.0.1 running ``handle(method, path, headers, body)``.
+
+    HTTP parsing is strict and every request gets exactly one complete answer, written
+    with one ``send``:
+
+    - every method that is an RFC 9110 token reaches ``handle`` (which answers 404/405
+      for methods a route does not have); any other request line is 400;
+    - the body is framed by ``Content-Length`` (one decimal value; repeated identical
+      values are allowed, RFC 9110 §8.6) or ``Transfer-Encoding: chunked`` (decoded
+      here; ``handle`` sees the body and its ``Content-Length``, as API Gateway
+      passes it). A malformed or conflicting length is 400 (both headers together
+      too: RFC 9112 §6.1), another transfer coding 411, a body over
+      :data:`MAX_BODY_BYTES` 413, a body that stops short 400 and one that stalls
+      :data:`BODY_TIMEOUT_SECONDS` 408; after any of these the connection closes;
+    - errors the server answers itself are JSON ``{"message": …}``; an answer to
+      ``HEAD`` has no body.
+    """
+
+    max_body_bytes = MAX_BODY_BYTES
+    body_timeout_seconds = BODY_TIMEOUT_SECONDS
 
     def __init__(self, port: int = 0):
         owner = self
@@ -66,21 +109,159 @@ class _LocalHttp:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+            def handle_one_request(self) -> None:
+                # The stdlib dispatches to do_<METHOD> and answers 501 HTML for any other
+                # method; here every method goes to owner.handle.
+                self.command = ""
                 try:
-                    status, headers, payload = owner.handle(self.command, self.path, dict(self.headers.items()), body)
-                except Exception:  # the server must answer, never hang the caller
-                    status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    self.raw_requestline = self.rfile.readline(65537)
+                except (TimeoutError, ConnectionError):
+                    self.close_connection = True
+                    return
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return
+                if len(self.raw_requestline) > 65536:
+                    self.requestline, self.request_version = "", "HTTP/1.1"
+                    self.send_error(414, "the request line is longer than 65,536 bytes")
+                    return
+                if not self.parse_request():  # it answered through send_error
+                    return
+                if self.request_version == "HTTP/0.9":
+                    self.send_error(400, "HTTP/0.9 requests are not served; send HTTP/1.1")
+                    return
+                if not _METHOD_RE.fullmatch(self.command):
+                    self.send_error(400, "the method is not an HTTP token (RFC 9110 §9.1)")
+                    return
+                self._serve()
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """Errors found while parsing the request: JSON, then close (the stdlib sends HTML)."""
+                self.close_connection = True
+                text = message or HTTPStatus(code).phrase
+                self._answer(code, {"Content-Type": "application/json"}, json.dumps({"message": f"request: {text}"}).encode())
+                self._linger()
+
+            def _linger(self) -> None:
+                """Before closing on a refused request, stop sending and read what the client
+                still sends (briefly): closing with unread input makes the kernel send RST,
+                which can destroy the answer before the client reads it (RFC 9112 §9.6)."""
+                try:
+                    self.connection.shutdown(socket.SHUT_WR)
+                    self.connection.settimeout(1.0)
+                    for _ in range(256):
+                        if not self.connection.recv(65536):
+                            break
+                except OSError:
+                    pass
+
+            def _read_exact(self, size: int) -> bytes:
+                data = self.rfile.read(size)
+                if len(data) != size:
+                    raise _Refused(400, f"body: the connection ended after {len(data)} of {size} announced bytes")
+                return data
+
+            def _read_chunked(self) -> bytes:
+                """RFC 9112 §7.1: chunk-size [; ext] CRLF data CRLF … 0 CRLF [trailers] CRLF."""
+                chunks: list[bytes] = []
+                total = 0
+                while True:
+                    line = self.rfile.readline(1024)
+                    if not line.endswith(b"\n"):
+                        raise _Refused(400, "Transfer-Encoding: chunked body ended or has a chunk-size line over 1,024 bytes")
+                    size_text = line.split(b";", 1)[0].strip()
+                    if not _CHUNK_SIZE_RE.fullmatch(size_text):
+                        raise _Refused(400, "Transfer-Encoding: a chunk size must be 1-16 hexadecimal digits")
+                    size = int(size_text, 16)
+                    if size == 0:
+                        break
+                    total += size
+                    if total > owner.max_body_bytes:
+                        raise _Refused(413, f"body: larger than {owner.max_body_bytes} bytes")
+                    chunks.append(self._read_exact(size))
+                    if self._read_exact(2) != b"\r\n":
+                        raise _Refused(400, "Transfer-Encoding: a chunk's data must end with CRLF")
+                for _ in range(100):  # trailer section, ignored
+                    line = self.rfile.readline(8192)
+                    if line in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+                    if not line.endswith(b"\n"):
+                        raise _Refused(400, "Transfer-Encoding: chunked body ended before its final CRLF")
+                raise _Refused(400, "Transfer-Encoding: more than 100 trailer fields")
+
+            def _read_body(self) -> bytes:
+                codings = [c.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or [] for c in v.split(",")]
+                lengths = {v.strip() for v in ",".join(self.headers.get_all("Content-Length") or []).split(",")} - {""}
+                if self.headers.get_all("Content-Length") and not lengths:
+                    raise _Refused(400, "Content-Length: must be a decimal number of bytes")
+                if codings:
+                    if lengths:
+                        raise _Refused(400, "Content-Length and Transfer-Encoding: send one of them, not both (RFC 9112 §6.1)")
+                    if codings != ["chunked"]:
+                        raise _Refused(411, "Transfer-Encoding: only chunked is read; send Content-Length instead")
+                    return self._read_chunked()
+                if not lengths:
+                    return b""
+                if len(lengths) != 1 or not _CONTENT_LENGTH_RE.fullmatch(next(iter(lengths))):
+                    raise _Refused(400, "Content-Length: must be one decimal number of bytes")
+                size = int(next(iter(lengths)))
+                if size > owner.max_body_bytes:
+                    raise _Refused(413, f"body: larger than {owner.max_body_bytes} bytes")
+                return self._read_exact(size) if size else b""
+
+            def _serve(self) -> None:
+                try:
+                    self.connection.settimeout(owner.body_timeout_seconds)
+                    try:
+                        body = self._read_body()
+                    finally:
+                        self.connection.settimeout(None)
+                except (_Refused, TimeoutError, ConnectionError) as exc:
+                    self.close_connection = True
+                    status, message = (exc.status, str(exc)) if isinstance(exc, _Refused) else (408, "body: not received in time")
+                    self._answer(status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode())
+                    self._linger()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"transfer-encoding", "content-length"}}
+                if body or self.headers.get("Content-Length") is not None or self.headers.get("Transfer-Encoding"):
+                    headers["Content-Length"] = str(len(body))
+                try:
+                    status, out, payload = owner.handle(self.command, self.path, headers, body)
+                except Exception:  # the server must answer, never hang the caller
+                    status, out, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
+                self._answer(status, out, payload)
+
+            def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+                """Status line, headers and body in one write; no body for HEAD, 204 and 304."""
+                try:
+                    reason = HTTPStatus(status).phrase
+                except ValueError:
+                    reason = ""
+                lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
+                for key, value in headers.items():
+                    if key.lower() not in _FRAMING_HEADERS:
+                        lines.append(f"{key}: {value}")
+                # Even when the request line did not parse, a client that sent HEAD reads no body.
+                method = self.command or (getattr(self, "raw_requestline", b"").split(b" ", 1)[0].decode("latin-1"))
+                bodiless = method == "HEAD" or status in (204, 304)
+                if status not in (204, 304):
+                    lines.append(f"Content-Length: {len(payload)}")
+                if self.close_connection:
+                    lines.append("Connection: close")
+                try:
+                    if any(c in line for line in lines for c in "\r\n\0"):
+                        raise ValueError("a header holds CR, LF or NUL")
+                    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+                except (UnicodeEncodeError, ValueError) as exc:  # a handler's header we cannot send
+                    self.close_connection = True
+                    payload = json.dumps({"message": f"internal error: bad response header ({exc})"}).encode()
+                    lines = [f"HTTP/1.1 500 {HTTPStatus(500).phrase}", "Content-Type: application/json",
+                             f"Content-Length: {len(payload)}", "Connection: close"]
+                    head, bodiless = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), method == "HEAD"
+                try:
+                    self.wfile.write(head if bodiless else head + payload)
+                except (ConnectionError, TimeoutError):
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI shows progress
                 return

@@ -93,7 +93,7 @@ def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(ser
     # Then the CLI approves it through the emailed link, exactly once
     code, decided, err = relay(served, "approve", workflow_id, "--as", "cli tester")
     assert code == 0, err
-    assert decided["result"] == "You approved this analysis. The workflow has resumed."
+    assert decided["result"] == "You approved this analysis. The workflow resumes: the report is written next."
     code, _, err = relay(served, "approve", workflow_id)
     assert code == 1 and re.search(r"HTTP 409: Already approved by cli tester at \d{4}-\d\d-\d\dT", err), err
     code, _, err = relay(served, "reject", workflow_id, "--feedback", "too late")

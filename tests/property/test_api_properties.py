@@ -3,7 +3,10 @@ and a bounded fuzz of every endpoint through the real handlers on API Gateway ev
 
 Every answer must be a 4xx whose body names the problem (or a 2xx for input that is
 valid), never a 5xx, and a 4xx must change nothing: no execution started or stopped,
-no approval decided, no record written. The number of bad inputs tried per endpoint
+no approval decided, no record written. Issue 9 adds strictness (no type coercion,
+control characters, media types, unknown methods → 405 with ``Allow``) and a raw-socket
+fuzz of ``relay serve``'s HTTP server: malformed request lines, lengths and chunked
+bodies always get complete HTTP answers, never a 5xx, never a dropped connection. The number of bad inputs tried per endpoint
 is printed by the last test of the module (straight to the terminal).
 """
 
@@ -29,6 +32,8 @@ from relay_core.models import EXECUTION_NAME_RE, DecisionForm, WorkflowRequest
 from relay_core.records import WorkflowRecords
 
 from tests.support.apigw import MotoStores, call, load_function
+from tests.support.rawhttp import exchange as raw_exchange
+from tests.support.rawhttp import split
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
@@ -139,16 +144,20 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(valid, json_values)
 
 
+#: Values a lax parser would coerce to integers: refused by the API (issue 9).
+coercible = st.sampled_from(["3", "1", True, False, 1.0, 3.0, 1e1, " 2 "])
+#: Text with C0/C1 control characters (tab and newline are allowed, the rest refused).
+control_text = st.text(st.characters(codec="utf-8", categories=["Cc"]) | st.sampled_from("ab \t\n"), min_size=1, max_size=12)
 request_fields = st.fixed_dictionaries(
     {},
     optional={
-        "topic": maybe(st.one_of(st.text(max_size=40), st.integers(1995, 2005).map(lambda n: "t" * n), st.just("Task tokens"))),
-        "questions": maybe(st.integers(-2, 45)),
+        "topic": maybe(st.one_of(st.text(max_size=40), st.integers(1995, 2005).map(lambda n: "t" * n), st.just("Task tokens"), control_text)),
+        "questions": maybe(st.one_of(st.integers(-2, 45), coercible)),
         "max_concurrency": maybe(st.integers(-2, 45)),
         "tolerated_failure_percentage": maybe(st.floats(-10, 110)),
         "approval_timeout_seconds": maybe(st.integers(-5, 400 * 24 * 3600)),
-        "max_revisions": maybe(st.integers(-2, 12)),
-        "approver": maybe(st.one_of(st.emails(), st.text(max_size=20))),
+        "max_revisions": maybe(st.one_of(st.integers(-2, 12), coercible)),
+        "approver": maybe(st.one_of(st.emails(), st.text(max_size=20), control_text.map(lambda t: t + "@example.com"))),
         "question": json_values,
         "extra": json_values,
     },
@@ -198,6 +207,32 @@ def test_workflow_request_either_validates_within_bounds_or_names_a_field(fields
     assert 0 <= request.tolerated_failure_percentage <= 100 and request.approval_timeout_seconds >= 1
     # the canonical execution input parses back to the same request
     assert parse_workflow_request(workflows_api.canonical_input(request)) == request
+
+
+_INT_FIELDS = ("questions", "max_concurrency", "approval_timeout_seconds", "max_revisions")
+
+
+@FUZZ
+@given(fields=request_fields)
+def test_the_api_never_coerces_types_nor_accepts_control_characters(fields):
+    # Given any JSON object as a POST /workflows body
+    text = json.dumps(fields)
+    try:
+        request = parse_workflow_request(text)
+    except InvalidInput as exc:
+        message = str(exc)
+        # Then a refusal names a field the body holds (or the missing topic) ...
+        assert {m.split(":", 1)[0] for m in message.split("; ")} <= set(fields) | {"topic"}, message
+        for name in ("topic", "approver"):
+            value = fields.get(name)
+            if isinstance(value, str) and re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", value.replace("\r\n", "\n")):
+                assert f"{name}: must not contain control characters" in message, message
+        return
+    # ... and an accepted body held real JSON integers and plain text, kept as sent
+    for name in _INT_FIELDS:
+        if name in fields:
+            assert type(fields[name]) is int and getattr(request, name) == fields[name], (name, fields[name])
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", request.topic + (request.approver or ""))
 
 
 @FUZZ
@@ -253,6 +288,8 @@ def test_fuzz_post_workflows(world, body, key, content_type):
     headers = {"Content-Type": content_type} | ({"Idempotency-Key": key} if key is not None else {})
     status, _, answer = call(world.api, world.context, "POST", "/workflows", body, headers)
     record("POST /workflows", status, answer, {202})
+    if body and content_type != "application/json":  # an empty body is no body (400 "body: required")
+        assert status == 415 and answer["message"].startswith("Content-Type: must be application/json"), answer
     after = world.stores.executions()
     if status >= 400:
         assert after == before, "a refused start must start nothing"
@@ -373,9 +410,119 @@ def test_fuzz_post_approval(world, data, decision, feedback, origin, fetch_site,
         assert world.approval_state() == before and world.sfn.calls == []
 
 
+ROUTE_METHODS = {"/workflows": "GET, POST", "/workflows/wf-1": "GET", "/workflows/wf-1/cancel": "POST",
+                 "/workflows/wf-1/redrive": "POST", "/workflows/wf-1/history": "GET", "/approvals/some-id": "GET, POST"}
+methods = st.one_of(
+    st.sampled_from(["PATCH", "OPTIONS", "TRACE", "PUT", "DELETE", "HEAD", "CONNECT", "PROPFIND"]),
+    st.text(string.ascii_uppercase + "-_", min_size=1, max_size=10),
+)
+
+
+@FUZZ
+@given(method=methods, path=st.sampled_from(sorted(ROUTE_METHODS)))
+def test_fuzz_any_method(world, method, path):
+    # Given any method on a path of either API
+    fn = world.approvals_fn if path.startswith("/approvals") else world.api
+    before, size = world.stores.executions(), world.table_size()
+    status, headers, answer = call(fn, world.context, method, path, user_arn=None)
+    record("any method", status, answer, {200})
+    # Then a method the path does not have is 405 JSON listing the path's methods, and changes nothing
+    if method not in ROUTE_METHODS[path].split(", "):
+        assert status == 405 and headers["Allow"] == ROUTE_METHODS[path], (method, path, status, answer)
+    assert world.stores.executions() == before and world.table_size() == size and world.sfn.calls == []
+
+
+@pytest.fixture(scope="module")
+def served(world) -> Any:
+    """``relay serve``'s HTTP server in front of the same two handlers."""
+    from relay.local.servers import ApiServer
+
+    server = ApiServer([("/workflows", world.api), ("/approvals", world.approvals_fn)]).start()
+    server.body_timeout_seconds = 5.0  # a client that stalls is answered 408 (never generated here)
+    yield server
+    server.stop()
+
+
+def _chunked(body: bytes, sizes: list[int]) -> bytes:
+    out, rest = b"", body
+    for size in sizes:
+        piece, rest = rest[:size], rest[size:]
+        if piece:
+            out += b"%x\r\n%s\r\n" % (len(piece), piece)
+    if rest:
+        out += b"%x\r\n%s\r\n" % (len(rest), rest)
+    return out + b"0\r\n\r\n"
+
+
+raw_bodies = st.one_of(
+    st.just(b'{"topic": "Task tokens"}'), st.just(b'{"reason": "stop"}'), st.just(b'{"topic": "t", "questions": "3"}'),
+    st.binary(max_size=80), st.text(max_size=40).map(lambda t: t.encode("utf-8")),
+)
+raw_lengths = st.one_of(
+    st.just("exact"), st.none(), st.sampled_from(["abc", "-1", "1.5", "5, 6", "", "0x10", "99999999999", "0", "3"]),
+    st.integers(0, 200).map(str),
+)
+
+
+@st.composite
+def raw_requests(draw: st.DrawFn) -> bytes:
+    """One HTTP/1.1 request, valid or malformed in its request line, framing or body."""
+    method = draw(st.one_of(st.sampled_from(["GET", "POST", "PATCH", "OPTIONS", "TRACE", "HEAD", "DELETE"]),
+                            st.text(string.ascii_letters + string.punctuation, min_size=1, max_size=8)))
+    path = draw(st.one_of(st.sampled_from([*ROUTE_METHODS, "/workflows?limit=2", "/nope", "/approvals/x?exp=1&sig=y", "*"]),
+                          st.text(string.printable.strip() + "é", min_size=1, max_size=20).map(lambda p: "/" + p)))
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/1.x", "HTTPS/1.1"]))
+    body = draw(raw_bodies)
+    headers = [b"Host: 127.0.0.1"]
+    content_type = draw(st.sampled_from([b"application/json", b"text/plain", b"application/x-www-form-urlencoded", None]))
+    if content_type:
+        headers.append(b"Content-Type: " + content_type)
+    framing = draw(st.sampled_from(["length", "length", "chunked", "chunked-broken", "both", "gzip", "none"]))
+    if framing == "length":
+        length = draw(raw_lengths)
+        if length is not None:
+            headers.append(b"Content-Length: " + (str(len(body)) if length == "exact" else length).encode())
+        payload = body
+    elif framing in ("chunked", "chunked-broken", "both", "gzip"):
+        payload = _chunked(body, draw(st.lists(st.integers(1, 30), max_size=4)))
+        if framing == "chunked-broken":
+            cut = draw(st.integers(0, len(payload)))
+            payload = payload[:cut] + draw(st.binary(max_size=6)) + payload[cut + 3:]
+        headers.append(b"Transfer-Encoding: " + (b"gzip, chunked" if framing == "gzip" else b"chunked"))
+        if framing == "both":
+            headers.append(b"Content-Length: %d" % len(payload))
+    else:
+        payload = body
+    if method == "HEAD":  # an answer to HEAD has no body: keep its request to one, so answers split unambiguously
+        headers, payload = headers[:1], b""
+    if draw(st.booleans()):
+        headers.append(b"Connection: close")
+    line = f"{method} {path} {version}".encode()
+    return line + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + payload
+
+
+@FUZZ
+@given(raw=raw_requests())
+def test_fuzz_raw_http_to_relay_serve_always_gets_complete_answers_and_no_5xx(world, served, raw):
+    # Given any request bytes sent on a fresh connection (then half-closed)
+    before = world.approval_state()
+    received = raw_exchange(served.port, raw)
+    # Then the server answered with complete HTTP responses (no drop, no truncation) and no 5xx
+    answers = split(received, head=raw.startswith(b"HEAD "))
+    for answer in answers:
+        if raw.startswith(b"HEAD "):
+            body = {"message": "(an answer to HEAD has no body)"}
+        elif answer.status >= 400 and answer.headers.get("Content-Type", "").startswith("application/json"):
+            body: Any = json.loads(answer.body)
+        else:
+            body = answer.body.decode("utf-8", "replace")  # a page (approvals), or a 2xx
+        record("raw HTTP", answer.status, body, {200, 202})
+    assert world.approval_state() == before and world.sfn.calls == []
+
+
 def test_every_endpoint_was_fuzzed_with_bad_input_and_none_answered_5xx(capsys):
     endpoints = {"POST /workflows", "GET /workflows", "GET /workflows/{id}", "POST /workflows/{id}/cancel",
-                 "GET /approvals/{id}", "POST /approvals/{id}"}
+                 "GET /approvals/{id}", "POST /approvals/{id}", "any method", "raw HTTP"}
     if set(TRIED) != endpoints:
         pytest.skip("run the whole module to see the counts")
     with capsys.disabled():

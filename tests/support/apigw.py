@@ -23,14 +23,18 @@ def event(
     is_base64: bool = False,
 ) -> dict[str, Any]:
     """One API Gateway REST proxy event (``relay.local.servers.proxy_event``, stage ``v1``).
-    ``path`` may carry a query string; ``user_arn`` is the IAM caller (None: unsigned)."""
+    ``path`` may carry a query string; ``user_arn`` is the IAM caller (None: unsigned).
+    A body without a ``Content-Type`` header is sent as ``application/json``."""
     from relay.local.servers import proxy_event
 
     if isinstance(body, dict):
         body = json.dumps(body)
+    headers = dict(headers or {})
+    if body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"  # what the relay client sends with a body
     raw = body if isinstance(body, bytes) else base64.b64decode(body) if (body and is_base64) else (body or "").encode("utf-8")
     identity = {"userArn": user_arn, "caller": "AIDAEXAMPLE", "accountId": "123456789012"} if user_arn else None
-    return proxy_event(method, path, dict(headers or {}), raw, stage="v1", identity=identity)
+    return proxy_event(method, path, headers, raw, stage="v1", identity=identity)
 
 
 def load_function(name: str) -> Any:

@@ -88,7 +88,16 @@ def secret() -> bytes:
     return load_secret(load(ApprovalSettings))
 
 
-def request_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout_seconds: int = 3600, now: float | None = None) -> Link:
+def request_approval(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout_seconds: int = 3600,
+    now: float | None = None,
+    revision: int = 0,
+    max_revisions: int = 2,
+    topic: str = "Task tokens for reviewers",
+    summary: str = "Tokens resume executions.",
+) -> Link:
     """Run the RequestApproval step as the state machine would; return the emailed link."""
     from relay_core import workflow
     from relay_core.config import ApprovalSettings, load
@@ -101,9 +110,9 @@ def request_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout_se
     workflow_id = f"wf-{time.time_ns()}"
     ref = ArtifactStore("relay-artifacts-local").put_text(f"workflows/{workflow_id}/analysis-r0.md", "analysis")
     event = RequestApprovalEvent.model_validate({
-        "workflow_id": workflow_id, "task_token": TOKEN, "topic": "Task tokens for reviewers",
-        "analysis": {"analysis": ref.model_dump(), "summary": "Tokens resume executions.", "revision": 0},
-        "revision": 0, "max_revisions": 2, "timeout_seconds": timeout_seconds, "approver": None,
+        "workflow_id": workflow_id, "task_token": TOKEN, "topic": topic,
+        "analysis": {"analysis": ref.model_dump(), "summary": summary, "revision": revision},
+        "revision": revision, "max_revisions": max_revisions, "timeout_seconds": timeout_seconds, "approver": None,
     })
     records = WorkflowRecords(settings.table_name)
     workflow.request_approval(event, records, notifier_for(settings), settings, secret(), now=now)
@@ -282,3 +291,74 @@ def test_pages_are_not_cached_not_framed_leak_no_referrer_and_never_hold_the_tok
 def test_unknown_routes_under_approvals_are_the_same_404(approvals_fn, sfn, lambda_context):
     status, _, body = call(approvals_fn, lambda_context, "GET", "/approvals/a/b", user_arn=None)
     assert status == 404 and "This link is not valid." in body
+
+
+# ----- every decision page tells the truth about what happens next (issue 9) ----------------------------
+@pytest.mark.parametrize(("decision", "feedback", "revision", "max_revisions", "next_step"), [
+    ("approve", None, 0, 2, "The workflow resumes: the report is written next."),
+    ("approve", None, 2, 2, "The workflow resumes: the report is written next."),
+    ("reject", "Cover expiry.", 0, 2, "The analysis goes back for revision 1 of 2."),
+    ("reject", "Cover expiry.", 1, 2, "The analysis goes back for revision 2 of 2."),
+    ("reject", "Cover expiry.", 2, 2, "The workflow ends REJECTED: all 2 revisions were used."),
+    ("reject", "Cover expiry.", 0, 0, "The workflow ends REJECTED: all 0 revisions were used."),
+])
+def test_the_decision_page_says_what_the_choice_state_will_do(
+    approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, decision, feedback, revision, max_revisions, next_step
+):
+    # Given an approval requested at `revision` of at most `max_revisions`
+    link = request_approval(tmp_path, monkeypatch, revision=revision, max_revisions=max_revisions)
+    # When the approver decides
+    status, _, page = call(approvals_fn, lambda_context, "POST", link.path, form(link, decision=decision, feedback=feedback), BROWSER, user_arn=None)
+    # Then the page names the next step, and never claims the workflow "has resumed" when it ends
+    assert status == 200, page
+    verb = "approved" if decision == "approve" else "rejected"
+    assert f"<p id=result>You {verb} this analysis. {next_step}</p>" in page
+    assert "has resumed" not in page
+
+
+def test_a_rejection_without_feedback_ends_the_workflow_on_the_page():
+    from datetime import UTC, datetime
+
+    from relay_core.decisions import decision_page
+    from relay_core.models import ApprovalDecision
+
+    decision = ApprovalDecision(approved=False, feedback=None, decided_by="a", decided_at=datetime.now(UTC), approval_id="x")
+    assert "The workflow ends REJECTED." in decision_page(decision, {"revision": 0, "max_revisions": 2})
+    approved = decision.model_copy(update={"approved": True})
+    assert "the report is written next" in decision_page(approved, None)
+    unknown = decision.model_copy(update={"feedback": "more"})
+    assert "goes back for revision if any revisions remain; otherwise the workflow ends REJECTED" in decision_page(unknown, {})
+
+
+@pytest.mark.parametrize("field", ["feedback", "decided_by"])
+@pytest.mark.parametrize("bad", ["a\x00b", "bell\x07", "esc\x1b[31m", "lone\rcr", "del\x7f", "c1\x85"])
+def test_control_characters_in_form_text_are_a_400_naming_the_field(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch, field, bad):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, **{"decision": "reject", "feedback": "ok", field: bad}), BROWSER, user_arn=None)
+    assert answer[0] == 400
+    assert f"{field}: must not contain control characters (only tab and newline are allowed)" in html.unescape(answer[2])
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+def test_textarea_line_breaks_crlf_are_accepted_as_newlines(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch)
+    answer = call(approvals_fn, lambda_context, "POST", link.path, form(link, decision="reject", feedback="one\r\n\ttwo"), BROWSER, user_arn=None)
+    assert answer[0] == 200, answer[2]
+    assert json.loads(sfn.calls[0]["output"])["feedback"] == "one\n\ttwo"
+
+
+@pytest.mark.parametrize("method", ["PATCH", "OPTIONS", "TRACE", "PUT", "DELETE"])
+def test_other_methods_on_an_approval_are_405_json_with_allow(approvals_fn, sfn, lambda_context, method):
+    status, headers, body = call(approvals_fn, lambda_context, method, "/approvals/some-id", user_arn=None)
+    assert status == 405 and headers["Allow"] == "GET, POST"
+    assert headers["Content-Type"] == "application/json"
+    assert body["message"] == f"method: {method} is not allowed on /approvals/some-id; allowed: GET, POST"
+    assert sfn.calls == []
+
+
+def test_hostile_topic_and_summary_are_escaped_on_the_approval_page(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    link = request_approval(tmp_path, monkeypatch, topic="<script>alert(1)</script>", summary='<img src=x onerror="alert(2)">')
+    status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    assert status == 200
+    assert "<script>alert" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page

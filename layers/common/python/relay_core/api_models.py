@@ -1,9 +1,12 @@
 """Request and response models of the workflows HTTP API (``functions/api``).
 
 The request side parses untrusted input: every parser here raises
-:class:`relay_core.errors.InvalidInput` whose message names the field and the rule
-(``questions: Input should be less than or equal to 40``), so the handler answers
-400 ``{"message": …}`` and never 5xx on bad input. The response side is what the
+:class:`relay_core.errors.InvalidInput` (or a subclass with its own status) whose
+message names the field and the rule (``questions: Input should be less than or
+equal to 40``), so the handler answers 4xx ``{"message": …}`` and never 5xx on bad
+input. Request bodies are strict: only ``application/json`` (415 otherwise), JSON
+types are not coerced (``"3"``, ``true`` and ``3.0`` are not integers), and text
+fields refuse control characters other than tab and newline. The response side is what the
 handler returns with ``model_dump(mode="json")``; none of it ever carries a task
 token (ARCHITECTURE §3).
 """
@@ -20,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .errors import InvalidInput, describe_validation_error
-from .models import EXECUTION_NAME_RE, WorkflowRequest
+from .models import EXECUTION_NAME_RE, PlainText, WorkflowRequest
 
 #: Workflow record statuses, the partition key of the status index (relay_core.records).
 RecordStatus = Literal["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
@@ -43,8 +46,63 @@ class _Model(BaseModel):
 
 
 # ----- requests ------------------------------------------------------------------------
+class UnsupportedMediaType(InvalidInput):
+    """A request body that is not ``application/json`` (RFC 9110 §15.5.16)."""
+
+    http_status = 415
+
+
+class MethodNotAllowed(InvalidInput):
+    """The path exists but not for this method (RFC 9110 §15.5.6); the answer carries
+    ``Allow`` with :attr:`allowed`, the methods the path has."""
+
+    http_status = 405
+
+    def __init__(self, method: str, path: str, allowed: list[str]):
+        shown = method if re.fullmatch(r"[A-Za-z]{1,20}", method) else "this method"
+        super().__init__(f"method: {shown} is not allowed on {path[:200]}; allowed: {', '.join(allowed)}")
+        self.allowed = allowed
+
+
+#: The only media type request bodies may have. Parameters are allowed except a
+#: ``charset`` other than UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is UTF-8).
+JSON_MEDIA_TYPE = "application/json"
+#: Plain-language rules for the type errors of strict validation (pydantic's
+#: ``int_type`` says only "Input should be a valid integer").
+_STRICT_TYPE_RULES = {
+    "int_type": 'must be a JSON integer such as 3 (not a string "3", a boolean, or a number with a fraction or exponent such as 3.0)',
+    "float_type": "must be a JSON number (not a string or a boolean)",
+    "string_type": "must be a JSON string",
+}
+
+
 def _invalid(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    parts = []
+    for item in exc.errors():
+        if item.get("type") not in _STRICT_TYPE_RULES:
+            continue
+        field = ".".join(str(p) for p in item.get("loc", ())) or "input"
+        parts.append(f"{field}: {_STRICT_TYPE_RULES[str(item['type'])]}")
+    if parts and len(parts) == len(exc.errors()):
+        return InvalidInput(prefix + "; ".join(parts))
     return InvalidInput(prefix + describe_validation_error(exc))
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """A request body's ``Content-Type`` must be ``application/json``, optionally with
+    parameters (``; charset=utf-8``); the media type is case-insensitive (RFC 9110 §8.3.1).
+
+    Raises:
+        UnsupportedMediaType: 415, naming the header and what it held.
+    """
+    media, _, params = (content_type or "").partition(";")
+    charset = next(
+        (v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in params.split(";")) if k.strip().lower() == "charset"),
+        "utf-8",
+    )
+    if media.strip().lower() != JSON_MEDIA_TYPE or charset not in {"utf-8", "utf8"}:
+        got = "no Content-Type" if not (content_type or "").strip() else repr(content_type[:100])  # type: ignore[index]
+        raise UnsupportedMediaType(f"Content-Type: must be {JSON_MEDIA_TYPE} (UTF-8) for a request body; got {got}")
 
 
 def parse_json_object(text: str | None) -> dict[str, Any]:
@@ -65,9 +123,15 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
 
 
 def parse_workflow_request(text: str | None) -> WorkflowRequest:
-    """``POST /workflows``: the body as a :class:`WorkflowRequest` (unknown fields refused)."""
+    """``POST /workflows``: the body as a :class:`WorkflowRequest`, validated strictly:
+    unknown fields are refused and JSON types are not coerced (``"questions": "3"``,
+    ``true`` or ``3.0`` is a 400; ``tolerated_failure_percentage`` takes any JSON number).
+
+    Raises:
+        InvalidInput: naming each bad field and its rule.
+    """
     try:
-        return WorkflowRequest.model_validate(parse_json_object(text))
+        return WorkflowRequest.model_validate(parse_json_object(text), strict=True)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
@@ -99,12 +163,13 @@ def parse_workflow_id(value: str) -> str:
 class CancelRequest(_Model):
     """``POST /workflows/{id}/cancel`` body: why the workflow is being stopped."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS), PlainText]
 
 
 def parse_cancel_request(text: str | None) -> CancelRequest:
+    """``POST /workflows/{id}/cancel``: the body as a :class:`CancelRequest` (strict, as above)."""
     try:
-        return CancelRequest.model_validate(parse_json_object(text))
+        return CancelRequest.model_validate(parse_json_object(text), strict=True)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
@@ -168,6 +233,16 @@ class PageToken(_Model):
             if key is not None and key.status != name:
                 raise InvalidInput("next_token: not a token this API issued; start again without it")
         return parsed
+
+
+def allowed_methods(routes: list[tuple[str, re.Pattern[str]]], path: str) -> list[str]:
+    """The methods that have a route matching ``path``, sorted, for an ``Allow`` header.
+
+    Args:
+        routes: ``(method, compiled path rule)`` pairs, e.g. a Powertools resolver's routes.
+        path: the request path (no query string).
+    """
+    return sorted({method.upper() for method, rule in routes if rule.match(path)})
 
 
 # ----- responses ------------------------------------------------------------------------

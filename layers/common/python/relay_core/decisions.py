@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -195,11 +197,38 @@ def decided_html(status: str, decided_by: str | None, decided_at: str | None, fe
     return text
 
 
-def decision_page(decision: ApprovalDecision) -> str:
-    """The page after a successful POST."""
+def next_step(decision: ApprovalDecision, revision: int | None, max_revisions: int | None) -> str:
+    """What the workflow does after ``decision``, as the ApprovalDecision Choice state
+    routes it (``statemachines/research_report.asl.json``): approved → WriteReport;
+    rejected with feedback and ``revision < max_revisions`` → AnalyzeResearch again as
+    revision ``revision + 1``; any other rejection → RecordRejection (ends REJECTED).
+
+    Args:
+        decision: the decision sent with ``SendTaskSuccess``.
+        revision, max_revisions: from the approval record (``None`` when it could not be read).
+    """
+    if decision.approved:
+        return "The workflow resumes: the report is written next."
+    if not decision.feedback:
+        return "The workflow ends REJECTED."
+    if revision is None or max_revisions is None:
+        return "The analysis goes back for revision if any revisions remain; otherwise the workflow ends REJECTED."
+    if revision < max_revisions:
+        return f"The analysis goes back for revision {revision + 1} of {max_revisions}."
+    return f"The workflow ends REJECTED: all {max_revisions} revisions were used."
+
+
+def decision_page(decision: ApprovalDecision, approval: Mapping[str, Any] | None = None) -> str:
+    """The page after a successful POST: the decision and, truthfully, what happens next
+    (:func:`next_step`, from the approval record's ``revision`` and ``max_revisions``)."""
     verb = "approved" if decision.approved else "rejected"
+    revision = max_revisions = None
+    with contextlib.suppress(TypeError, ValueError):
+        if approval is not None and "revision" in approval and "max_revisions" in approval:
+            revision, max_revisions = int(approval["revision"]), int(approval["max_revisions"])
+    step = html.escape(next_step(decision, revision, max_revisions))
     extra = f"<p>Feedback sent to the analyst: <q>{html.escape(decision.feedback)}</q></p>" if decision.feedback else ""
-    return page(f"Thank you: {verb}", f"<p id=result>You {verb} this analysis. The workflow has resumed.</p>{extra}")
+    return page(f"Thank you: {verb}", f"<p id=result>You {verb} this analysis. {step}</p>{extra}")
 
 
 def error_page(status: int, message: str) -> str:

@@ -19,7 +19,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 #: Longest research topic accepted, in characters.
 TOPIC_MAX_CHARS = 2000
@@ -37,6 +46,27 @@ MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600
 #: AgentCore InvokeAgentRuntime requires runtimeSessionId of at least 33 characters
 #: (Amazon Bedrock AgentCore API reference, InvokeAgentRuntime).
 MIN_SESSION_ID_CHARS = 33
+
+#: C0 and C1 control characters and DEL, except tab (U+0009) and newline (U+000A): what
+#: text fields that reach emails, pages and reports may not hold (Unicode category Cc).
+CONTROL_CHARACTERS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS_RULE = "must not contain control characters (only tab and newline are allowed)"
+
+
+def _plain_text(value: Any) -> Any:
+    """Refuse control characters in a text field, after turning CRLF into LF (browsers
+    submit a textarea's line breaks as CRLF: HTML standard, "form submission").
+    Non-strings pass through to the field's own type check."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\r\n", "\n")
+    if CONTROL_CHARACTERS_RE.search(value):
+        raise PydanticCustomError("control_characters", CONTROL_CHARACTERS_RULE)
+    return value
+
+
+#: Marks a ``str`` field as plain text: no control characters but tab and newline.
+PlainText = BeforeValidator(_plain_text)
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -79,10 +109,13 @@ class WorkflowRequest(_Model):
     """The execution input: what a user asks for, validated, with defaults applied.
 
     Every field but ``topic`` is optional. Unknown fields are rejected so typos
-    (``question`` for ``questions``) fail loudly instead of being ignored.
+    (``question`` for ``questions``) fail loudly instead of being ignored. ``topic``
+    and ``approver`` refuse control characters other than tab and newline
+    (:data:`CONTROL_CHARACTERS_RULE`). The HTTP API validates with ``strict=True``
+    (:func:`relay_core.api_models.parse_workflow_request`): JSON types are not coerced.
     """
 
-    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TOPIC_MAX_CHARS)]
+    topic: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TOPIC_MAX_CHARS), PlainText]
     questions: int = Field(default=3, ge=1, le=MAX_QUESTIONS, description="research questions (Map iterations)")
     max_concurrency: int = Field(default=3, ge=1, le=MAX_QUESTIONS, description="Map MaxConcurrency")
     tolerated_failure_percentage: float = Field(
@@ -92,7 +125,7 @@ class WorkflowRequest(_Model):
         default=24 * 3600, ge=1, le=MAX_APPROVAL_TIMEOUT_SECONDS, description="RequestApproval TimeoutSeconds"
     )
     max_revisions: int = Field(default=2, ge=0, le=10, description="rejections sent back for revision")
-    approver: EmailStr | None = Field(default=None, description="who gets the approval email (else the topic subscribers)")
+    approver: Annotated[EmailStr | None, PlainText] = Field(default=None, description="who gets the approval email (else the topic subscribers)")
 
 
 class ResearchQuestion(_Model):
@@ -234,14 +267,17 @@ class ApprovalDecision(_Model):
 
 
 class DecisionForm(_Model):
-    """A POSTed approval decision, as the approval page submits it."""
+    """A POSTed approval decision, as the approval page submits it (form fields are
+    strings, so ``exp`` is parsed from its decimal text). ``feedback`` and
+    ``decided_by`` refuse control characters other than tab and newline; CRLF line
+    breaks become LF first."""
 
     decision: Literal["approve", "reject"]
-    feedback: Annotated[str, StringConstraints(strip_whitespace=True, max_length=FEEDBACK_MAX_CHARS)] = ""
+    feedback: Annotated[str, StringConstraints(strip_whitespace=True, max_length=FEEDBACK_MAX_CHARS), PlainText] = ""
     exp: int = Field(ge=0)
     sig: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,128}$")]
     csrf: str = ""
-    decided_by: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    decided_by: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), PlainText] = ""
 
 
 class WriteReportEvent(_Model):

@@ -54,6 +54,7 @@ from .models import (
 from .notify import Message, Notifier
 from .observability import logger, metrics
 from .records import WorkflowRecords, utc_now
+from .safe_text import markdown_safe, plain_text
 from .store import ArtifactStore, artifact_key
 
 
@@ -122,6 +123,8 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: C
 
 def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> CompiledResearch:
     """CompileResearch: merge the Map's findings into ``research.md``, deduplicating sources.
+    The topic, questions, findings and source titles are user or corpus text: the
+    document passes through :func:`~relay_core.safe_text.markdown_safe` (no raw HTML).
 
     ``event.findings[i]`` is the answer to ``event.questions[i]``; an entry that is not
     a valid :class:`Finding` (``None`` or an error object from a failed iteration)
@@ -157,7 +160,7 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
         + ("\n".join(source_lines) or "_none_")
         + "\n"
     )
-    ref = store.put_text(artifact_key(event.workflow_id, "research.md"), body)
+    ref = store.put_text(artifact_key(event.workflow_id, "research.md"), markdown_safe(body))
     logger.info("compiled research", extra={"answered": answered, "failed": failed, "bytes": ref.bytes})
     metrics.add_metric(name="QuestionsAnswered", unit=MetricUnit.Count, value=answered)
     metrics.add_metric(name="QuestionsFailed", unit=MetricUnit.Count, value=len(failed))
@@ -180,12 +183,15 @@ def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords,
 
 
 def approval_email(event: RequestApprovalEvent, url: str, expires_at: datetime) -> tuple[str, str]:
-    """The approval email's subject and plain-text body. The task token is not in it."""
+    """The approval email's subject and plain-text body. The task token is not in it.
+    The topic and summary are user/model text: control characters other than tab and
+    newline are removed (:func:`~relay_core.safe_text.plain_text`); the subject is one line."""
     revision = f" (revision {event.revision} of at most {event.max_revisions})" if event.revision else ""
-    subject = f"Approval needed: {clip(event.topic, 70)}{revision}"
+    topic, summary = plain_text(event.topic), plain_text(event.analysis.summary)
+    subject = f"Approval needed: {clip(topic, 70)}{revision}"
     body = (
-        f"Relay needs your decision on the analysis for:\n\n  {event.topic}\n\n"
-        f"Summary{revision}:\n\n{event.analysis.summary}\n\n"
+        f"Relay needs your decision on the analysis for:\n\n  {topic}\n\n"
+        f"Summary{revision}:\n\n{summary}\n\n"
         f"Review and decide (approve, or reject with feedback):\n\n  {url}\n\n"
         f"This link expires at {expires_at.strftime('%Y-%m-%d %H:%M:%S UTC')}. Opening it changes nothing; "
         f"only the buttons on the page decide.\n\nWorkflow: {event.workflow_id}\n"
@@ -237,7 +243,9 @@ def request_approval(
 
 
 def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable[..., str] | None = None) -> Report:
-    """WriteReport: the writer agent's final Markdown report, written to ``report.md``."""
+    """WriteReport: the writer agent's final Markdown report, written to ``report.md``
+    after :func:`~relay_core.safe_text.markdown_safe` (whatever writer wrote it, the
+    topic, feedback and passages in it hold no raw HTML)."""
     research = store.get_text(event.research)
     analysis = store.get_text(event.analysis)
     if writer is None:
@@ -247,10 +255,10 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable
     markdown = writer(event.topic, research, analysis, approval_feedback=event.approval.feedback)
     if not markdown.strip():
         raise AgentFailed("the writer returned an empty report")
-    ref = store.put_text(artifact_key(event.workflow_id, "report.md"), markdown)
+    ref = store.put_text(artifact_key(event.workflow_id, "report.md"), markdown_safe(markdown))
     metrics.add_metric(name="ReportWords", unit=MetricUnit.Count, value=len(markdown.split()))
     title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.startswith("#")), event.topic)
-    return Report(report=ref, title=clip(title, 200), words=len(markdown.split()))
+    return Report(report=ref, title=clip(plain_text(title), 200), words=len(markdown.split()))
 
 
 def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecords, notifier: Notifier | None, to: str) -> FinalizeResult:
