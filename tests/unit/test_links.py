@@ -42,3 +42,38 @@ def test_an_approval_is_decided_once(stores):
         records.decide_approval("a1", "REJECTED", "bob", "no")
     assert err.value.decided_by == "ann"
     assert records.get_approval("a1")["approval_status"] == "APPROVED"
+
+
+def test_the_local_signing_secret_is_created_once_when_first_requests_race(tmp_path):
+    # Given 16 first approvals at once, each asking for the secret
+    import threading
+
+    from relay_core.config import ApprovalSettings
+
+    settings = ApprovalSettings.model_validate(
+        {"RELAY_ARTIFACT_BUCKET": "bucket", "RELAY_TABLE_NAME": "table", "RELAY_API_BASE_URL": "http://127.0.0.1:1",
+         "RELAY_SIGNING_SECRET_FILE": str(tmp_path / "keys" / "signing.key")}
+    )  # fmt: skip
+    start = threading.Barrier(16)
+    secrets: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def first_approval() -> None:
+        start.wait()
+        try:
+            secrets.append(approvals.load_secret(settings))
+        except BaseException as exc:  # noqa: BLE001 - the test reports every failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_approval) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # Then nobody failed, all got the same 64-hex-digit secret, and it is private
+    assert errors == []
+    assert len(secrets) == 16 and len(set(secrets)) == 1 and len(secrets[0]) == 64
+    key = tmp_path / "keys" / "signing.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in key.parent.iterdir()] == ["signing.key"]  # no temporary file left behind
+    assert approvals.create_secret_file(key) is False
