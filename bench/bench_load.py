@@ -49,12 +49,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None) -> dict[str, Any]:
+def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None, relay: list[str]) -> dict[str, Any]:
     from relay.client import find_approval_link
     from relay.local.mail import decide_by_link
 
     data = Path(tempfile.mkdtemp(prefix="relay-load-"))
-    command = [RELAY, "serve", "--port", "0", "--data-dir", str(data)] + (["--corpus", corpus] if corpus else [])
+    command = [*relay, "serve", "--port", "0", "--data-dir", str(data)] + (["--corpus", corpus] if corpus else [])
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert server.stdout is not None
     url = re.match(r"relay: serving (\S+)", server.stdout.readline()).group(1)  # type: ignore[union-attr]
@@ -117,10 +117,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=900, help="seconds per round before giving up")
     parser.add_argument("--corpus", help="corpus folder (default: botocore's AWS docs)")
+    parser.add_argument("--relay", default=RELAY, help="the relay command to serve with (to compare versions)")
     args = parser.parse_args()
     rows = []
     for round_ in range(args.rounds):
-        row = one_round(args.workflows, args.questions, args.deadline, args.corpus)
+        row = one_round(args.workflows, args.questions, args.deadline, args.corpus, args.relay.split())
         rows.append(row)
         print(
             f"round {round_ + 1}: {row['succeeded']}/{args.workflows} SUCCEEDED (accepted {row['accepted']}, "
