@@ -17,6 +17,7 @@ import re
 import string
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -437,7 +438,8 @@ def served(world) -> Any:
     """``relay serve``'s HTTP server in front of the same two handlers."""
     from relay.local.servers import ApiServer
 
-    server = ApiServer([("/workflows", world.api), ("/approvals", world.approvals_fn)]).start()
+    functions = Path(__file__).resolve().parents[2] / "functions"
+    server = ApiServer([("/workflows", functions / "api"), ("/approvals", functions / "approvals")]).start()
     server.body_timeout_seconds = 5.0  # a client that stalls is answered 408 (never generated here)
     yield server
     server.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from relay.local.servers import ApiServer, _LocalHttp
-from tests.support.apigw import load_function
+from tests.support.apigw import ROOT
 from tests.support.rawhttp import request
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -142,7 +142,7 @@ def test_a_header_line_too_long_is_answered_in_json(echo):
 
 @pytest.fixture(scope="module")
 def api_server() -> Any:
-    server = ApiServer([("/workflows", load_function("api")), ("/approvals", load_function("approvals"))]).start()
+    server = ApiServer([("/workflows", ROOT / "functions" / "api"), ("/approvals", ROOT / "functions" / "approvals")]).start()
     yield server
     server.stop()
 
