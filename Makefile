@@ -69,6 +69,8 @@ lint: setup-test
 	$(BIN)/mypy layers/common/python/relay_core relay
 
 bench: setup-test
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_redrive.py
