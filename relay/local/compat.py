@@ -1015,8 +1015,8 @@ def restore_execution(state_machine_arn: str, meta: dict[str, Any], events: list
 
     parts = state_machine_arn.split(":")
     backend = stepfunctions_parser_backends[parts[4] or DEFAULT_ACCOUNT_ID][parts[3]]
-    machine = backend.describe_state_machine(state_machine_arn)
-    clone = copy.deepcopy(machine, {id(machine.executions): [], id(machine.backend): machine.backend})
+    machine: Any = backend.describe_state_machine(state_machine_arn)
+    clone: Any = copy.deepcopy(machine, {id(machine.executions): [], id(machine.backend): machine.backend})
 
     def when(value: Any) -> Any:
         return datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -1043,8 +1043,8 @@ def restore_execution(state_machine_arn: str, meta: dict[str, Any], events: list
     execution.redrive_count = int(meta.get("redrive_count") or 0)  # type: ignore[attr-defined]
     execution.redrive_date = when(meta.get("redrive_date"))  # type: ignore[attr-defined]
     worker = execution._get_start_execution_worker()
-    env = worker._get_evaluation_environment()
-    manager = EventManager()
+    env: Any = worker._get_evaluation_environment()
+    manager: Any = EventManager()
     restored = []
     for event in events:
         event = dict(event)

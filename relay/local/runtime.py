@@ -333,7 +333,7 @@ class LocalRelay:
             return
         for spec in json.loads(raw):
             spec = dict(spec)
-            endpoint = {"lambda": self.lambdas, "agentcore": self.gateway}[spec.pop("endpoint")]
+            endpoint: Any = {"lambda": self.lambdas, "agentcore": self.gateway}[spec.pop("endpoint")]
             endpoint.inject(Fault(**spec))
 
     def _warm_up(self) -> None:
