@@ -152,6 +152,31 @@ class _AgentApp:
         self.thread.join(timeout=5)
 
 
+class _ChangeNotifier:
+    """A persistence hook (:func:`relay.local.compat.add_persistence`) that wakes
+    :meth:`LocalRelay.follow` when a history grows or an execution changes status, so
+    following an execution costs nothing while it waits and reacts at once."""
+
+    def __init__(self, relay: LocalRelay):
+        self.relay = relay
+
+    def _bump(self) -> None:
+        with self.relay._changed:
+            self.relay._version += 1
+            self.relay._changed.notify_all()
+
+    def history_changed(self, execution_arn: str, events: Any) -> None:
+        self._bump()
+
+    def execution_changed(self, execution: Any, status: Any) -> None:
+        self._bump()
+
+    def object_put(self, *args: Any) -> None:
+        return None
+
+    object_deleted = item_changed = memo_changed = object_put
+
+
 class LocalRelay:
     """Everything Relay needs, running in this process on loopback.
 
@@ -191,6 +216,9 @@ class LocalRelay:
         self._delivery: threading.Thread | None = None
         self._listener: Any = None
         self.store: Any = None
+        self._changed = threading.Condition()
+        self._version = 0
+        self._notifier = _ChangeNotifier(self)
         #: What the durable store put back at start (:class:`relay.local.durable.Restored`).
         self.restored: Any = None
         #: Status-change events delivered to the record-failure function: ``(event, result)``.
@@ -305,6 +333,7 @@ class LocalRelay:
 
         self.store = DurableStore(self.data_dir, BUCKET, TABLE, self.state_machine_arn)
         compat.add_persistence(self.store)
+        compat.add_persistence(self._notifier)
         if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
             api_routes.append(("/workflows", functions / "api"))
         self.api = ApiServer(api_routes, port=api_port).start()
@@ -402,6 +431,7 @@ class LocalRelay:
         if self._listener is not None:
             compat.remove_status_listener(self._listener)
             self._listener = None
+        compat.remove_persistence(self._notifier)
         if self.store is not None:
             compat.remove_persistence(self.store)
             with contextlib.suppress(OSError):
@@ -476,7 +506,10 @@ class LocalRelay:
         """
         seen = 0
         deadline = None if timeout is None else time.time() + timeout
+        version = -1
         while True:
+            with self._changed:
+                version = self._version
             status = self.describe(execution_arn)["status"]
             events = self.history(execution_arn)
             yield from events[seen:]
@@ -488,7 +521,9 @@ class LocalRelay:
                 on_poll()
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"execution still RUNNING after {timeout} s")
-            time.sleep(poll_seconds)
+            with self._changed:  # woken by the next history event or status change, else after poll_seconds
+                if self._version == version:
+                    self._changed.wait(poll_seconds)
 
     def wait(self, execution_arn: str, timeout: float = 120) -> dict[str, Any]:
         """Block until the execution stops; return DescribeExecution."""
