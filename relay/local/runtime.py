@@ -104,7 +104,9 @@ def _stop_quietly(server: Any) -> None:
 
 def _warm_up() -> None:
     """Import the agents and load the corpus index (what the first PlanResearch and
-    research calls would otherwise do), on another core while the runtime starts."""
+    research calls would otherwise do) in a background thread while the runtime starts,
+    so the first Tasks find them ready. Imports are CPU work under the GIL: this overlaps
+    waits, it does not run on a second core."""
     import relay_agents.analyst  # noqa: F401
     import relay_agents.planner  # noqa: F401
     import relay_agents.researcher  # noqa: F401
