@@ -62,8 +62,13 @@ def test_without_auto_approve_the_run_prints_the_link_and_waits_for_a_person(cor
             match = re.search(r"(http://127\.0\.0\.1:\d+/approvals/\S+)", line)
             link = match.group(1) if match else None
         assert link, "no approval link printed"
-        time.sleep(1)
-        assert process.poll() is None  # still waiting for the decision
+        # still waiting for the decision: the process runs and its execution is RUNNING in RequestApproval
+        assert process.poll() is None
+        (state,) = tmp_path.glob("*/state/executions/*")
+        assert json.loads((state / "execution.json").read_text())["status"] == "RUNNING"
+        history = json.loads((state / "history.json").read_text())
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+        assert entered[-1] == "RequestApproval"
         page = decide_by_link(link, approve=True, decided_by="e2e")
         assert page.status == 200
         out, err = process.communicate(timeout=120)
