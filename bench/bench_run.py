@@ -4,7 +4,7 @@ start included, on the local runtime with the default corpus (botocore's AWS doc
 Run on demand (``make bench`` or ``python bench/bench_run.py [--runs N]``); it is not a
 test and asserts nothing. The first run may build the corpus index (cached under
 ``RELAY_CACHE_DIR``, default ``~/.cache/relay``); it is reported separately as the
-warm-up and left out of the median. Target (issue 2): median under 10 s on a 2-core box.
+warm-up and left out of the median. Target: median under 10 s on a 2-core box.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from constructs import Construct
 from .layer_build import ROOT
 
 FUNCTIONS_DIR = ROOT / "functions"
-#: Constants shared by every function (STYLE 5).
+#: Constants shared by every function.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_FORMAT = lambda_.LoggingFormat.JSON

@@ -1,4 +1,4 @@
-"""The Relay stack: composes one construct per concern (STYLE 5) and acknowledges, with a
+"""The Relay stack: composes one construct per concern and acknowledges, with a
 reason each, the cdk-nag AwsSolutions findings that are deliberate."""
 
 from __future__ import annotations

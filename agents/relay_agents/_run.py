@@ -2,7 +2,7 @@
 
 Retries: the agent's own model retry is turned off (``ModelRetryStrategy(max_attempts=1)``)
 because the state machine owns retry policy (``ModelThrottled`` and ``ModelUnavailable``
-are retried there with backoff, ARCHITECTURE §4); retrying in both places would multiply
+are retried there with backoff, see relay_core.errors); retrying in both places would multiply
 waits past the task timeout.
 """
 

@@ -2,7 +2,7 @@
 
 moto 5.2.x ships a port of LocalStack's ASL interpreter. Run under
 ``mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`` it executes a
-definition for real, but (measured on moto 5.2.5, ARCHITECTURE §4):
+definition for real, but (measured on moto 5.2.5):
 
 1. ``aws-sdk:bedrockagentcore:*`` tasks fail: the SFN service name is not mapped to
    the boto name ``bedrock-agentcore``, PascalCase ``Parameters`` are not converted

@@ -466,7 +466,7 @@ class LocalRelay:
         return self.data_dir / "outbox"
 
     def start_execution(self, request: dict[str, Any], name: str, test_case: str | None = None) -> str:
-        """Start an execution named ``name`` (always named: ARCHITECTURE §4); returns its ARN."""
+        """Start an execution named ``name`` (always named, so a retried start cannot start a second execution); returns its ARN."""
         arn = self.state_machine_arn + (f"#{test_case}" if test_case else "")
         return str(self.sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))["executionArn"])
 

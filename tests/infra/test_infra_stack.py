@@ -1,4 +1,4 @@
-"""CDK assertions on the synthesized Relay stack: the properties that matter (STYLE 11)."""
+"""CDK assertions on the synthesized Relay stack: the properties that matter."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(valid, json_values)
 
 
-#: Values a lax parser would coerce to integers: refused by the API (issue 9).
+#: Values a lax parser would coerce to integers: refused by the API.
 coercible = st.sampled_from(["3", "1", True, False, 1.0, 3.0, 1e1, " 2 "])
 #: Text with C0/C1 control characters (tab and newline are allowed, the rest refused).
 control_text = st.text(st.characters(codec="utf-8", categories=["Cc"]) | st.sampled_from("ab \t\n"), min_size=1, max_size=12)

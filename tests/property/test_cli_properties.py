@@ -1,4 +1,4 @@
-"""The `relay` command line under generated hostile input (issue 9): every command ×
+"""The `relay` command line under generated hostile input: every command ×
 its options × adversarial values (empty, huge, non-ASCII, control characters, negative
 and huge numbers, files where folders are wanted, missing folders, URLs of other
 schemes), run in-process through ``relay.cli.main(argv)``.

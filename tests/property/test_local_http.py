@@ -1,6 +1,6 @@
 """The local servers' HTTP layer (``relay.local.servers._LocalHttp``) over real loopback
 sockets: methods, Content-Length, chunked bodies, HEAD, and one complete answer for
-every request, however malformed (issue 9, "correct under load and hostile input")."""
+every request, however malformed."""
 
 from __future__ import annotations
 

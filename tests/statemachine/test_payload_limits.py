@@ -1,4 +1,4 @@
-"""ARCHITECTURE §2 payload discipline: no state input or output over 32 KiB, whatever
+"""Payload discipline: no state input or output over 32 KiB, whatever
 the corpus size. Its own module: it needs its own local runtime (moto state is global)."""
 
 from __future__ import annotations

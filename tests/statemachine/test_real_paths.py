@@ -19,7 +19,7 @@ from relay.local.servers import Fault
 
 from .conftest import entered_states, unique_name
 
-#: ARCHITECTURE §2: every state's input and output stays under 32 KiB.
+#: Payload discipline: every state's input and output stays under 32 KiB.
 PAYLOAD_LIMIT = 32 * 1024
 
 

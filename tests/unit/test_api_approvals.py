@@ -293,7 +293,7 @@ def test_unknown_routes_under_approvals_are_the_same_404(approvals_fn, sfn, lamb
     assert status == 404 and "This link is not valid." in body
 
 
-# ----- every decision page tells the truth about what happens next (issue 9) ----------------------------
+# ----- every decision page tells the truth about what happens next --------------------------------------
 @pytest.mark.parametrize(("decision", "feedback", "revision", "max_revisions", "next_step"), [
     ("approve", None, 0, 2, "The workflow resumes: the report is written next."),
     ("approve", None, 2, 2, "The workflow resumes: the report is written next."),

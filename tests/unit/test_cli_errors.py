@@ -1,5 +1,5 @@
 """Every `relay` command answers bad input with one line and exit 2, and an unexpected
-error with one line and exit 1: never a traceback (issue 9). No sockets: nothing here
+error with one line and exit 1: never a traceback. No sockets: nothing here
 gets as far as starting the local runtime or calling an API."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ input. Request bodies are strict: only ``application/json`` (415 otherwise), JSO
 types are not coerced (``"3"``, ``true`` and ``3.0`` are not integers), and text
 fields refuse control characters other than tab and newline. The response side is what the
 handler returns with ``model_dump(mode="json")``; none of it ever carries a task
-token (ARCHITECTURE §3).
+token (see relay_core.decisions).
 """
 
 from __future__ import annotations

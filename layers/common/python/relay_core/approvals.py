@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from .config import ApprovalSettings
 from .errors import ApprovalExpired, ApprovalNotFound, InvalidInput
 
-#: Bytes of randomness in an approval id (128 bits, ARCHITECTURE §3).
+#: Bytes of randomness in an approval id (128 bits: unguessable, RFC 4086 guidance for session identifiers).
 APPROVAL_ID_BYTES = 16
 
 

@@ -5,7 +5,7 @@ Handlers parse their event into one of these at the edge and return
 (``statemachines/research_report.asl.json``): its ``Parameters`` build the events
 and its ``ResultSelector`` blocks read the results.
 
-Payload discipline (ARCHITECTURE §2): Step Functions caps each state's input and
+Payload discipline: Step Functions caps each state's input and
 output at 262,144 bytes (AWS Step Functions quotas, "Maximum input or output size
 for a task, state, or execution"). Text that grows with the corpus or the report
 lives in S3 and state data carries :class:`ArtifactRef` values plus summaries that
@@ -33,7 +33,7 @@ from pydantic_core import PydanticCustomError
 #: Longest research topic accepted, in characters.
 TOPIC_MAX_CHARS = 2000
 #: Most research questions per workflow. Each question is one Map iteration; 40 is the
-#: Step Functions inline Map concurrency ceiling (ARCHITECTURE §7), kept as the fan-out
+#: Step Functions inline Map concurrency ceiling (Step Functions developer guide, Map state: inline concurrency is at most 40), kept as the fan-out
 #: bound so MaxConcurrency can always equal the question count.
 MAX_QUESTIONS = 40
 #: Summaries carried in state data are cut to this many characters.
@@ -232,7 +232,7 @@ class Analysis(_Model):
 
 class RequestApprovalEvent(_Model):
     """RequestApproval's event. ``task_token`` comes from ``$$.Task.Token`` and is
-    stored, never logged, mailed or put in a URL (ARCHITECTURE §3)."""
+    stored, never logged, mailed or put in a URL."""
 
     workflow_id: WorkflowId
     task_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
