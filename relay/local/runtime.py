@@ -220,6 +220,8 @@ class LocalRelay:
         self.store: Any = None
         self._changed = threading.Condition()
         self._version = 0
+        #: The last status-change event published per execution ARN.
+        self._published: dict[str, str] = {}
         self._notifier = _ChangeNotifier(self)
         #: What the durable store put back at start (:class:`relay.local.durable.Restored`).
         self.restored: Any = None
@@ -385,6 +387,10 @@ class LocalRelay:
         def listener(event: dict[str, Any]) -> None:
             if any(matches(rule, event) for rule in rules):
                 self._events.put(event)
+            with self._changed:  # follow() waits for this before it drains the deliveries
+                self._published[event["detail"]["executionArn"]] = event["detail"]["status"]
+                self._version += 1
+                self._changed.notify_all()
 
         def deliver() -> None:
             while (event := self._events.get()) is not None:
@@ -517,6 +523,10 @@ class LocalRelay:
             yield from events[seen:]
             seen = len(events)
             if status != "RUNNING":
+                # The engine shows the new status a moment before it publishes the event:
+                # wait for the event, then for its delivery to the record-failure function.
+                with self._changed:
+                    self._changed.wait_for(lambda stopped=status: self._published.get(execution_arn) == stopped, timeout=10)
                 self.drain_events()
                 return
             if on_poll is not None:
