@@ -27,13 +27,8 @@ RELAY = str(Path(sys.executable).with_name("relay"))
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("docs")
-    (folder / "callbacks.md").write_text(
-        "# Callbacks\n\nA Task state can pause with waitForTaskToken until an external system calls SendTaskSuccess "
-        "with the task token. Reviewers approve or reject the analysis of a workflow; a rejection carries feedback.\n"
-    )
-    return folder
+def corpus(callbacks_corpus: Path) -> Path:
+    return callbacks_corpus
 
 
 def environment(home: Path, **extra: str) -> dict[str, str]:

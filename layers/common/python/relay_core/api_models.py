@@ -18,7 +18,7 @@ import binascii
 import json
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -188,15 +188,27 @@ class ListQuery(_Model):
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=NEXT_TOKEN_MAX_CHARS)] | None = None
 
 
-def parse_list_query(single: dict[str, str] | None, multi: dict[str, list[str]] | None = None) -> ListQuery:
-    """Parse the query string; a parameter given twice is refused rather than guessed."""
+QueryT = TypeVar("QueryT", bound=BaseModel)
+
+
+def _parse_query(model: type[QueryT], single: dict[str, str] | None, multi: dict[str, list[str]] | None) -> QueryT:
+    """A query string as ``model``; a parameter given twice is refused rather than guessed.
+
+    Raises:
+        InvalidInput: naming the parameter and the rule.
+    """
     for key, values in (multi or {}).items():
         if len(values) > 1:
             raise InvalidInput(f"{key}: give this query parameter once")
     try:
-        return ListQuery.model_validate(dict(single or {}))
+        return model.model_validate(dict(single or {}))
     except ValidationError as exc:
         raise _invalid(exc) from None
+
+
+def parse_list_query(single: dict[str, str] | None, multi: dict[str, list[str]] | None = None) -> ListQuery:
+    """``GET /workflows`` query string (see :func:`_parse_query`)."""
+    return _parse_query(ListQuery, single, multi)
 
 
 class IndexKey(_Model):
@@ -363,14 +375,8 @@ class HistoryQuery(_Model):
 
 
 def parse_history_query(single: dict[str, str] | None, multi: dict[str, list[str]] | None = None) -> HistoryQuery:
-    """Parse the history query string; a parameter given twice is refused."""
-    for key, values in (multi or {}).items():
-        if len(values) > 1:
-            raise InvalidInput(f"{key}: give this query parameter once")
-    try:
-        return HistoryQuery.model_validate(dict(single or {}))
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    """``GET /workflows/{id}/history`` query string (see :func:`_parse_query`)."""
+    return _parse_query(HistoryQuery, single, multi)
 
 
 class HistoryPage(_Model):
