@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="module")
 def callbacks_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One document about task-token callbacks and reviewers (what the e2e topics ask about)."""
