@@ -267,7 +267,7 @@ def _resume_command(run_dir: Path, auto_approve: bool) -> str:
 def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Progress, out: TextIO, skip: int = 0) -> int:
     """Follow the execution to its end (answering approval emails), write the run folder's
     exports, print the outcome. Returns the exit code."""
-    from relay_core.records import WorkflowRecords
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
     from relay.local.mail import approval_emails, approval_id_of, approval_link, decide_by_link
     from relay.local.runtime import TABLE
@@ -276,7 +276,7 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     started = progress.started
 
     name = arn.rsplit(":", 1)[1]
-    records = WorkflowRecords(TABLE)
+    records = DynamoDBWorkflowRecords(TABLE)
 
     def check_outbox() -> None:
         for path, message in approval_emails(relay.outbox, name):

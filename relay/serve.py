@@ -36,14 +36,14 @@ REPORT_EXPORT_SECONDS = 1.0
 
 def export_reports(relay: Any, folder: Path) -> list[Path]:
     """Copy the report of every COMPLETED workflow not yet in ``folder``; return the new files."""
+    from relay_core.adapters.artifact_store import S3ArtifactStore
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
     from relay_core.models import ArtifactRef
-    from relay_core.records import WorkflowRecords
-    from relay_core.store import ArtifactStore
 
     from relay.local.runtime import BUCKET, TABLE
 
-    records = WorkflowRecords(TABLE)
-    store = ArtifactStore(BUCKET, client=relay.s3)
+    records = DynamoDBWorkflowRecords(TABLE)
+    store = S3ArtifactStore(BUCKET, client=relay.s3)
     written: list[Path] = []
     start_key = None
     while True:

@@ -25,8 +25,8 @@ from .workflow import Workflow
 
 STAGE = "v1"
 API_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("api", "HTTP API: start, list, describe and cancel workflows", 30, 512),
-    FunctionSpec("approvals", "Approval page and decision (SendTaskSuccess)", 30, 512),
+    FunctionSpec("api", (), "HTTP API: start, list, describe and cancel workflows", 30, 512),
+    FunctionSpec("approvals", (), "Approval page and decision (SendTaskSuccess)", 30, 512),
 )
 
 

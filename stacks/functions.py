@@ -9,7 +9,6 @@ constructs add exactly the statements each handler needs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -17,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from relay_core.contracts import TaskFunction
 
 from .layer_build import ROOT
 
@@ -35,30 +35,14 @@ POWERTOOLS_ENV = {
 }
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """How one function in ``functions/<name>/`` is deployed.
+#: How one function in ``functions/<name>/`` is deployed: the shared contract type, so
+#: the state machine's Task functions are the very table the local runtime reads.
+FunctionSpec = TaskFunction
 
-    Attributes:
-        name: folder name under ``functions/``.
-        description: shown in the Lambda console.
-        timeout_seconds: function timeout; agent steps wait on the model.
-        memory_mb: memory (and so CPU) size.
-    """
 
-    name: str
-    description: str
-    timeout_seconds: int = 30
-    memory_mb: int = 512
-
-    @property
-    def substitution_key(self) -> str:
-        """The ASL definition substitution naming this function's ARN (``PlanResearchFunctionArn``)."""
-        return "".join(part.title() for part in self.name.split("_")) + "FunctionArn"
-
-    @property
-    def code_dir(self) -> Path:
-        return FUNCTIONS_DIR / self.name
+def code_dir(spec: FunctionSpec) -> Path:
+    """``functions/<spec.name>/``: the function's code asset."""
+    return FUNCTIONS_DIR / spec.name
 
 
 def asset_excludes() -> list[str]:
@@ -79,9 +63,9 @@ class RelayFunction(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not (spec.code_dir / "app.py").exists():
+        if not (code_dir(spec) / "app.py").exists():
             raise FileNotFoundError(
-                f"{spec.code_dir}/app.py is missing: every function in the stack needs a handler"
+                f"{code_dir(spec)}/app.py is missing: every function in the stack needs a handler"
             )
         self.spec = spec
         self.log_group = logs.LogGroup(
@@ -107,7 +91,7 @@ class RelayFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(spec.code_dir), exclude=asset_excludes()),
+            code=lambda_.Code.from_asset(str(code_dir(spec)), exclude=asset_excludes()),
             layers=list(layers),
             role=self.role,
             timeout=Duration.seconds(spec.timeout_seconds),

@@ -7,11 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from relay_core.contracts import ARTIFACT_PREFIX, STATUS_INDEX, TABLE_PARTITION_KEY, TABLE_TTL_ATTRIBUTE
 
-#: Every artifact lives under ``workflows/{workflow_id}/`` (relay_core.store).
-ARTIFACT_PREFIX = "workflows/"
-#: The GSI the API lists workflows by (relay_core.records).
-STATUS_INDEX = "status-created_at-index"
 #: Days a noncurrent (overwritten or deleted) artifact version is kept.
 NONCURRENT_VERSION_DAYS = 30
 
@@ -61,9 +58,9 @@ class Storage(Construct):
         self.table = dynamodb.Table(
             self,
             "Workflows",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="ttl",
+            time_to_live_attribute=TABLE_TTL_ATTRIBUTE,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

@@ -23,37 +23,28 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from relay_core.contracts import STATUS_CHANGE_FUNCTION, status_change_rules
+from relay_core.contracts import (
+    MAP_RUN_LABEL,
+    RUNTIME_SUBSTITUTION,
+    STATUS_CHANGE_FUNCTION,
+    TASK_FUNCTIONS,
+    status_change_rules,
+)
 
 from .agents import Agents, model_environment, model_statements
 from .approvals import Approvals
-from .functions import ARCHITECTURE, RUNTIME, FunctionSpec, RelayFunction
+from .functions import ARCHITECTURE, RUNTIME, RelayFunction
 from .layer_build import ROOT, Artifacts
 from .settings import Settings
 from .storage import Storage
 
 ASL_FILE = ROOT / "statemachines" / "research_report.asl.json"
 #: The ASL substitution naming the researcher runtime ARN.
-RUNTIME_KEY = "ResearcherRuntimeArn"
-#: The Lambdas the state machine invokes, in workflow order.
-TASK_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec(
-        "plan_research", "PlanResearch: validate input, record the workflow, plan questions", 300, 1024
-    ),
-    FunctionSpec("compile_research", "CompileResearch: merge findings into research.md", 120, 1024),
-    FunctionSpec("analyze", "AnalyzeResearch: the analyst agent", 600, 1024),
-    FunctionSpec("request_approval", "RequestApproval: store the task token, email the signed link", 30, 512),
-    FunctionSpec("write_report", "WriteReport: the writer agent's final report", 600, 1024),
-    FunctionSpec("finalize", "FinalizeWorkflow/RecordRejection: record the outcome, notify", 30, 512),
-)
+RUNTIME_KEY = RUNTIME_SUBSTITUTION
 #: Not a Task of the state machine: the target of the execution status-change rules.
-STATUS_FUNCTION = FunctionSpec(
-    STATUS_CHANGE_FUNCTION, "Record which state failed and why, and redrives (EventBridge status changes)", 60, 512
-)
-#: The Distributed Map's ``Label``: its child executions are ``execution:<StateMachine>/<Label>:<id>``.
-MAP_RUN_LABEL = "ResearchQuestions"
+STATUS_FUNCTION = STATUS_CHANGE_FUNCTION
 #: Functions that run an agent (planner, analyst, writer) and so call the model.
-MODEL_FUNCTIONS = frozenset({"plan_research", "analyze", "write_report"})
+MODEL_FUNCTIONS = frozenset(spec.name for spec in TASK_FUNCTIONS if spec.runs_agent)
 #: State machine execution history logging level. Level ALL records every event type
 #: with ``includeExecutionData=False``: state inputs/outputs (which carry the task token
 #: in RequestApproval's parameters, and artifact summaries) are never written to logs.
@@ -245,7 +236,7 @@ class Workflow(Construct):
         self.state_machine.node.add_dependency(self.role)
 
         # --- failures and redrives are recorded from outside the execution --------------------
-        recorder = self.functions[STATUS_CHANGE_FUNCTION]
+        recorder = self.functions[STATUS_FUNCTION.name]
         recorder.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadExecutions",
@@ -267,7 +258,7 @@ class Workflow(Construct):
             rule = events.Rule(
                 self,
                 rule_name,
-                description=f"Relay: {rule_name} status changes -> {STATUS_CHANGE_FUNCTION}",
+                description=f"Relay: {rule_name} status changes -> {STATUS_FUNCTION.name}",
                 event_pattern=events.EventPattern(
                     source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
                 ),

@@ -73,8 +73,8 @@ def stores(aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    from relay_core.records import workflow_records
-    from relay_core.store import artifact_store
+    from relay_core.adapters.artifact_store import artifact_store
+    from relay_core.adapters.workflow_records import workflow_records
 
     artifact_store.cache_clear()
     workflow_records.cache_clear()

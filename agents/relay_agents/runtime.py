@@ -70,10 +70,11 @@ def handle(payload: Any) -> Finding:
         ModelThrottled, ModelUnavailable, AgentFailed: from :func:`research`.
     """
     from pydantic import ValidationError
+    from relay_core.adapters.artifact_store import artifact_store
+    from relay_core.contracts import artifact_key
     from relay_core.errors import describe_validation_error
     from relay_core.models import Finding, ResearcherRequest
     from relay_core.observability import logger
-    from relay_core.store import artifact_key, artifact_store
 
     from .researcher import research
 

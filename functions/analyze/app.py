@@ -7,23 +7,22 @@ Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``.
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents.analyst import analyze
 from relay_core import workflow
+from relay_core.adapters.artifact_store import artifact_store
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
 from relay_core.models import AnalyzeEvent
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
-from relay_core.store import artifact_store
 
 
 @logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=AnalyzeEvent)
+def handler(event: AnalyzeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.analyze(
-        AnalyzeEvent.model_validate(event),
-        artifact_store(settings.artifact_bucket),
-        workflow_records(settings.table_name),
-    )
+    result = workflow.analyze(event, artifact_store(settings.artifact_bucket), workflow_records(settings.table_name), analyze)
     return result.model_dump(mode="json")

@@ -27,11 +27,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 from relay_core import api_models, workflows_api
+from relay_core.adapters.artifact_store import artifact_store
+from relay_core.adapters.step_functions import executions_for
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import ApiSettings, load
 from relay_core.errors import InvalidInput, RelayError, describe_validation_error, http_status_for
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
-from relay_core.store import artifact_store
 
 app = APIGatewayRestResolver()
 JSON = "application/json"
@@ -80,7 +81,7 @@ def start_workflow() -> Response:
     request = api_models.parse_workflow_request(_body())
     key = api_models.parse_idempotency_key(app.current_event.headers.get("Idempotency-Key"))
     started, replayed = workflows_api.start_workflow(
-        workflows_api.executions_for(settings.state_machine_arn), request, key, settings.api_base_url
+        executions_for(settings.state_machine_arn), request, key, settings.api_base_url
     )
     logger.set_correlation_id(started.workflow_id)
     if not replayed:
@@ -104,7 +105,7 @@ def describe_workflow(workflow_id: str) -> Response:
     logger.set_correlation_id(workflow_id)
     store = artifact_store(settings.artifact_bucket)
     status = workflows_api.describe_workflow(
-        workflows_api.executions_for(settings.state_machine_arn),
+        executions_for(settings.state_machine_arn),
         workflow_records(settings.table_name),
         workflow_id,
         presign=lambda ref: store.presigned_url(ref, expires_in=workflows_api.REPORT_URL_SECONDS),
@@ -119,7 +120,7 @@ def cancel_workflow(workflow_id: str) -> Response:
     logger.set_correlation_id(workflow_id)
     request = api_models.parse_cancel_request(_body())
     result = workflows_api.cancel_workflow(
-        workflows_api.executions_for(settings.state_machine_arn),
+        executions_for(settings.state_machine_arn),
         workflow_records(settings.table_name),
         workflow_id,
         request.reason,
@@ -135,7 +136,7 @@ def redrive_workflow(workflow_id: str) -> Response:
     workflow_id = api_models.parse_workflow_id(workflow_id)
     logger.set_correlation_id(workflow_id)
     result = workflows_api.redrive_workflow(
-        workflows_api.executions_for(settings.state_machine_arn), workflow_id, settings.api_base_url
+        executions_for(settings.state_machine_arn), workflow_id, settings.api_base_url
     )
     metrics.add_metric(name="WorkflowsRedriven", unit=MetricUnit.Count, value=1)
     return _json(202, result, {"Location": result.status_url})
@@ -147,7 +148,7 @@ def workflow_history(workflow_id: str) -> Response:
     workflow_id = api_models.parse_workflow_id(workflow_id)
     event = app.current_event
     query = api_models.parse_history_query(event.query_string_parameters, event.multi_value_query_string_parameters)
-    return _json(200, workflows_api.workflow_history(workflows_api.executions_for(settings.state_machine_arn), workflow_id, query))
+    return _json(200, workflows_api.workflow_history(executions_for(settings.state_machine_arn), workflow_id, query))
 
 
 # ----- the one error mapping: RelayError/ValidationError → status via http_status_for ----------

@@ -19,12 +19,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from relay_core import api_models, decisions
+from relay_core.adapters.step_functions import StepFunctionsTaskTokens
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.approvals import load_secret
 from relay_core.config import ApprovalSettings, load
 from relay_core.errors import ApprovalAlreadyDecided, RelayError, describe_validation_error, http_status_for
 from relay_core.models import DecisionForm
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
 
 app = APIGatewayRestResolver()
 HEADERS = {
@@ -37,6 +38,7 @@ HEADERS = {
 
 @lru_cache(maxsize=1)
 def _sfn() -> Any:
+    """The Step Functions client (one per warm environment; tests replace it)."""
     return boto3.client("stepfunctions")
 
 
@@ -84,7 +86,7 @@ def decide_approval(approval_id: str) -> Response:
     except ValidationError as exc:
         return _html(400, decisions.error_page(400, describe_validation_error(exc)))
     records = workflow_records(settings.table_name)
-    decision = decisions.decide(records, _sfn(), load_secret(settings), approval_id, form)
+    decision = decisions.decide(records, StepFunctionsTaskTokens(_sfn()), load_secret(settings), approval_id, form)
     try:  # for the page's "what happens next" (revision, max_revisions); the decision stands either way
         approval: dict[str, Any] | None = records.get_approval(approval_id)
     except RelayError:

@@ -6,18 +6,20 @@ Errors: ``AgentFailed`` when no question was answered; ``ArtifactNotFound``/``Ar
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay_core import workflow
+from relay_core.adapters.artifact_store import artifact_store
 from relay_core.config import StoreSettings, load
 from relay_core.models import CompileResearchEvent
 from relay_core.observability import logger, metrics, tracer
-from relay_core.store import artifact_store
 
 
 @logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=CompileResearchEvent)
+def handler(event: CompileResearchEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.compile_research(CompileResearchEvent.model_validate(event), artifact_store(settings.artifact_bucket))
+    result = workflow.compile_research(event, artifact_store(settings.artifact_bucket))
     return result.model_dump(mode="json")

@@ -7,18 +7,21 @@ Errors: ``InvalidInput`` (bad execution input, not retried), ``AgentFailed``,
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents.planner import plan_questions
 from relay_core import workflow
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
 from relay_core.models import PlanResearchEvent
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
 
 
 @logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=PlanResearchEvent)
+def handler(event: PlanResearchEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.plan_research(PlanResearchEvent.model_validate(event), workflow_records(settings.table_name))
+    result = workflow.plan_research(event, workflow_records(settings.table_name), plan_questions)
     return result.model_dump(mode="json")

@@ -13,11 +13,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay_core import workflow
+from relay_core.adapters.step_functions import executions_for
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
 from relay_core.models import ExecutionStatusChange
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
-from relay_core.workflows_api import executions_for
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.name", clear_state=True)

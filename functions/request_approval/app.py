@@ -9,26 +9,24 @@ execution resumes on ``SendTaskSuccess``).
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay_core import workflow
+from relay_core.adapters.notifiers import notifier_for
+from relay_core.adapters.workflow_records import workflow_records
 from relay_core.approvals import load_secret
 from relay_core.config import ApprovalSettings, load
 from relay_core.models import RequestApprovalEvent
-from relay_core.notify import notifier_for
 from relay_core.observability import logger, metrics, tracer
-from relay_core.records import workflow_records
 
 
 @logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=RequestApprovalEvent)
+def handler(event: RequestApprovalEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(ApprovalSettings)
     result = workflow.request_approval(
-        RequestApprovalEvent.model_validate(event),
-        workflow_records(settings.table_name),
-        notifier_for(settings),
-        settings,
-        load_secret(settings),
+        event, workflow_records(settings.table_name), notifier_for(settings), settings, load_secret(settings)
     )
     return result.model_dump(mode="json")

@@ -6,18 +6,21 @@ Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``.
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents.writer import write_report
 from relay_core import workflow
+from relay_core.adapters.artifact_store import artifact_store
 from relay_core.config import StoreSettings, load
 from relay_core.models import WriteReportEvent
 from relay_core.observability import logger, metrics, tracer
-from relay_core.store import artifact_store
 
 
 @logger.inject_lambda_context(correlation_id_path="workflow_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=WriteReportEvent)
+def handler(event: WriteReportEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.write_report(WriteReportEvent.model_validate(event), artifact_store(settings.artifact_bucket))
+    result = workflow.write_report(event, artifact_store(settings.artifact_bucket), write_report)
     return result.model_dump(mode="json")

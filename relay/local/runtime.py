@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from relay_core.contracts import RUNTIME_SUBSTITUTION, STATUS_INDEX, TABLE_PARTITION_KEY, TASK_FUNCTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachines" / "research_report.asl.json"
 STATE_MACHINE_NAME = "relay-research-report"
@@ -46,19 +48,12 @@ REGION = "us-east-1"
 BUCKET = "relay-artifacts-local"
 TABLE = "relay-workflows-local"
 
-#: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it.
-FUNCTION_SUBSTITUTIONS: dict[str, str] = {
-    "PlanResearchFunctionArn": "plan_research",
-    "CompileResearchFunctionArn": "compile_research",
-    "AnalyzeFunctionArn": "analyze",
-    "RequestApprovalFunctionArn": "request_approval",
-    "WriteReportFunctionArn": "write_report",
-    "FinalizeFunctionArn": "finalize",
-}
+#: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it (the
+#: table the stack deploys from: :data:`relay_core.contracts.TASK_FUNCTIONS`).
+FUNCTION_SUBSTITUTIONS: dict[str, str] = {spec.substitution_key: spec.name for spec in TASK_FUNCTIONS}
 #: How often a status-change delivery is tried before it is given up (and logged).
 DELIVERY_ATTEMPTS = 3
 _log = logging.getLogger("relay.local")
-RUNTIME_SUBSTITUTION = "ResearcherRuntimeArn"
 
 
 def substitute(definition: str, values: dict[str, str]) -> str:
@@ -79,14 +74,14 @@ def create_stores(s3: Any, dynamodb: Any) -> None:
         TableName=TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
         ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "status-created_at-index",
+                "IndexName": STATUS_INDEX,
                 "KeySchema": [
                     {"AttributeName": "status", "KeyType": "HASH"},
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
@@ -382,7 +377,7 @@ class LocalRelay:
 
         rules = list(status_change_rules(self.state_machine_arn).values())
         self._lambda = boto3.client("lambda", region_name=REGION)
-        target = self.lambdas.arn(STATUS_CHANGE_FUNCTION)
+        target = self.lambdas.arn(STATUS_CHANGE_FUNCTION.name)
 
         def listener(event: dict[str, Any]) -> None:
             if any(matches(rule, event) for rule in rules):

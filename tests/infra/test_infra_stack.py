@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from infra_support import TEST_EMAIL, Synth
+from relay_core.contracts import STATUS_INDEX
 
-from stacks.storage import STATUS_INDEX
 from stacks.workflow import (
     ASL_FILE,
     MAP_RUN_LABEL,

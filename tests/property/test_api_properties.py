@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from relay_core import approvals as links
 from relay_core import workflows_api
+from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 from relay_core.api_models import parse_workflow_request
 from relay_core.errors import InvalidInput, describe_validation_error
 from relay_core.models import EXECUTION_NAME_RE, DecisionForm, WorkflowRequest
-from relay_core.records import WorkflowRecords
 
 from tests.support.apigw import MotoStores, call, load_function
 from tests.support.rawhttp import exchange as raw_exchange
@@ -84,7 +84,7 @@ class World:
         self.sfn = RecordingSfn()
         self.approvals_fn._sfn = lambda: self.sfn
         self.context = FakeLambdaContext(function_name="fuzz", invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:fuzz")
-        self.records = WorkflowRecords("relay-workflows-local")
+        self.records = DynamoDBWorkflowRecords("relay-workflows-local")
         self.secret = self._secret()
         now = int(time.time())
         self.pending = self._approval("pending-approval-id-00", now + 3600)

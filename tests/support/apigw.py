@@ -118,9 +118,9 @@ class MotoStores:
     def reset(self) -> str:
         """Empty the table, point the API at a fresh state machine (so no executions), clear
         the cached adapters. Returns the new state machine's ARN."""
-        from relay_core import workflows_api
-        from relay_core.records import workflow_records
-        from relay_core.store import artifact_store
+        from relay_core.adapters.artifact_store import artifact_store
+        from relay_core.adapters.step_functions import executions_for
+        from relay_core.adapters.workflow_records import workflow_records
 
         with self.table.batch_writer() as batch:
             for item in self.table.scan(ProjectionExpression="pk").get("Items", []):
@@ -134,7 +134,7 @@ class MotoStores:
             )["stateMachineArn"]
         )
         self._patch.setenv("RELAY_STATE_MACHINE_ARN", self.state_machine_arn)
-        for cache in (workflows_api.executions_for, workflow_records, artifact_store):
+        for cache in (executions_for, workflow_records, artifact_store):
             cache.cache_clear()
         return self.state_machine_arn
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from relay_core import approvals as links
+from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 from relay_core.models import MAX_QUESTIONS, WorkflowRequest
-from relay_core.records import WorkflowRecords
 
 from relay.local.mail import approval_emails, approval_link
 from tests.support.apigw import ROOT, MotoStores, call, load_function
@@ -77,8 +77,8 @@ def sfn(approvals_fn, moto_stores, monkeypatch) -> RecordingSfn:
 
 
 @pytest.fixture
-def records(moto_stores) -> WorkflowRecords:
-    return WorkflowRecords("relay-workflows-local")
+def records(moto_stores) -> DynamoDBWorkflowRecords:
+    return DynamoDBWorkflowRecords("relay-workflows-local")
 
 
 def secret() -> bytes:
@@ -100,21 +100,21 @@ def request_approval(
 ) -> Link:
     """Run the RequestApproval step as the state machine would; return the emailed link."""
     from relay_core import workflow
+    from relay_core.adapters.artifact_store import S3ArtifactStore
+    from relay_core.adapters.notifiers import notifier_for
     from relay_core.config import ApprovalSettings, load
     from relay_core.models import RequestApprovalEvent
-    from relay_core.notify import notifier_for
-    from relay_core.store import ArtifactStore
 
     monkeypatch.setenv("RELAY_OUTBOX_DIR", str(tmp_path / "outbox"))
     settings = load(ApprovalSettings)
     workflow_id = f"wf-{time.time_ns()}"
-    ref = ArtifactStore("relay-artifacts-local").put_text(f"workflows/{workflow_id}/analysis-r0.md", "analysis")
+    ref = S3ArtifactStore("relay-artifacts-local").put_text(f"workflows/{workflow_id}/analysis-r0.md", "analysis")
     event = RequestApprovalEvent.model_validate({
         "workflow_id": workflow_id, "task_token": TOKEN, "topic": topic,
         "analysis": {"analysis": ref.model_dump(), "summary": summary, "revision": revision},
         "revision": revision, "max_revisions": max_revisions, "timeout_seconds": timeout_seconds, "approver": None,
     })
-    records = WorkflowRecords(settings.table_name)
+    records = DynamoDBWorkflowRecords(settings.table_name)
     workflow.request_approval(event, records, notifier_for(settings), settings, secret(), now=now)
     ((path, message),) = approval_emails(tmp_path / "outbox")
     url = approval_link(message)
@@ -129,7 +129,7 @@ def form(link: Link, **fields: str) -> str:
     return urlencode({k: v for k, v in values.items() if v is not None})
 
 
-def approval(records: WorkflowRecords, link: Link) -> dict[str, Any]:
+def approval(records: DynamoDBWorkflowRecords, link: Link) -> dict[str, Any]:
     return records.get_approval(link.approval_id)
 
 

@@ -159,8 +159,9 @@ def test_the_cli_reports_configuration_problems_with_exit_code_2(clean_env, caps
 
 # ----- the outbox ---------------------------------------------------------------------------------
 def _email(outbox: Path, workflow_id: str, approval_id: str, topic: str = "t") -> str:
+    from relay_core.adapters.notifiers import OutboxNotifier
     from relay_core.contracts import APPROVAL_ID_HEADER, WORKFLOW_ID_HEADER
-    from relay_core.notify import Message, OutboxNotifier
+    from relay_core.ports import Message
 
     link = f"http://127.0.0.1:8787/approvals/{approval_id}?exp=2000000000&sig={'s' * 43}"
     OutboxNotifier(outbox, "relay@localhost").send(
@@ -193,7 +194,8 @@ def test_a_topic_quoting_another_workflow_or_an_approval_url_changes_nothing(tmp
     assert api.find_approval_link(tmp_path, "wf-a") == victim
     assert api.find_approval_link(tmp_path, "wf-b") == own != forged
     # An email without the identifying headers is never taken for an approval
-    from relay_core.notify import Message, OutboxNotifier
+    from relay_core.adapters.notifiers import OutboxNotifier
+    from relay_core.ports import Message
 
     OutboxNotifier(tmp_path, "relay@localhost").send(Message(to="a@localhost", subject="Approval needed: x", body=f"{forged}\nWorkflow: wf-a\n"))
     assert api.find_approval_link(tmp_path, "wf-a") == victim

@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from relay_core import workflows_api
-from relay_core.records import WorkflowRecords
+from relay_core.adapters.step_functions import StepFunctionsExecutions
+from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
 from tests.support.apigw import MotoStores, call, load_function
 
@@ -37,7 +38,7 @@ def moto_stores(tmp_path_factory) -> Any:
 def env(moto_stores) -> dict[str, Any]:
     """Empty stores and a fresh state machine (no executions) for each test."""
     arn = moto_stores.reset()
-    return {"arn": arn, "sfn": moto_stores.sfn, "records": WorkflowRecords("relay-workflows-local"), "stores": moto_stores}
+    return {"arn": arn, "sfn": moto_stores.sfn, "records": DynamoDBWorkflowRecords("relay-workflows-local"), "stores": moto_stores}
 
 
 def executions(env: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,7 +46,7 @@ def executions(env: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def execution_input(env: dict[str, Any], name: str) -> dict[str, Any]:
-    arn = workflows_api.Executions(env["arn"], env["sfn"]).arn(name)
+    arn = StepFunctionsExecutions(env["arn"], env["sfn"]).arn(name)
     return json.loads(env["sfn"].describe_execution(executionArn=arn)["input"])
 
 
@@ -145,7 +146,7 @@ def test_status_shows_execution_status_record_approval_and_console_url_but_never
     # Given a running workflow waiting for its second approval
     _, _, started = call(api, lambda_context, "POST", "/workflows", {"topic": "Task tokens"})
     wid = started["workflow_id"]
-    records: WorkflowRecords = env["records"]
+    records: DynamoDBWorkflowRecords = env["records"]
     records.start_workflow(wid, "Task tokens", "arn")
     records.put_approval("appr-1", wid, TOKEN, int(time.time()) + 3600, {"revision": 1, "topic": "Task tokens"})
     records.set_status(wid, "AWAITING_APPROVAL", approval_id="appr-1", revisions=1)
@@ -177,11 +178,11 @@ def test_a_pending_approval_of_a_stopped_execution_shows_as_expired(api, env, la
 
 
 def test_a_finished_workflow_shows_where_its_report_is(api, env, lambda_context):
-    from relay_core.store import ArtifactStore
+    from relay_core.adapters.artifact_store import S3ArtifactStore
 
     _, _, started = call(api, lambda_context, "POST", "/workflows", {"topic": "Task tokens"})
     wid = started["workflow_id"]
-    store = ArtifactStore("relay-artifacts-local")
+    store = S3ArtifactStore("relay-artifacts-local")
     report = store.put_text(f"workflows/{wid}/report.md", "# Report\n")
     env["records"].set_status(wid, "COMPLETED", report=report.model_dump(mode="json"))
     body = call(api, lambda_context, "GET", f"/workflows/{wid}")[2]

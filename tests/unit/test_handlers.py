@@ -8,8 +8,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from relay_core.adapters.artifact_store import S3ArtifactStore
+from relay_core.contracts import artifact_key
 from relay_core.errors import AgentFailed, InvalidInput
-from relay_core.store import ArtifactStore, artifact_key
 
 from relay.local.runtime import BUCKET, TABLE
 from relay.local.servers import load_handler
@@ -75,7 +76,7 @@ def test_plan_research_rejects_bad_input_naming_every_field(stores, lambda_conte
     assert item("WORKFLOW#wf-1") == {}  # nothing recorded for an input that never started
 
 
-def put_finding(store: ArtifactStore, qid: str, text: str, uri: str) -> dict:
+def put_finding(store: S3ArtifactStore, qid: str, text: str, uri: str) -> dict:
     ref = store.put_text(artifact_key("wf-1", f"findings/{qid}.md"), text)
     return {"question_id": qid, "summary": text[:50], "sources": [{"title": uri, "uri": uri, "score": 1.0}], "finding": ref.model_dump()}
 
@@ -85,7 +86,7 @@ def questions(n: int) -> list[dict]:
 
 
 def test_compile_research_merges_findings_dedupes_sources_and_marks_failures(stores, lambda_context):
-    store = ArtifactStore(BUCKET)
+    store = S3ArtifactStore(BUCKET)
     findings = [put_finding(store, "q01", "First answer.", "doc://a"), None, put_finding(store, "q03", "Third answer.", "doc://a")]
     result = handler("compile_research")({"workflow_id": "wf-1", "topic": "T", "questions": questions(3), "findings": findings}, lambda_context)
     assert result["answered"] == 2 and result["failed_questions"] == ["q02"] and result["sources"] == 1
@@ -99,7 +100,7 @@ def test_compile_research_fails_when_nothing_was_answered(stores, lambda_context
 
 
 def approval_event(token: str = "AAAA+token/with=chars") -> dict:
-    store = ArtifactStore(BUCKET)
+    store = S3ArtifactStore(BUCKET)
     ref = store.put_text(artifact_key("wf-1", "analysis-r0.md"), "analysis")
     return {
         "workflow_id": "wf-1", "task_token": token, "topic": "Tokens",
@@ -162,7 +163,7 @@ def test_a_decision_that_cannot_resume_the_execution_is_not_left_recorded(stores
 
 
 def test_finalize_completes_with_a_presigned_report_url(stores, lambda_context):
-    ref = ArtifactStore(BUCKET).put_text(artifact_key("wf-1", "report.md"), "# Report\n")
+    ref = S3ArtifactStore(BUCKET).put_text(artifact_key("wf-1", "report.md"), "# Report\n")
     result = handler("finalize")({"workflow_id": "wf-1", "outcome": "COMPLETED", "report": ref.model_dump()}, lambda_context)
     assert result["status"] == "COMPLETED" and "report.md" in result["report_url"]
     assert item("WORKFLOW#wf-1")["status"] == "COMPLETED"
@@ -238,9 +239,9 @@ def test_a_failed_map_records_the_first_failed_iterations_error(stores, lambda_c
 
 
 def test_status_events_out_of_order_never_move_the_record_backwards(stores, lambda_context, monkeypatch):
-    from relay_core.records import WorkflowRecords
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-    records = WorkflowRecords(TABLE)
+    records = DynamoDBWorkflowRecords(TABLE)
     records.start_workflow("wf-1", "topic", ARN)
     history = FakeHistory([entered(1, "WriteReport"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "WriteReport")])
     module = record_failure_with(monkeypatch, history)
@@ -265,9 +266,9 @@ def test_status_events_out_of_order_never_move_the_record_backwards(stores, lamb
 
 
 def test_a_step_of_the_redriven_attempt_may_write_before_the_redrive_event(stores, monkeypatch, lambda_context):
-    from relay_core.records import WorkflowRecords
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-    records = WorkflowRecords(TABLE)
+    records = DynamoDBWorkflowRecords(TABLE)
     records.start_workflow("wf-1", "topic", ARN)
     records.record_stopped("wf-1", "FAILED", 0, failure={"state": "RequestApproval", "error": "States.Timeout", "cause": ""})
     # RequestApproval of attempt 1 writes first

@@ -33,9 +33,9 @@ def test_ids_are_random_and_128_bits():
 
 
 def test_an_approval_is_decided_once(stores):
-    from relay_core.records import WorkflowRecords
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-    records = WorkflowRecords(stores["RELAY_TABLE_NAME"])
+    records = DynamoDBWorkflowRecords(stores["RELAY_TABLE_NAME"])
     records.put_approval("a1", "wf", "token", 9_999_999_999, {})
     records.decide_approval("a1", "APPROVED", "ann", None)
     with pytest.raises(ApprovalAlreadyDecided) as err:

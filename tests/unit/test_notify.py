@@ -6,7 +6,8 @@ import email
 from email.policy import default
 
 import boto3
-from relay_core.notify import Message, OutboxNotifier, SnsNotifier
+from relay_core.adapters.notifiers import OutboxNotifier, SnsNotifier
+from relay_core.ports import Message
 
 
 def test_sns_notifier_publishes_with_a_subject_sns_accepts(aws):

@@ -5,9 +5,9 @@ import hashlib
 import boto3
 import pytest
 from moto import mock_aws
+from relay_core.adapters.artifact_store import artifact_store
 from relay_core.errors import ModelThrottled
 from relay_core.models import Finding
-from relay_core.store import artifact_store
 from starlette.testclient import TestClient
 
 pytestmark = pytest.mark.unit

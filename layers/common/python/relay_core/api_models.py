@@ -22,12 +22,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from .contracts import ApprovalRecordStatus, RecordStatus
 from .errors import InvalidInput, describe_validation_error
 from .models import EXECUTION_NAME_RE, PlainText, WorkflowRequest
 
-#: Workflow record statuses, the partition key of the status index (relay_core.records).
-RecordStatus = Literal["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED"]
-RECORD_STATUSES: tuple[str, ...] = ("RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED")
+#: Workflow record statuses, the partition key of the status index, in listing order.
+RECORD_STATUSES: tuple[RecordStatus, ...] = tuple(RecordStatus)
 #: Longest Idempotency-Key accepted (the IETF httpapi Idempotency-Key draft sets no
 #: limit; 255 matches common practice and keeps keys out of the way of header limits).
 IDEMPOTENCY_KEY_MAX_CHARS = 255
@@ -223,7 +223,7 @@ class PageToken(_Model):
     """What an opaque ``next_token`` holds: the status filter (``*`` = all) and, per
     status, where to resume (``None`` = from the newest) or that it is exhausted."""
 
-    filter: Literal["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED", "*"]
+    filter: RecordStatus | Literal["*"]
     keys: dict[RecordStatus, IndexKey | None]
     done: list[RecordStatus] = Field(default_factory=list)
 
@@ -269,7 +269,7 @@ class ApprovalStatus(_Model):
     """The workflow's newest approval. Never the task token, never the link."""
 
     approval_id: str | None = Field(default=None, description="identifies the approval (not a credential: links are signed)")
-    status: Literal["PENDING", "APPROVED", "REJECTED", "EXPIRED", "SUPERSEDED"]
+    status: ApprovalRecordStatus
     revision: int = Field(ge=0)
     expires_at: datetime
     decided_by: str | None = None

@@ -1,5 +1,12 @@
 """Facts shared by the stack, the local runtime and the handlers, defined once.
 
+- The statuses of workflow records, approvals and executions (:class:`RecordStatus`,
+  :class:`ApprovalRecordStatus`, :class:`ExecutionStatus`).
+- The workflow table's key, TTL and index names, and the artifact key layout.
+- The state machine's Task functions (:data:`TASK_FUNCTIONS`): which states each
+  ``functions/`` folder implements, the ASL substitution that names its ARN, and its
+  timeout and memory. The stack deploys from this table; the local runtime fills the
+  same substitutions from it.
 - The EventBridge rules that deliver *Step Functions Execution Status Change*
   events to the record-failure function (the stack creates them; the local
   runtime matches the same patterns with :func:`matches`).
@@ -9,16 +16,123 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class RecordStatus(StrEnum):
+    """``status`` of a workflow record (the workflow table's item ``WORKFLOW#{id}``)."""
+
+    RUNNING = "RUNNING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+#: Outcomes of a succeeded execution: nothing moves a record out of them.
+FINAL_STATUSES = frozenset({RecordStatus.COMPLETED, RecordStatus.REJECTED})
+#: Terminal for one attempt only: a redrive (a higher ``redrive_count``) moves them on.
+STOPPED_STATUSES = frozenset({RecordStatus.FAILED, RecordStatus.CANCELLED})
+#: Statuses no further state of the same attempt changes.
+TERMINAL_STATUSES = FINAL_STATUSES | STOPPED_STATUSES
+
+
+class ApprovalRecordStatus(StrEnum):
+    """``approval_status`` of an approval record (``APPROVAL#{id}``)."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class ExecutionStatus(StrEnum):
+    """A Step Functions execution's ``status`` (Step Functions API reference, DescribeExecution)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+    PENDING_REDRIVE = "PENDING_REDRIVE"
+
+
+#: The workflow table's partition key (type S): ``WORKFLOW#{id}`` or ``APPROVAL#{id}``.
+TABLE_PARTITION_KEY = "pk"
+#: The workflow table's TTL attribute (epoch seconds).
+TABLE_TTL_ATTRIBUTE = "ttl"
+#: The GSI listing workflows by ``status``, newest ``created_at`` first.
+STATUS_INDEX = "status-created_at-index"
+#: Records are kept this long after they are written, then DynamoDB TTL removes them (seconds).
+RETENTION_SECONDS = 90 * 24 * 3600
+#: Every artifact of a workflow lives under ``workflows/{workflow_id}/``.
+ARTIFACT_PREFIX = "workflows/"
+
+
+def artifact_key(workflow_id: str, name: str) -> str:
+    """``workflows/{workflow_id}/{name}``: where a workflow's artifact ``name`` lives."""
+    return f"{ARTIFACT_PREFIX}{workflow_id}/{name}"
+
+
+@dataclass(frozen=True)
+class TaskFunction:
+    """One Lambda function the state machine invokes.
+
+    Attributes:
+        name: its folder in ``functions/``.
+        states: the Task states that invoke it, in workflow order.
+        description: shown in the Lambda console.
+        timeout_seconds: the function timeout; agent steps wait on the model.
+        memory_mb: memory (and so CPU) size, in MB; also what Lambda bills GB-seconds on.
+        runs_agent: whether it runs an agent (and so calls the model).
+    """
+
+    name: str
+    states: tuple[str, ...]
+    description: str
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+    runs_agent: bool = False
+
+    @property
+    def substitution_key(self) -> str:
+        """The ASL ``${…}`` substitution naming this function's ARN (``PlanResearchFunctionArn``)."""
+        return "".join(part.title() for part in self.name.split("_")) + "FunctionArn"
+
+
+#: The Lambdas the state machine invokes, in workflow order.
+TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
+    TaskFunction(
+        "plan_research", ("PlanResearch",), "PlanResearch: validate input, record the workflow, plan questions", 300, 1024, True
+    ),
+    TaskFunction("compile_research", ("CompileResearch",), "CompileResearch: merge findings into research.md", 120, 1024),
+    TaskFunction("analyze", ("AnalyzeResearch",), "AnalyzeResearch: the analyst agent", 600, 1024, True),
+    TaskFunction("request_approval", ("RequestApproval",), "RequestApproval: store the task token, email the signed link", 30, 512),
+    TaskFunction("write_report", ("WriteReport",), "WriteReport: the writer agent's final report", 600, 1024, True),
+    TaskFunction(
+        "finalize", ("FinalizeWorkflow", "RecordRejection"), "FinalizeWorkflow/RecordRejection: record the outcome, notify", 30, 512
+    ),
+)
+#: The ASL substitution naming the researcher AgentCore runtime's ARN.
+RUNTIME_SUBSTITUTION = "ResearcherRuntimeArn"
+#: The Distributed Map's ``Label``: its child executions are ``execution:<StateMachine>/<Label>:<id>``.
+MAP_RUN_LABEL = "ResearchQuestions"
 
 #: ``source`` and ``detail-type`` of execution status change events (Step Functions
 #: developer guide, "Automating Step Functions event delivery with EventBridge").
 STATUS_CHANGE_SOURCE = "aws.states"
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 #: Executions RedriveExecution accepts.
-REDRIVABLE_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-#: The function (folder in ``functions/``) the status-change rules target.
-STATUS_CHANGE_FUNCTION = "record_failure"
+REDRIVABLE_STATUSES = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED})
+#: The function (folder in ``functions/``) the status-change rules target. Not a Task
+#: of the state machine.
+STATUS_CHANGE_FUNCTION = TaskFunction(
+    "record_failure", (), "Record which state failed and why, and redrives (EventBridge status changes)", 60, 512
+)
 
 
 def status_change_rules(state_machine_arn: str) -> dict[str, dict[str, Any]]:

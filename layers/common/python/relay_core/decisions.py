@@ -20,16 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import ClientError
 
 from . import approvals
-from .errors import ApprovalExpired, ApprovalSuperseded, InvalidInput
+from .contracts import ApprovalRecordStatus
+from .errors import SUPERSEDED_MESSAGE, ApprovalExpired, ApprovalSuperseded, InvalidInput, TaskTokenGone
 from .models import ApprovalDecision, DecisionForm
 from .observability import logger, metrics
-from .records import SUPERSEDED_MESSAGE, WorkflowRecords
-
-#: SendTaskSuccess errors meaning the task token can no longer be used.
-_DEAD_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+from .ports import TaskTokens, WorkflowRecords
 
 
 @dataclass(frozen=True)
@@ -62,9 +59,9 @@ def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: An
     """
     exp_int = approvals.verify(secret, approval_id, exp, sig, now=now, check_expiry=False)
     item = records.get_approval(approval_id)
-    if item.get("approval_status") == "SUPERSEDED":
+    if item.get("approval_status") == ApprovalRecordStatus.SUPERSEDED:
         raise ApprovalSuperseded(SUPERSEDED_MESSAGE)
-    if item.get("approval_status") == "EXPIRED" and item.get("expired_reason"):
+    if item.get("approval_status") == ApprovalRecordStatus.EXPIRED and item.get("expired_reason"):
         raise ApprovalExpired(str(item["expired_reason"]))
     approvals.verify(secret, approval_id, exp, sig, now=now)
     return exp_int, item
@@ -96,12 +93,12 @@ def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, si
     )
 
 
-def decide(records: WorkflowRecords, sfn: Any, secret: bytes, approval_id: str, form: DecisionForm, now: float | None = None) -> ApprovalDecision:
+def decide(records: WorkflowRecords, tokens: TaskTokens, secret: bytes, approval_id: str, form: DecisionForm, now: float | None = None) -> ApprovalDecision:
     """Record the decision and resume the execution.
 
     Args:
         records: approval records.
-        sfn: a Step Functions client (``send_task_success``).
+        tokens: resumes the waiting execution (SendTaskSuccess).
         secret: the link-signing secret.
         approval_id: from the URL path.
         form: the POSTed form.
@@ -118,7 +115,9 @@ def decide(records: WorkflowRecords, sfn: Any, secret: bytes, approval_id: str, 
     if not approved and not feedback:
         raise InvalidInput("feedback: required when rejecting (say what the analysis should change)")
     decided_by = form.decided_by or "approver (email link)"
-    item = records.decide_approval(approval_id, "APPROVED" if approved else "REJECTED", decided_by, feedback)
+    item = records.decide_approval(
+        approval_id, ApprovalRecordStatus.APPROVED if approved else ApprovalRecordStatus.REJECTED, decided_by, feedback
+    )
     decision = ApprovalDecision(
         approved=approved,
         feedback=feedback,
@@ -127,13 +126,12 @@ def decide(records: WorkflowRecords, sfn: Any, secret: bytes, approval_id: str, 
         approval_id=approval_id,
     )
     try:
-        sfn.send_task_success(taskToken=str(item["task_token"]), output=decision.model_dump_json())
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _DEAD_TOKEN_ERRORS:
-            records.reopen_approval(approval_id, "EXPIRED")
-            raise ApprovalExpired("this approval is no longer awaited (the workflow timed out or ended)") from exc
-        records.reopen_approval(approval_id, "PENDING")
+        tokens.send_success(str(item["task_token"]), decision.model_dump_json())
+    except TaskTokenGone as exc:
+        records.reopen_approval(approval_id, ApprovalRecordStatus.EXPIRED)
+        raise ApprovalExpired("this approval is no longer awaited (the workflow timed out or ended)") from exc
+    except BaseException:
+        records.reopen_approval(approval_id, ApprovalRecordStatus.PENDING)
         raise
     logger.info("approval decided", extra={"approval_id": approval_id, "approved": approved})
     metrics.add_metric(name="ApprovalsDecided", unit=MetricUnit.Count, value=1)

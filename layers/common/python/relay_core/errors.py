@@ -62,6 +62,13 @@ class ApprovalExpired(RelayError):
     http_status = 410
 
 
+#: What a superseded approval link says (410).
+SUPERSEDED_MESSAGE = (
+    "A newer approval request was sent for this workflow (it was resumed after it stopped). "
+    "Use the link in the newest email."
+)
+
+
 class ApprovalSuperseded(RelayError):
     """A newer approval request replaced this one (the workflow was redriven and asked
     again); only the newest link can decide."""
@@ -85,6 +92,27 @@ class WorkflowConflict(RelayError):
     different body, or a cancel of a workflow that is no longer running."""
 
     http_status = 409
+
+
+class ExecutionExists(RelayError):
+    """StartExecution found an execution with that name (Step Functions API reference,
+    StartExecution: ``ExecutionAlreadyExists``)."""
+
+    http_status = 409
+
+
+class ExecutionNotRedrivable(RelayError):
+    """RedriveExecution refused; the message is Step Functions' reason (API reference,
+    RedriveExecution: ``ExecutionNotRedrivable``)."""
+
+    http_status = 409
+
+
+class TaskTokenGone(RelayError):
+    """SendTaskSuccess refused the task token: it timed out, its execution ended, or it
+    is not a token (``TaskTimedOut``, ``TaskDoesNotExist``, ``InvalidToken``)."""
+
+    http_status = 410
 
 
 class ModelThrottled(RelayError):

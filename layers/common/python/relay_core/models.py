@@ -15,7 +15,7 @@ are capped here (``SUMMARY_MAX_CHARS``), so every payload stays under 32 KiB.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -38,6 +38,8 @@ TOPIC_MAX_CHARS = 2000
 MAX_QUESTIONS = 40
 #: Summaries carried in state data are cut to this many characters.
 SUMMARY_MAX_CHARS = 280
+#: The analysis summary carried to the approval email and page: three state-data summaries.
+ANALYSIS_SUMMARY_MAX_CHARS = SUMMARY_MAX_CHARS * 3
 #: Longest reviewer feedback accepted, in characters.
 FEEDBACK_MAX_CHARS = 4000
 #: Standard workflows run at most one year (AWS Step Functions quotas), so a task
@@ -78,6 +80,12 @@ WorkflowId = Annotated[str, StringConstraints(pattern=EXECUTION_NAME_RE.pattern)
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with seconds, e.g. ``2026-11-21T14:00:00Z``
+    (the format of every timestamp in the workflow records)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clip(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
@@ -226,7 +234,7 @@ class AnalyzeEvent(_Model):
 
 class Analysis(_Model):
     analysis: ArtifactRef
-    summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS * 3)]
+    summary: Annotated[str, StringConstraints(max_length=ANALYSIS_SUMMARY_MAX_CHARS)]
     revision: int = Field(ge=0)
 
 

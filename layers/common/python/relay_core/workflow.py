@@ -1,8 +1,9 @@
 """The workflow's steps: one function per Task state, called by the thin handlers.
 
-Each step takes a parsed event model and the adapters it needs, and returns a
-result model. Agents (``relay_agents``) are imported inside the steps that use
-them, so the functions that need no model never pay for importing one.
+Each step takes a parsed event model, the ports it needs (:mod:`relay_core.ports`)
+and, for the agent steps, the agent as a callable (:class:`Planner`, :class:`Analyst`,
+:class:`Writer`), and returns a result model. The handlers in ``functions/`` build the
+adapters and agents and pass them in: this module imports no adapter and no agent.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -19,7 +19,16 @@ from pydantic import ValidationError
 
 from . import approvals
 from .config import ApprovalSettings, RequestDefaults, load
-from .contracts import APPROVAL_ID_HEADER, RUNTIME_STOPPED_ERROR, WORKFLOW_ID_HEADER, canceller
+from .contracts import (
+    APPROVAL_ID_HEADER,
+    RUNTIME_STOPPED_ERROR,
+    WORKFLOW_ID_HEADER,
+    ApprovalRecordStatus,
+    ExecutionStatus,
+    RecordStatus,
+    artifact_key,
+    canceller,
+)
 from .errors import (
     AgentFailed,
     ApprovalAlreadyDecided,
@@ -30,6 +39,7 @@ from .errors import (
 )
 from .history import failure_after, last_redrive, map_run_arn, open_state, short_cause
 from .models import (
+    ANALYSIS_SUMMARY_MAX_CHARS,
     Analysis,
     AnalyzeEvent,
     ApprovalRequested,
@@ -50,12 +60,39 @@ from .models import (
     WorkflowRequest,
     WriteReportEvent,
     clip,
+    utc_now,
 )
-from .notify import Message, Notifier
 from .observability import logger, metrics
-from .records import WorkflowRecords, utc_now
+from .ports import ArtifactStore, ExecutionHistory, Message, Notifier, WorkflowRecords
 from .safe_text import markdown_safe, plain_text
-from .store import ArtifactStore, artifact_key
+
+
+class Planner(Protocol):
+    """``(topic, count) -> questions``: the planner agent (``relay_agents.planner.plan_questions``)."""
+
+    def __call__(self, topic: str, count: int, /) -> list[str]: ...
+
+
+class AnalysisText(Protocol):
+    """What an analyst returns: ``markdown`` (the analysis) and a plain-text ``summary``."""
+
+    @property
+    def markdown(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+
+class Analyst(Protocol):
+    """The analyst agent (``relay_agents.analyst.analyze``)."""
+
+    def __call__(self, topic: str, research_markdown: str, /, *, feedback: str | None, revision: int) -> AnalysisText: ...
+
+
+class Writer(Protocol):
+    """The writer agent (``relay_agents.writer.write_report``): the report's Markdown."""
+
+    def __call__(self, topic: str, research_markdown: str, analysis_markdown: str, /, *, approval_feedback: str | None) -> str: ...
 
 
 def session_id_for(workflow_id: str, question_id: str) -> str:
@@ -81,13 +118,13 @@ def parse_request(raw: dict[str, Any]) -> WorkflowRequest:
         raise InvalidInput(f"input: {describe_validation_error(exc)}") from exc
 
 
-def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: Callable[[str, int], list[str]] | None = None) -> PlanResult:
+def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: Planner) -> PlanResult:
     """PlanResearch: validate the input, record the workflow as RUNNING, plan the questions.
 
     Args:
         event: the state's event.
         records: workflow records.
-        planner: ``(topic, count) -> questions``; defaults to the planner agent.
+        planner: ``(topic, count) -> questions`` (the handler passes the planner agent).
 
     Raises:
         InvalidInput: the execution input is invalid (not retried).
@@ -95,10 +132,6 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: C
     """
     request = parse_request(event.request)
     records.start_workflow(event.workflow_id, request.topic, event.execution_arn, attempt=event.redrive_count)
-    if planner is None:
-        from relay_agents.planner import plan_questions
-
-        planner = plan_questions
     questions = planner(request.topic, request.questions)
     if len(questions) != request.questions or any(not q.strip() for q in questions):
         raise AgentFailed(f"planner returned {len(questions)} usable questions, expected {request.questions}")
@@ -167,19 +200,16 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
     return CompiledResearch(research=ref, answered=answered, failed_questions=failed, sources=len(sources))
 
 
-def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords, analyst: Callable[..., Any] | None = None) -> Analysis:
-    """AnalyzeResearch: the analyst agent's insights, risks and open questions; on a
-    revision it addresses the reviewer's feedback. Writes ``analysis-r{revision}.md``."""
+def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords, analyst: Analyst) -> Analysis:
+    """AnalyzeResearch: the analyst's insights, risks and open questions (the handler
+    passes the analyst agent); on a revision it addresses the reviewer's feedback.
+    Writes ``analysis-r{revision}.md``."""
     research = store.get_text(event.research)
-    if analyst is None:
-        from relay_agents.analyst import analyze as analyst_agent
-
-        analyst = analyst_agent
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
     ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
-    records.set_status(event.workflow_id, "RUNNING", attempt=event.redrive_count, revisions=event.revision)
+    records.set_status(event.workflow_id, RecordStatus.RUNNING, attempt=event.redrive_count, revisions=event.revision)
     metrics.add_metric(name="AnalysesWritten", unit=MetricUnit.Count, value=1)
-    return Analysis(analysis=ref, summary=clip(result.summary, 840), revision=event.revision)
+    return Analysis(analysis=ref, summary=clip(result.summary, ANALYSIS_SUMMARY_MAX_CHARS), revision=event.revision)
 
 
 def approval_email(event: RequestApprovalEvent, url: str, expires_at: datetime) -> tuple[str, str]:
@@ -214,7 +244,7 @@ def request_approval(
     redriven RequestApproval asks again) becomes SUPERSEDED: its link answers 410.
     """
     previous = records.latest_approval_for(event.workflow_id)
-    if previous is not None and previous.get("approval_status") in {"PENDING", "EXPIRED"}:
+    if previous is not None and previous.get("approval_status") in {ApprovalRecordStatus.PENDING, ApprovalRecordStatus.EXPIRED}:
         records.supersede_approval(str(previous["approval_id"]))
     approval_id = approvals.new_approval_id()
     exp = int(now if now is not None else time.time()) + event.timeout_seconds
@@ -232,7 +262,7 @@ def request_approval(
             "max_revisions": event.max_revisions,
         },
     )
-    records.set_status(event.workflow_id, "AWAITING_APPROVAL", attempt=event.redrive_count, approval_id=approval_id)
+    records.set_status(event.workflow_id, RecordStatus.AWAITING_APPROVAL, attempt=event.redrive_count, approval_id=approval_id)
     url = approvals.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
     headers = {WORKFLOW_ID_HEADER: event.workflow_id, APPROVAL_ID_HEADER: approval_id}
@@ -242,16 +272,12 @@ def request_approval(
     return ApprovalRequested(approval_id=approval_id, expires_at=expires_at, notified=where)
 
 
-def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Callable[..., str] | None = None) -> Report:
-    """WriteReport: the writer agent's final Markdown report, written to ``report.md``
-    after :func:`~relay_core.safe_text.markdown_safe` (whatever writer wrote it, the
-    topic, feedback and passages in it hold no raw HTML)."""
+def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Writer) -> Report:
+    """WriteReport: the writer's final Markdown report (the handler passes the writer
+    agent), written to ``report.md`` after :func:`~relay_core.safe_text.markdown_safe`
+    (whatever writer wrote it, the topic, feedback and passages in it hold no raw HTML)."""
     research = store.get_text(event.research)
     analysis = store.get_text(event.analysis)
-    if writer is None:
-        from relay_agents.writer import write_report as writer_agent
-
-        writer = writer_agent
     markdown = writer(event.topic, research, analysis, approval_feedback=event.approval.feedback)
     if not markdown.strip():
         raise AgentFailed("the writer returned an empty report")
@@ -269,7 +295,7 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
         if event.report is None:
             raise InvalidInput("report: required when outcome is COMPLETED")
         url = store.presigned_url(event.report)
-        records.set_status(event.workflow_id, "COMPLETED", attempt=event.redrive_count, report=event.report.model_dump(mode="json"))
+        records.set_status(event.workflow_id, RecordStatus.COMPLETED, attempt=event.redrive_count, report=event.report.model_dump(mode="json"))
         if notifier is not None:
             notifier.send(
                 Message(
@@ -279,24 +305,16 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
                 )
             )
         return FinalizeResult(workflow_id=event.workflow_id, status="COMPLETED", report=event.report, report_url=url)
-    records.set_status(event.workflow_id, "REJECTED", attempt=event.redrive_count)
+    records.set_status(event.workflow_id, RecordStatus.REJECTED, attempt=event.redrive_count)
     return FinalizeResult(workflow_id=event.workflow_id, status="REJECTED")
 
 
-class ExecutionHistory(Protocol):
-    """Reads executions (the Step Functions adapter implements it)."""
-
-    def events(self, execution_arn: str) -> list[dict[str, Any]]:
-        """Every GetExecutionHistory event, oldest first."""
-        ...
-
-    def map_run_failure(self, map_run_arn: str) -> tuple[str, str] | None:
-        """``(error, cause)`` of a failed child execution of the Map Run, if one can be read."""
-        ...
-
-
 #: Record status for each stopped execution status.
-STOPPED_RECORD_STATUS = {"FAILED": "FAILED", "TIMED_OUT": "FAILED", "ABORTED": "CANCELLED"}
+STOPPED_RECORD_STATUS = {
+    ExecutionStatus.FAILED: RecordStatus.FAILED,
+    ExecutionStatus.TIMED_OUT: RecordStatus.FAILED,
+    ExecutionStatus.ABORTED: RecordStatus.CANCELLED,
+}
 
 
 def record_status_change(change: ExecutionStatusChange, history: ExecutionHistory, records: WorkflowRecords) -> StatusRecorded:
@@ -315,7 +333,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
     detail = change.detail
     workflow_id = detail.name
     events = history.events(detail.executionArn)
-    if detail.status == "RUNNING":
+    if detail.status == ExecutionStatus.RUNNING:
         before = events[: last_redrive(events)] if detail.redriveCount else events
         resumed = open_state(before)
         state = resumed.name if resumed else None
@@ -323,7 +341,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         logger.info("workflow redriven", extra={"redrive_count": detail.redriveCount, "resumed_from": state, "written": written})
         metrics.add_metric(name="WorkflowsRedriven", unit=MetricUnit.Count, value=1)
         return StatusRecorded(
-            workflow_id=workflow_id, status=detail.status, record_status="RUNNING", redrive_count=detail.redriveCount, state=state, written=written
+            workflow_id=workflow_id, status=detail.status, record_status=RecordStatus.RUNNING, redrive_count=detail.redriveCount, state=state, written=written
         )
     if detail.status not in STOPPED_RECORD_STATUS:
         raise InvalidInput(f"detail.status: {detail.status} is not a status this function records")
@@ -345,13 +363,13 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         cause = cause or "the execution timed out"
     record_status = STOPPED_RECORD_STATUS[detail.status]
     if detail.status == "ABORTED" and detail.error == RUNTIME_STOPPED_ERROR:
-        record_status = "FAILED"  # the local runtime died under it: a failure to redrive, not a cancellation
+        record_status = RecordStatus.FAILED  # the local runtime died under it: a failure to redrive, not a cancellation
     state = failed.name if failed else None
     failure = {"state": state or "", "error": error, "cause": clip(short_cause(cause), 1000), "at": utc_now()}
     written = records.record_stopped(workflow_id, record_status, detail.redriveCount, failure=failure)
     if written:
         pending = records.latest_approval_for(workflow_id)
-        if pending and pending.get("approval_status") == "PENDING":
+        if pending and pending.get("approval_status") == ApprovalRecordStatus.PENDING:
             # Decided in the same instant the execution stopped: the record already says by whom.
             with contextlib.suppress(ApprovalAlreadyDecided, ApprovalExpired, ApprovalSuperseded):
                 who = canceller(detail.cause) if detail.status == "ABORTED" else None
@@ -359,7 +377,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
                     f"Nobody waits for this approval any more: the workflow stopped ({clip(short_cause(cause) or error, 200)}). "
                     f"Resume it with a redrive (relay redrive {workflow_id}); a new approval email will be sent."
                 )
-                records.decide_approval(str(pending["approval_id"]), "EXPIRED", who or f"execution {detail.status}", None, reason=reason)
+                records.decide_approval(str(pending["approval_id"]), ApprovalRecordStatus.EXPIRED, who or f"execution {detail.status}", None, reason=reason)
     logger.info("workflow stopped", extra={"status": detail.status, "failed_state": state, "error": error, "written": written})
     if detail.status != "ABORTED":
         metrics.add_metric(name="WorkflowsFailed", unit=MetricUnit.Count, value=1)

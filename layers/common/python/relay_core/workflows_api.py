@@ -4,7 +4,7 @@ The workflow id is the execution name. Sources of truth:
 
 - the execution (DescribeExecution, GetExecutionHistory) for ``status`` and
   ``current_state``;
-- the workflow record (``relay_core.records``) for revisions, the report, the
+- the workflow record (port :class:`relay_core.ports.WorkflowRecords`) for revisions, the report, the
   newest approval, failures and cancellations, and for listing by status.
 
 Idempotency: ``POST /workflows`` with an ``Idempotency-Key`` names the execution
@@ -27,11 +27,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
-
-import boto3
-from botocore.exceptions import ClientError
 
 from .api_models import (
     RECORD_STATUSES,
@@ -57,137 +53,18 @@ from .errors import (
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalSuperseded,
-    InvalidInput,
+    ExecutionExists,
+    ExecutionNotRedrivable,
     WorkflowConflict,
     WorkflowNotFound,
 )
 from .history import open_state
-from .models import ArtifactRef, WorkflowRequest
+from .models import ArtifactRef, WorkflowRequest, utc_now
 from .observability import logger
-from .records import WorkflowRecords, utc_now
+from .ports import Executions, WorkflowRecords
 
-#: Events read from the end of the history to find the current state (one page).
-HISTORY_PAGE = 100
-#: At most this many history pages are read looking for the current state.
-HISTORY_MAX_PAGES = 5
 #: Lifetime of the presigned report URL in GET /workflows/{id}, seconds.
 REPORT_URL_SECONDS = 3600
-
-
-# ----- the Step Functions adapter ---------------------------------------------------------
-class Executions:
-    """Executions of one state machine (the adapter that owns the Step Functions client).
-
-    Args:
-        state_machine_arn: ``arn:aws:states:{region}:{account}:stateMachine:{name}``.
-        client: a boto3 ``stepfunctions`` client (default: a new one).
-    """
-
-    def __init__(self, state_machine_arn: str, client: Any | None = None):
-        self.state_machine_arn = state_machine_arn
-        self._sfn = client or boto3.client("stepfunctions")
-
-    def arn(self, name: str) -> str:
-        """The execution ARN for execution ``name`` of this state machine."""
-        prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
-        return f"{prefix}:execution:{machine}:{name}"
-
-    def start(self, name: str, input_json: str) -> str:
-        """StartExecution. Raises ``ClientError`` (``ExecutionAlreadyExists`` among others)."""
-        return str(self._sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=input_json)["executionArn"])
-
-    def describe(self, name: str) -> dict[str, Any]:
-        """DescribeExecution. Raises :class:`WorkflowNotFound`."""
-        try:
-            return dict(self._sfn.describe_execution(executionArn=self.arn(name)))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "InvalidArn"}:
-                raise WorkflowNotFound(f"workflow {name!r} not found") from None
-            raise
-
-    def recent_events(self, name: str) -> list[dict[str, Any]]:
-        """History events, newest first, at most ``HISTORY_PAGE * HISTORY_MAX_PAGES``."""
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": self.arn(name), "reverseOrder": True, "maxResults": HISTORY_PAGE}
-        for _ in range(HISTORY_MAX_PAGES):
-            page = self._sfn.get_execution_history(**kwargs)
-            events.extend(page.get("events", []))
-            token = page.get("nextToken")
-            if not token or any(e.get("type", "").endswith("StateEntered") for e in events):
-                break
-            kwargs["nextToken"] = token
-        # Sort rather than trust the order: some emulators ignore reverseOrder.
-        return sorted(events, key=lambda e: int(e.get("id", 0)), reverse=True)
-
-    def history_page(self, name: str, limit: int, next_token: str | None = None, reverse: bool = False) -> tuple[list[dict[str, Any]], str | None]:
-        """One GetExecutionHistory page: ``(events, next_token)``.
-
-        Raises:
-            WorkflowNotFound: no such execution.
-            InvalidInput: ``next_token`` was not issued by Step Functions for this history.
-        """
-        kwargs: dict[str, Any] = {"executionArn": self.arn(name), "maxResults": limit, "reverseOrder": reverse}
-        if next_token:
-            kwargs["nextToken"] = next_token
-        try:
-            page = self._sfn.get_execution_history(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in {"ExecutionDoesNotExist", "InvalidArn"}:
-                raise WorkflowNotFound(f"workflow {name!r} not found") from None
-            if code == "InvalidToken":
-                raise InvalidInput("next_token: not a token this API issued; start again without it") from None
-            raise
-        return list(page.get("events", [])), page.get("nextToken")
-
-    def events(self, execution_arn: str) -> list[dict[str, Any]]:
-        """Every history event of ``execution_arn``, oldest first (at most 25,000 by the
-        Step Functions quota; read in pages of 1,000)."""
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = self._sfn.get_execution_history(**kwargs)
-            events.extend(page.get("events", []))
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
-
-    def map_run_failure(self, map_run_arn: str) -> tuple[str, str] | None:
-        """``(error, cause)`` of one FAILED child execution of a Distributed Map Run
-        (ListExecutions with ``mapRunArn``, then DescribeExecution), or ``None`` when
-        none can be read (the local engine runs Map iterations without child
-        executions and puts the first failure in the MapRunFailed cause instead)."""
-        try:
-            page = self._sfn.list_executions(mapRunArn=map_run_arn, statusFilter="FAILED", maxResults=1)
-            children = page.get("executions", [])
-            if not children:
-                return None
-            child = self._sfn.describe_execution(executionArn=children[0]["executionArn"])
-        except ClientError as exc:
-            logger.warning("could not read the Map Run's child executions", extra={"error": str(exc)})
-            return None
-        return str(child.get("error") or ""), str(child.get("cause") or "")
-
-    def redrive(self, name: str) -> dict[str, Any]:
-        """RedriveExecution. Raises ``ClientError`` (``ExecutionNotRedrivable`` among others)."""
-        return dict(self._sfn.redrive_execution(executionArn=self.arn(name)))
-
-    def stop(self, name: str, error: str, cause: str, settle_seconds: float = 3.0) -> dict[str, Any]:
-        """StopExecution, then DescribeExecution until it is no longer RUNNING (at most
-        ``settle_seconds``: Step Functions reports ABORTED at once, emulators may lag)."""
-        self._sfn.stop_execution(executionArn=self.arn(name), error=error, cause=cause)
-        deadline = time.monotonic() + settle_seconds
-        while True:
-            described = self.describe(name)
-            if described["status"] != "RUNNING" or time.monotonic() >= deadline:
-                return described
-            time.sleep(0.05)
-
-
-@lru_cache(maxsize=4)
-def executions_for(state_machine_arn: str) -> Executions:
-    """The cached adapter for ``state_machine_arn`` (one client per warm Lambda environment)."""
-    return Executions(state_machine_arn)
 
 
 # ----- start ---------------------------------------------------------------------------------
@@ -238,9 +115,9 @@ def start_workflow(executions: Executions, request: WorkflowRequest, idempotency
     if not replayed:
         try:
             executions.start(name, body)
-        except ClientError as exc:
+        except ExecutionExists:
             # A concurrent retry started it between our look and our start.
-            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or idempotency_key is None:
+            if idempotency_key is None:
                 raise
             replayed = same_as_existing()
             if not replayed:
@@ -385,12 +262,7 @@ def list_workflows(records: WorkflowRecords, query: ListQuery) -> WorkflowList:
         if status in token.done:
             continue
         start = token.keys.get(status)  # type: ignore[call-overload]
-        try:
-            items, last = records.list_workflows(status, limit=query.limit, start_key=start.model_dump() if start else None)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ValidationException":
-                raise InvalidInput("next_token: not a token this API issued; start again without it") from None
-            raise
+        items, last = records.list_workflows(status, limit=query.limit, start_key=start.model_dump() if start else None)
         fetched[status] = (items, last)
     streams = [[(str(i["created_at"]), status, n, i) for n, i in enumerate(items)] for status, (items, _) in fetched.items()]
     taken = list(heapq.merge(*streams, key=lambda t: t[0], reverse=True))[: query.limit]
@@ -463,11 +335,8 @@ def redrive_workflow(executions: Executions, workflow_id: str, base_url: str) ->
     resumed = open_state(executions.events(str(execution["executionArn"])))
     try:
         answer = executions.redrive(workflow_id)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "ExecutionNotRedrivable":
-            raise WorkflowConflict(f"workflow {workflow_id} cannot be redriven: {error.get('Message') or 'not redrivable'}") from None
-        raise
+    except ExecutionNotRedrivable as exc:
+        raise WorkflowConflict(f"workflow {workflow_id} cannot be redriven: {exc}") from None
     count = int(executions.describe(workflow_id).get("redriveCount") or int(execution.get("redriveCount") or 0) + 1)
     logger.info("workflow redriven", extra={"workflow_id": workflow_id, "redrive_count": count, "resumed_from": resumed and resumed.name})
     return RedrivenWorkflow(

@@ -1,4 +1,5 @@
-"""Workflow and approval records in one DynamoDB table.
+"""Workflow and approval records in one DynamoDB table (port
+:class:`relay_core.ports.WorkflowRecords`).
 
 Table layout (single table, partition key ``pk`` of type S):
 
@@ -16,7 +17,8 @@ Table layout (single table, partition key ``pk`` of type S):
   no ``status`` attribute, so they never appear in the status index.
 
 Every state change is a conditional write, so a retried or concurrent call cannot
-move a record backwards or decide an approval twice. COMPLETED and REJECTED are final
+move a record backwards or decide an approval twice. The conditions state the rules
+of :mod:`relay_core.transitions`. COMPLETED and REJECTED are final
 (the execution succeeded). FAILED and CANCELLED are final for the attempt that wrote
 them: only a later attempt (a redriven execution, ``redrive_count`` greater than the
 stored one) moves the record on, so a late write of the stopped attempt, or a status
@@ -26,49 +28,39 @@ change event delivered out of order, never moves it backwards.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from .errors import (
+from ..contracts import (
+    FINAL_STATUSES,
+    RETENTION_SECONDS,
+    STATUS_INDEX,
+    STOPPED_STATUSES,
+    TABLE_PARTITION_KEY,
+    TABLE_TTL_ATTRIBUTE,
+    ApprovalRecordStatus,
+    RecordStatus,
+)
+from ..errors import (
+    SUPERSEDED_MESSAGE,
     ApprovalAlreadyDecided,
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalSuperseded,
+    InvalidInput,
     WorkflowNotFound,
 )
-
-#: The GSI listing workflows by status, newest first.
-STATUS_INDEX = "status-created_at-index"
-#: Records are kept this long after they are written, then DynamoDB TTL removes them.
-RETENTION_SECONDS = 90 * 24 * 3600
-TERMINAL_STATUSES = frozenset({"COMPLETED", "REJECTED", "FAILED", "CANCELLED"})
-#: Outcomes of a succeeded execution: nothing moves a record out of them.
-FINAL_STATUSES = frozenset({"COMPLETED", "REJECTED"})
-#: Terminal for one attempt only: a redrive (a higher ``redrive_count``) moves them on.
-STOPPED_STATUSES = frozenset({"FAILED", "CANCELLED"})
-
-
-#: What a superseded approval link says (410).
-SUPERSEDED_MESSAGE = (
-    "A newer approval request was sent for this workflow (it was resumed after it stopped). "
-    "Use the link in the newest email."
-)
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with seconds, e.g. ``2026-11-21T14:00:00Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ..models import utc_now
 
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-class WorkflowRecords:
+class DynamoDBWorkflowRecords:
     """Workflow and approval items in the table ``table_name``.
 
     Args:
@@ -86,16 +78,16 @@ class WorkflowRecords:
         try:
             self._table.put_item(
                 Item={
-                    "pk": f"WORKFLOW#{workflow_id}",
+                    TABLE_PARTITION_KEY: f"WORKFLOW#{workflow_id}",
                     "workflow_id": workflow_id,
-                    "status": "RUNNING",
+                    "status": RecordStatus.RUNNING,
                     "created_at": utc_now(),
                     "updated_at": utc_now(),
                     "topic": topic,
                     "execution_arn": execution_arn,
                     "revisions": 0,
                     "redrive_count": attempt,
-                    "ttl": int(time.time()) + RETENTION_SECONDS,
+                    TABLE_TTL_ATTRIBUTE: int(time.time()) + RETENTION_SECONDS,
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -103,11 +95,11 @@ class WorkflowRecords:
             if not _conditional_failed(exc):
                 raise
             if attempt:  # a redriven PlanResearch: the record may be FAILED from the last attempt
-                self.set_status(workflow_id, "RUNNING", attempt=attempt)
+                self.set_status(workflow_id, RecordStatus.RUNNING, attempt=attempt)
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow item. Raises :class:`WorkflowNotFound`."""
-        item = self._table.get_item(Key={"pk": f"WORKFLOW#{workflow_id}"}, ConsistentRead=True).get("Item")
+        item = self._table.get_item(Key={TABLE_PARTITION_KEY: f"WORKFLOW#{workflow_id}"}, ConsistentRead=True).get("Item")
         if not item:
             raise WorkflowNotFound(f"workflow {workflow_id!r} not found")
         return dict(item)
@@ -138,7 +130,7 @@ class WorkflowRecords:
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         try:
             self._table.update_item(
-                Key={"pk": f"WORKFLOW#{workflow_id}"},
+                Key={TABLE_PARTITION_KEY: f"WORKFLOW#{workflow_id}"},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -188,7 +180,7 @@ class WorkflowRecords:
         values = {":rc": redrive_count}
         if self._update(
             workflow_id,
-            {"status": "RUNNING", **sets},
+            {"status": RecordStatus.RUNNING, **sets},
             f"#s IN {self._STOPPED} AND (attribute_not_exists(#rc) OR #rc < :rc)",
             values,
             remove=("failure", "cancel"),
@@ -207,6 +199,9 @@ class WorkflowRecords:
 
         Returns:
             ``(items, last_evaluated_key)``; pass the key back as ``start_key`` for the next page.
+
+        Raises:
+            InvalidInput: DynamoDB refused ``start_key`` (not a key it returned).
         """
         kwargs: dict[str, Any] = {
             "IndexName": STATUS_INDEX,
@@ -218,7 +213,12 @@ class WorkflowRecords:
         }
         if start_key:
             kwargs["ExclusiveStartKey"] = start_key
-        page = self._table.query(**kwargs)
+        try:
+            page = self._table.query(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ValidationException":
+                raise InvalidInput("next_token: not a token this API issued; start again without it") from None
+            raise
         return [dict(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
 
     # ----- approvals -------------------------------------------------------------
@@ -226,14 +226,14 @@ class WorkflowRecords:
         """Store a PENDING approval. The id is fresh randomness, so a collision is a bug: it raises."""
         self._table.put_item(
             Item={
-                "pk": f"APPROVAL#{approval_id}",
+                TABLE_PARTITION_KEY: f"APPROVAL#{approval_id}",
                 "approval_id": approval_id,
                 "workflow_id": workflow_id,
-                "approval_status": "PENDING",
+                "approval_status": ApprovalRecordStatus.PENDING,
                 "task_token": task_token,
                 "expires_at": expires_at,
                 "created_at": utc_now(),
-                "ttl": expires_at + RETENTION_SECONDS,
+                TABLE_TTL_ATTRIBUTE: expires_at + RETENTION_SECONDS,
                 **details,
             },
             ConditionExpression="attribute_not_exists(pk)",
@@ -241,7 +241,7 @@ class WorkflowRecords:
 
     def get_approval(self, approval_id: str) -> dict[str, Any]:
         """The approval item. Raises :class:`ApprovalNotFound`."""
-        item = self._table.get_item(Key={"pk": f"APPROVAL#{approval_id}"}, ConsistentRead=True).get("Item")
+        item = self._table.get_item(Key={TABLE_PARTITION_KEY: f"APPROVAL#{approval_id}"}, ConsistentRead=True).get("Item")
         if not item:
             raise ApprovalNotFound("approval not found")
         return dict(item)
@@ -258,14 +258,14 @@ class WorkflowRecords:
             ApprovalNotFound: no such approval.
         """
         decided_at = utc_now()
-        values = {":s": status, ":by": decided_by, ":at": decided_at, ":f": feedback or "", ":pending": "PENDING"}
+        values = {":s": status, ":by": decided_by, ":at": decided_at, ":f": feedback or "", ":pending": ApprovalRecordStatus.PENDING}
         expression = "SET approval_status = :s, decided_by = :by, decided_at = :at, feedback = :f"
         if reason:
             expression += ", expired_reason = :r"
             values[":r"] = reason
         try:
             result = self._table.update_item(
-                Key={"pk": f"APPROVAL#{approval_id}"},
+                Key={TABLE_PARTITION_KEY: f"APPROVAL#{approval_id}"},
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk) AND approval_status = :pending",
                 ExpressionAttributeValues=values,
@@ -275,9 +275,9 @@ class WorkflowRecords:
             if not _conditional_failed(exc):
                 raise
             current = self.get_approval(approval_id)
-            if current.get("approval_status") == "SUPERSEDED":
+            if current.get("approval_status") == ApprovalRecordStatus.SUPERSEDED:
                 raise ApprovalSuperseded(SUPERSEDED_MESSAGE) from exc
-            if current.get("approval_status") == "EXPIRED" and current.get("expired_reason"):
+            if current.get("approval_status") == ApprovalRecordStatus.EXPIRED and current.get("expired_reason"):
                 raise ApprovalExpired(str(current["expired_reason"])) from exc
             raise ApprovalAlreadyDecided(
                 f"already {current.get('approval_status', '').lower()} by {current.get('decided_by') or 'the system'} "
@@ -290,12 +290,12 @@ class WorkflowRecords:
     def reopen_approval(self, approval_id: str, status: str) -> None:
         """Undo a decision whose ``SendTaskSuccess`` failed: back to PENDING (decider
         cleared) so it can be decided again, or to EXPIRED when the token is dead."""
-        if status == "PENDING":
+        if status == ApprovalRecordStatus.PENDING:
             expression = "SET approval_status = :s REMOVE decided_by, decided_at"
         else:
             expression = "SET approval_status = :s"
         self._table.update_item(
-            Key={"pk": f"APPROVAL#{approval_id}"},
+            Key={TABLE_PARTITION_KEY: f"APPROVAL#{approval_id}"},
             UpdateExpression=expression,
             ExpressionAttributeValues={":s": status},
         )
@@ -305,10 +305,15 @@ class WorkflowRecords:
         approvals keep their decision. Returns whether it changed."""
         try:
             self._table.update_item(
-                Key={"pk": f"APPROVAL#{approval_id}"},
+                Key={TABLE_PARTITION_KEY: f"APPROVAL#{approval_id}"},
                 UpdateExpression="SET approval_status = :s, superseded_at = :at",
                 ConditionExpression="attribute_exists(pk) AND approval_status IN (:pending, :expired)",
-                ExpressionAttributeValues={":s": "SUPERSEDED", ":at": utc_now(), ":pending": "PENDING", ":expired": "EXPIRED"},
+                ExpressionAttributeValues={
+                    ":s": ApprovalRecordStatus.SUPERSEDED,
+                    ":at": utc_now(),
+                    ":pending": ApprovalRecordStatus.PENDING,
+                    ":expired": ApprovalRecordStatus.EXPIRED,
+                },
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -332,6 +337,6 @@ class WorkflowRecords:
 
 
 @lru_cache(maxsize=8)
-def workflow_records(table_name: str) -> WorkflowRecords:
+def workflow_records(table_name: str) -> DynamoDBWorkflowRecords:
     """The cached records adapter for ``table_name`` (one client per warm Lambda environment)."""
-    return WorkflowRecords(table_name)
+    return DynamoDBWorkflowRecords(table_name)

@@ -1,6 +1,7 @@
-"""The artifact store: large text in S3, small :class:`ArtifactRef` values in state data.
+"""The artifact store on S3 (port :class:`relay_core.ports.ArtifactStore`): large text
+in S3, small :class:`~relay_core.models.ArtifactRef` values in state data.
 
-Keys are laid out per workflow: ``workflows/{workflow_id}/{name}``. Writes are
+Keys are laid out per workflow: :func:`relay_core.contracts.artifact_key`. Writes are
 single ``PutObject`` calls (atomic per object); reads verify the SHA-256 recorded
 in the reference so a reference can never silently point at other bytes.
 """
@@ -14,16 +15,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from .errors import ArtifactIntegrityError, ArtifactNotFound
-from .models import ArtifactRef
+from ..errors import ArtifactIntegrityError, ArtifactNotFound
+from ..models import ArtifactRef
 
 
-def artifact_key(workflow_id: str, name: str) -> str:
-    """``workflows/{workflow_id}/{name}``: where a workflow's artifact ``name`` lives."""
-    return f"workflows/{workflow_id}/{name}"
-
-
-class ArtifactStore:
+class S3ArtifactStore:
     """Reads and writes workflow artifacts in one S3 bucket.
 
     Args:
@@ -78,6 +74,6 @@ class ArtifactStore:
 
 
 @lru_cache(maxsize=8)
-def artifact_store(bucket: str) -> ArtifactStore:
+def artifact_store(bucket: str) -> S3ArtifactStore:
     """The cached store for ``bucket`` (one S3 client per warm Lambda environment)."""
-    return ArtifactStore(bucket)
+    return S3ArtifactStore(bucket)

@@ -1,6 +1,6 @@
 """Notifications: the approval email and the completion notice.
 
-Two adapters with one interface, chosen by configuration:
+Two adapters of the port :class:`relay_core.ports.Notifier`, chosen by configuration:
 
 - :class:`SnsNotifier` publishes to the SNS topic (``RELAY_TOPIC_ARN``); the topic's
   email subscription delivers it (deployed).
@@ -16,34 +16,15 @@ import re
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 
-from .config import ApprovalSettings
-
-
-@dataclass(frozen=True)
-class Message:
-    """An email: ``to`` (one address), ``subject``, a plain-text ``body`` and extra
-    ``headers`` (e.g. :data:`relay_core.contracts.WORKFLOW_ID_HEADER`), which identify
-    the message to programs so nothing has to be read out of the body. SNS email
-    delivery carries no custom headers; the outbox writes them."""
-
-    to: str
-    subject: str
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Notifier(Protocol):
-    def send(self, message: Message) -> str:
-        """Deliver ``message``; return where it went (a message id or a file path)."""
-        ...
+from ..config import ApprovalSettings
+from ..ports import Message, Notifier
 
 
 class SnsNotifier:
@@ -91,6 +72,6 @@ def notifier_for(settings: ApprovalSettings) -> Notifier:
         return OutboxNotifier(settings.outbox_dir, settings.mail_from)
     if settings.topic_arn:
         return SnsNotifier(settings.topic_arn)
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     raise InvalidInput("configuration: set RELAY_TOPIC_ARN or RELAY_OUTBOX_DIR")
