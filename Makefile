@@ -64,9 +64,14 @@ lock: setup-test
 	    layers/requirements/$$n.in -o layers/requirements/$$n.txt || exit 1; \
 	done
 
+# ruff over everything; mypy over every package: the shared layer, the agents, the CLI and
+# local runtime, the stacks, the benchmarks, and each function (one at a time: every
+# handler is a module named app).
 lint: setup-test
 	$(BIN)/ruff check .
-	$(BIN)/mypy layers/common/python/relay_core relay
+	$(BIN)/mypy layers/common/python/relay_core agents/relay_agents relay stacks
+	$(BIN)/mypy bench
+	for f in functions/*/app.py; do $(BIN)/mypy "$$f" || exit 1; done
 
 bench: setup-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

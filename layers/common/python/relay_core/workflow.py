@@ -361,7 +361,7 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
     if detail.status == "TIMED_OUT":
         error = error or "States.Timeout"
         cause = cause or "the execution timed out"
-    record_status = STOPPED_RECORD_STATUS[detail.status]
+    record_status = STOPPED_RECORD_STATUS[ExecutionStatus(detail.status)]
     if detail.status == "ABORTED" and detail.error == RUNTIME_STOPPED_ERROR:
         record_status = RecordStatus.FAILED  # the local runtime died under it: a failure to redrive, not a cancellation
     state = failed.name if failed else None

@@ -47,7 +47,7 @@ from .api_models import (
     WorkflowStatus,
     WorkflowSummary,
 )
-from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, cancel_cause
+from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, RecordStatus, cancel_cause
 from .errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -257,7 +257,7 @@ def list_workflows(records: WorkflowRecords, query: ListQuery) -> WorkflowList:
         token = PageToken.decode(query.next_token, query.status)
     else:
         token = PageToken(filter=query.status or "*", keys={s: None for s in statuses})  # type: ignore[misc]
-    fetched: dict[str, tuple[list[dict[str, Any]], dict[str, Any] | None]] = {}
+    fetched: dict[RecordStatus, tuple[list[dict[str, Any]], dict[str, Any] | None]] = {}
     for status in statuses:
         if status in token.done:
             continue
