@@ -142,7 +142,7 @@ def test_a_map_redrive_reruns_only_the_failed_iterations(relay):
 
 def test_an_approval_timeout_is_redriven_with_a_new_email_and_the_old_link_is_superseded(relay):
     # Given a run whose approval times out
-    run = Run(relay, {"topic": "Approval links that expire", "questions": 1, "approval_timeout_seconds": 2}, approve=False)
+    run = Run(relay, {"topic": "Approval links that expire", "questions": 1, "approval_timeout_seconds": 4}, approve=False)
     timed_out = run.finish()
     assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.Timeout"
     assert run.record()["failure"]["state"] == "RequestApproval"
