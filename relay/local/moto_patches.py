@@ -1,89 +1,44 @@
-"""Close the gaps in moto's Step Functions interpreter that Relay's ASL file hits.
+"""Patches to moto's Step Functions engine (and its S3/DynamoDB backends) that Relay's
+local runtime needs, kept as a list of :class:`Patch` objects and applied all or nothing.
 
 moto 5.2.x ships a port of LocalStack's ASL interpreter. Run under
 ``mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`` it executes a
-definition for real, but (measured on moto 5.2.5):
+definition for real, but (measured on moto 5.2.5) some behaviours differ from Step
+Functions and some features Relay relies on are missing. Each entry of :data:`PATCHES`
+names one of them:
 
-1. ``aws-sdk:bedrockagentcore:*`` tasks fail: the SFN service name is not mapped to
-   the boto name ``bedrock-agentcore``, PascalCase ``Parameters`` are not converted
-   to boto member names, blob strings are JSON-quoted again, and the streaming
-   ``response`` blob is not read. Fixed by mapping the name and implementing
-   ``_normalise_parameters``/``_normalise_response`` with moto's own
-   ``_to_boto_request``/``_from_boto_response`` helpers; aws-sdk errors are named
-   ``BedrockAgentCore.<Exception>`` as Step Functions names them.
-2. The Step Functions Local MockConfigFile engine is shipped but not wired: the
-   loader returns None and ``start_execution`` ignores ``arn#TestCase``. Wired here:
-   the file named by ``SFN_MOCK_CONFIG`` (the variable Step Functions Local reads)
-   is parsed and the test case is handed to the execution worker.
-3. ``SendTaskFailure`` drops ``cause`` in the response layer. Passed through.
-4. A Distributed Map never fails on item failures: ``ToleratedFailurePercentage`` /
-   ``ToleratedFailureCount`` are parsed but not enforced. Enforced here with the
-   error Step Functions raises, ``States.ExceedToleratedFailureThreshold``.
-5. Mocked responses are picked by the state's ``RetryCount``, so a state entered
-   again (the revision loop, Map iterations) replays response 0. Step Functions
-   Local numbers responses by invocation of the state within the execution
-   (retries included); :func:`install` counts invocations the same way.
-6. A mocked ``Throw`` of a ``States.*`` error (``States.Timeout`` for an approval that
-   times out) crashes with ``States.Runtime``: the mock engine builds every thrown
-   name as a custom error, and custom names may not start with ``States.``. Thrown
-   ``States.*`` names are built as the predefined errors they are.
-7. ``StopExecution`` on an execution waiting for a task token never ends it: the
-   waiting callback is not woken, so the execution stays RUNNING. The stop now
-   interrupts the execution's callback endpoints, and the interrupted wait does not
-   overwrite the stopped state with an error (the history still gains a spurious
-   ``TaskTimedOut`` before ``ExecutionAborted``). StopExecution also drops its
-   ``error`` and ``cause``: passed through to ``ExecutionAborted`` and DescribeExecution.
-8. Retry waits are real seconds (``IntervalSeconds`` ≥ 1). :func:`set_retry_time_scale`
-   scales them for tests; the default scale is 1 (faithful).
+- ``name``: a short label, used in errors;
+- ``corrects``: the moto behaviour it corrects, or the feature it adds, in one sentence;
+- ``moto_issue``: the moto GitHub issue that reports it, where one exists (else None);
+- ``targets``: the ``(module, attribute)`` pairs it replaces (:class:`Target`);
+- ``uses``: the moto internals its replacements call without replacing them;
+- ``build``: the function that makes the replacements from moto's originals.
 
-9. ``RedriveExecution`` is not implemented (the action is missing from the response
-   layer). Implemented here, following the Step Functions developer guide,
-   "Restarting state machine executions with redrive": only FAILED, TIMED_OUT or
-   ABORTED Standard executions that stopped less than 14 days ago and were redriven
-   fewer than 1,000 times (else ``ExecutionNotRedrivable``); the same execution ARN
-   and history, with an ``ExecutionRedriven`` event; the execution resumes at the
-   last state entered with no matching exit (a Task or Map re-runs, a Fail state
-   fails again) with the input that state was given; ``redriveCount``/``redriveDate``
-   in DescribeExecution and ``$$.Execution.RedriveCount``/``RedriveTime`` in the
-   context object (0 before any redrive). A redrive evaluates in a fresh environment
-   that carries the history over, so a thread of the stopped attempt that is still
-   returning from a call can never advance the redriven one.
-10. A redriven Distributed Map re-runs only the iterations that did not succeed: each
-   succeeded iteration's output is kept per execution, Map state and item index, and
-   replayed on the redrive. A failed iteration's error and cause are kept too, and the
-   tolerated-failure check (5) names the first one in the ``MapRunFailed`` cause.
-11. ``GetExecutionHistory`` ignores ``maxResults``, ``nextToken`` and ``reverseOrder``.
-   Paged here (the token is an opaque offset).
-12. Execution status changes are not published (EventBridge's "Step Functions
-   Execution Status Change"). :func:`add_status_listener` receives the same event
-   shape when an execution starts, is redriven, or stops.
-
-13. Everything lives in memory. :func:`add_persistence` receives every change as it
-   happens — S3 objects put or deleted, DynamoDB items written, history events added
-   to an execution, execution status changes, kept Map iterations — so the local
-   runtime can write its data folder through (``relay.local.durable``), and
-   :func:`restore_execution` puts an execution read back from disk into the engine,
-   redrivable like any other.
-
-14. Speed: a boto3 client per Task, a parse of the whole definition per execution and
-   a jsonpath-ng parser per path evaluated. Cached (:func:`_install_speedups`); no
-   behaviour changes.
+:func:`install` first checks every target and every used internal of every patch (the
+module imports, the attribute exists, it is still moto's original, or for an added
+attribute moto still lacks it); if any check fails it raises one
+:class:`MotoPatchError` that names the patch, the target and the installed moto
+version, and nothing is patched. Then it applies every patch; if one fails, every
+attribute already replaced is put back. A second :func:`install` changes nothing (a
+patched attribute is recognised as this module's own and is not wrapped again), and
+:func:`uninstall` puts moto's originals back. ``tests/unit/test_moto_patches.py`` also
+reads moto's own source, so an upgrade that moves an internal fails there.
 
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
-stubbed (Relay's ASL uses JSONPath); list_executions has no ``redriveFilter``.
-
-Every patched attribute is checked by :func:`install` before anything is changed;
-if moto moves one, :class:`MotoCompatError` names it (``tests/unit/test_compat.py``
-fails loudly on an upgrade). The supported range is :data:`SUPPORTED_MOTO`.
+stubbed (Relay's ASL uses JSONPath); ListExecutions has no ``redriveFilter``.
+The supported moto range is :data:`SUPPORTED_MOTO`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
 import json
 import os
-import sys
 import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,14 +49,288 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 #: The moto versions whose internals this module was written against.
 SUPPORTED_MOTO = SpecifierSet(">=5.2.5,<5.3")
 
-_installed = False
 _lock = threading.Lock()
+_install_lock = threading.Lock()
 _retry_scale = 1.0
 _pending_test_case = threading.local()
 
 
-class MotoCompatError(RuntimeError):
-    """moto's internals are not what this module patches (an unsupported moto version)."""
+class MotoPatchError(RuntimeError):
+    """moto is not what :data:`PATCHES` was written against (an unsupported version, a
+    moved internal, an attribute already replaced by someone else), or a patch failed
+    while being applied (then nothing stays patched)."""
+
+
+# ----- the patch registry ---------------------------------------------------------------------
+_ABSENT: Any = object()
+#: Where moto's issues live (``Patch.moto_issue`` must be one of them).
+MOTO_ISSUES = "https://github.com/getmoto/moto/issues/"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One attribute: ``module`` (a dotted import path) and ``attribute`` (``"name"`` or
+    ``"Class.name"``).
+
+    ``new``: the patch adds the attribute, so moto must not define it. ``origin``: the
+    package whose object the original must be (its ``__module__``, or a module's
+    ``__name__``); ``None`` for plain data such as a dict, where only "not replaced by
+    this module" can be checked.
+    """
+
+    module: str
+    attribute: str
+    new: bool = False
+    origin: str | None = "moto"
+
+    def __str__(self) -> str:
+        return f"{self.module}.{self.attribute}"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One correction of moto (see the module docstring for the fields).
+
+    ``build(*originals)`` receives moto's current value of each target, in the order of
+    ``targets`` (``_ABSENT`` for a ``new`` target), and returns the replacements in the
+    same order.
+
+    Raises:
+        ValueError: a field is empty, ``moto_issue`` is not a moto issue URL, or a
+            target is listed twice.
+    """
+
+    name: str
+    corrects: str
+    targets: tuple[Target, ...]
+    build: Callable[..., tuple[Any, ...]]
+    moto_issue: str | None = None
+    uses: tuple[Target, ...] = ()
+    #: A further precondition: returns the problem found, or None.
+    check: Callable[[], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("Patch.name: must not be empty")
+        if not self.corrects.strip():
+            raise ValueError(f"Patch {self.name!r}: corrects must name the moto behaviour it corrects")
+        if not self.targets:
+            raise ValueError(f"Patch {self.name!r}: targets must not be empty")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"Patch {self.name!r}: a target is listed twice")
+        if self.moto_issue is not None and not self.moto_issue.startswith(MOTO_ISSUES):
+            raise ValueError(f"Patch {self.name!r}: moto_issue must start with {MOTO_ISSUES}")
+
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A target resolved on this machine."""
+
+    target: Target
+    owner: Any
+    name: str
+    value: Any  # what getattr returns (what the replacement calls), or _ABSENT
+    raw: Any  # the object stored on the owner or inherited (getattr_static), or _ABSENT
+    owned: bool  # stored on the owner itself, not inherited
+
+
+@dataclass(frozen=True)
+class _Applied:
+    patch: str
+    slot: _Slot
+    replacement: Any
+
+
+#: Every attribute replaced now: target → what was replaced and by what.
+_applied: dict[Target, _Applied] = {}
+
+
+def _resolve(target: Target) -> _Slot | str:
+    """The target's slot, or the problem that stops it being patched."""
+    try:
+        owner: Any = importlib.import_module(target.module)
+    except ImportError as exc:
+        return f"module {target.module} cannot be imported ({exc})"
+    *path, name = target.attribute.split(".")
+    where = target.module
+    for part in path:
+        where += "." + part
+        owner = getattr(owner, part, _ABSENT)
+        if owner is _ABSENT:
+            return f"{where} is gone"
+    try:
+        raw = inspect.getattr_static(owner, name)
+    except AttributeError:
+        raw = _ABSENT
+    value = getattr(owner, name) if raw is not _ABSENT else _ABSENT
+    owned = name in vars(owner)
+    return _Slot(target, owner, name, value, raw, owned)
+
+
+def _origin_of(value: Any) -> str | None:
+    if inspect.ismodule(value):
+        return value.__name__
+    return getattr(value, "__module__", None)
+
+
+def _state(slot: _Slot) -> str:
+    """``"applied"`` (this module's replacement is in place), ``"original"``, or the problem."""
+    record = _applied.get(slot.target)
+    if record is not None and slot.raw is record.replacement:
+        return "applied"
+    target = slot.target
+    if target.new:
+        if slot.raw is not _ABSENT:
+            return f"{target} now exists in moto: moto implements it, so this patch must be dropped or reworked"
+        return "original"
+    if slot.raw is _ABSENT:
+        return f"{target} is gone"
+    if target.origin is not None:
+        origin = _origin_of(slot.value) or "?"
+        if origin != target.origin and not origin.startswith(target.origin + "."):
+            what = getattr(slot.value, "__qualname__", type(slot.value).__name__)
+            return f"{target} is {origin}.{what}, not the {target.origin} original (replaced by something else)"
+    return "original"
+
+
+def _examine(patch: Patch) -> tuple[list[_Slot], list[str], bool]:
+    """``(slots, problems, applied)``: the patch's resolved targets, what stops it being
+    applied, and whether it is applied already."""
+    slots: list[_Slot] = []
+    problems: list[str] = []
+    states: list[str] = []
+    for target in patch.targets:
+        slot = _resolve(target)
+        if isinstance(slot, str):
+            problems.append(f"target {target}: {slot}")
+            continue
+        state = _state(slot)
+        if state not in ("applied", "original"):
+            problems.append(f"target {target}: {state}")
+        slots.append(slot)
+        states.append(state)
+    for used in patch.uses:
+        slot = _resolve(used)
+        if isinstance(slot, str):
+            problems.append(f"uses {used}: {slot}")
+        elif slot.raw is _ABSENT:
+            problems.append(f"uses {used}: {used} is gone")
+    if patch.check is not None and not problems:
+        problem = patch.check()
+        if problem:
+            problems.append(problem)
+    applied = bool(states) and all(s == "applied" for s in states)
+    if not problems and "applied" in states and not applied:
+        problems.append("partly applied: " + ", ".join(f"{s.target} {st}" for s, st in zip(slots, states, strict=True)))
+    return slots, problems, applied
+
+
+def _survey(patches: Sequence[Patch]) -> tuple[list[str], list[tuple[Patch, list[_Slot]]]]:
+    """``(problems, pending)``: what stops ``patches`` being applied, and the patches not
+    applied yet with their resolved targets."""
+    problems: list[str] = []
+    pending: list[tuple[Patch, list[_Slot]]] = []
+    seen: dict[Target, str] = {}
+    for patch in patches:
+        for target in patch.targets:
+            if target in seen:
+                problems.append(f"patch {patch.name!r}: target {target} is also a target of patch {seen[target]!r}")
+            seen.setdefault(target, patch.name)
+        slots, found, applied = _examine(patch)
+        problems += [f"patch {patch.name!r}: {problem}" for problem in found]
+        if not applied:
+            pending.append((patch, slots))
+    return problems, pending
+
+
+def check(patches: Iterable[Patch] | None = None) -> list[str]:
+    """What stops :func:`install` applying ``patches`` (default :data:`PATCHES`), one
+    line per problem (``patch 'name': target module.attribute: …``); empty when none.
+    Changes nothing."""
+    with _install_lock:
+        return _survey(list(PATCHES if patches is None else patches))[0]
+
+
+def check_moto_version(version: str | None = None) -> str:
+    """Return moto's version, or raise :class:`MotoPatchError` outside :data:`SUPPORTED_MOTO`."""
+    import moto
+
+    found = version or moto.__version__
+    if Version(found) not in SUPPORTED_MOTO:
+        raise MotoPatchError(
+            f"moto {found} is outside the supported range {SUPPORTED_MOTO}; re-check relay/local/moto_patches.py"
+        )
+    return found
+
+
+def install(patches: Sequence[Patch] | None = None) -> None:
+    """Apply ``patches`` (default :data:`PATCHES`), all or nothing; thread-safe.
+
+    Every target of every patch is checked before anything changes. A patch already
+    applied is left as it is, so calling this again changes nothing.
+
+    Raises:
+        MotoPatchError: moto is outside :data:`SUPPORTED_MOTO`; or a check failed (the
+            message names the moto version and, per problem, the patch and target;
+            nothing was patched); or a patch failed while being applied (every
+            attribute already replaced was put back).
+    """
+    chosen = list(PATCHES if patches is None else patches)
+    with _install_lock:
+        version = check_moto_version()
+        problems, pending = _survey(chosen)
+        if problems:
+            raise MotoPatchError(
+                f"moto {version} does not match relay/local/moto_patches.py; nothing was patched:\n  "
+                + "\n  ".join(problems)
+            )
+        done: list[_Applied] = []
+        current = ""
+        try:
+            for patch, slots in pending:
+                current = patch.name
+                replacements = tuple(patch.build(*(slot.value for slot in slots)))
+                if len(replacements) != len(slots):
+                    raise ValueError(f"build returned {len(replacements)} replacements for {len(slots)} targets")
+                for slot, replacement in zip(slots, replacements, strict=True):
+                    setattr(slot.owner, slot.name, replacement)
+                    record = _Applied(patch.name, slot, replacement)
+                    done.append(record)
+                    _applied[slot.target] = record
+        except BaseException as exc:
+            for record in reversed(done):
+                _restore(record)
+            if not isinstance(exc, Exception):
+                raise
+            raise MotoPatchError(
+                f"moto {version}: patch {current!r} failed while being applied ({type(exc).__name__}: {exc}); "
+                f"the {len(done)} attributes already replaced were restored"
+            ) from exc
+
+
+def _restore(record: _Applied) -> None:
+    slot = record.slot
+    if slot.owned:
+        setattr(slot.owner, slot.name, slot.raw)
+    else:
+        delattr(slot.owner, slot.name)  # it was inherited (or, for a new target, absent)
+    _applied.pop(slot.target, None)
+
+
+def uninstall() -> None:
+    """Put back every attribute :func:`install` replaced (newest first); changes nothing
+    when nothing is installed. State kept by the patches (listeners, persistence hooks,
+    caches) is left as it is."""
+    with _install_lock:
+        for record in reversed(list(_applied.values())):
+            _restore(record)
+
+
+def installed() -> list[str]:
+    """The names of the patches applied now, in the order they were applied."""
+    with _install_lock:
+        return list(dict.fromkeys(record.patch for record in _applied.values()))
 
 
 # ----- MockConfigFile (Step Functions Local format) ------------------------------------
@@ -155,7 +384,7 @@ def _load_test_case(state_machine_name: str, test_case_name: str) -> Any:
 
     path = os.environ.get("SFN_MOCK_CONFIG")
     if not path:
-        raise MotoCompatError(f"test case {test_case_name!r} requested but SFN_MOCK_CONFIG is not set")
+        raise MotoPatchError(f"test case {test_case_name!r} requested but SFN_MOCK_CONFIG is not set")
     raw = load_mock_config(path)
     return mock_config._mock_test_case_from_raw(  # noqa: SLF001 - the engine moto ships
         state_machine_name=state_machine_name, test_case_name=test_case_name, raw_mock_config=raw
@@ -194,295 +423,7 @@ def set_retry_time_scale(scale: float) -> None:
     _retry_scale = float(scale)
 
 
-# ----- install --------------------------------------------------------------------------------
-def _require(obj: Any, *names: str) -> None:
-    for name in names:
-        if not hasattr(obj, name):
-            raise MotoCompatError(f"moto internals moved: {getattr(obj, '__name__', obj)}.{name} is gone")
-
-
-def check_moto_version(version: str | None = None) -> str:
-    """Return moto's version, or raise :class:`MotoCompatError` outside :data:`SUPPORTED_MOTO`."""
-    import moto
-
-    found = version or moto.__version__
-    if Version(found) not in SUPPORTED_MOTO:
-        raise MotoCompatError(f"moto {found} is outside the supported range {SUPPORTED_MOTO}; re-check relay/local/compat.py")
-    return found
-
-
-def install() -> None:
-    """Apply every patch once (idempotent, thread-safe).
-
-    Raises:
-        MotoCompatError: unsupported moto version, or a patched attribute has moved.
-    """
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        check_moto_version()
-
-        from botocore.model import OperationModel
-        from botocore.session import get_session
-        from moto.stepfunctions import responses as sfn_responses
-        from moto.stepfunctions.parser import models as parser_models
-        from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-            FailureEvent,
-            FailureEventException,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-            StatesErrorName,
-        )
-        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-            StatesErrorNameType,
-        )
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-            distributed_iteration_component as dist,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service as sts,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_aws_sdk as sdk,
-        )
-        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-        from moto.stepfunctions.parser.backend import execution as execution_mod
-        from moto.stepfunctions.parser.mocking import mock_config
-
-        _require(sts.StateTaskService, "_SERVICE_NAME_SFN_TO_BOTO_OVERRIDES", "_to_boto_request", "_from_boto_response")
-        _require(sdk, "_SERVICE_ERROR_NAMES")
-        _require(sdk.StateTaskServiceAwsSdk, "_normalise_parameters", "_normalise_response", "_get_boto_service_name")
-        _require(mock_config, "_mock_test_case_from_raw")
-        _require(parser_models.StepFunctionsParserBackend, "start_execution")
-        _require(execution_mod.Execution, "_get_start_execution_worker", "_get_start_aws_execution_details")
-        _require(sfn_responses.StepFunctionResponse, "send_task_failure", "stop_execution")
-        _require(dist.DistributedIterationComponent, "_map_run")
-        _require(retrier_decl, "time")
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
-            distributed_item_processor_worker as item_worker,
-        )
-        from moto.stepfunctions.parser.asl.eval.event import event_manager as event_manager_mod
-        from moto.stepfunctions.parser.backend import execution_worker as execution_worker_mod
-
-        _require(item_worker.DistributedItemProcessorWorker, "_eval_job")
-        _require(execution_worker_mod.ExecutionWorker, "_get_evaluation_environment", "_get_evaluation_entrypoint")
-        _require(execution_mod.BaseExecutionWorkerCommunication, "terminated")
-        _require(execution_mod.Execution, "start")
-        _require(sfn_responses.StepFunctionResponse, "describe_execution", "get_execution_history", "list_executions")
-        _require(event_manager_mod.EventIdGenerator, "get")
-        from moto.dynamodb import models as dynamodb_models
-        from moto.s3 import models as s3_models
-
-        _require(s3_models.S3Backend, "put_object", "delete_object")
-        _require(dynamodb_models.DynamoDBBackend, "put_item", "update_item", "delete_item", "get_item", "get_table")
-        _require(event_manager_mod.EventManager, "add_event", "get_event_history")
-        from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_mod
-        from moto.stepfunctions.parser.asl.utils import json_path as json_path_mod
-
-        _require(boto_client_mod, "boto_client_for", "botocore_stubber")
-        _require(json_path_mod, "parse")
-        if hasattr(sfn_responses.StepFunctionResponse, "redrive_execution"):
-            raise MotoCompatError("moto now implements RedriveExecution: drop patch 9 of relay/local/compat.py")
-
-        # 1. aws-sdk: bedrockagentcore.
-        sts.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["bedrockagentcore"] = "bedrock-agentcore"  # type: ignore[index]
-        sdk._SERVICE_ERROR_NAMES["bedrockagentcore"] = "BedrockAgentCore"
-        session = get_session()
-
-        def _operation(task: Any) -> OperationModel:
-            service = session.get_service_model(task._get_boto_service_name())
-            action = task.resource.api_action
-            return service.operation_model(action[:1].upper() + action[1:])
-
-        def _normalise_parameters(self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None) -> None:
-            self._to_boto_request(parameters, _operation(self).input_shape)
-
-        def _normalise_response(self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None) -> None:
-            self._from_boto_response(response, _operation(self).output_shape)
-
-        original_value = sts.StateTaskService._to_boto_request_value
-
-        def _to_boto_request_value(self: Any, request_value: Any, value_shape: Any) -> Any:
-            if value_shape.type_name == "blob" and isinstance(request_value, str):
-                return request_value.encode("utf-8")  # a string blob is sent as its bytes, not re-quoted
-            return original_value(self, request_value, value_shape)
-
-        sdk.StateTaskServiceAwsSdk._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
-        sdk.StateTaskServiceAwsSdk._normalise_response = _normalise_response  # type: ignore[method-assign]
-        sdk.StateTaskServiceAwsSdk._to_boto_request_value = _to_boto_request_value  # type: ignore[method-assign]
-
-        # 2. MockConfigFile test cases: arn#TestCase.
-        original_start = parser_models.StepFunctionsParserBackend.start_execution
-
-        def start_execution(self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None) -> Any:
-            base_arn, _, test_case_name = state_machine_arn.partition("#")
-            if not test_case_name:
-                return original_start(self, state_machine_arn, name, execution_input, trace_header)
-            machine = self.describe_state_machine(base_arn)
-            _pending_test_case.value = _load_test_case(machine.name, test_case_name)
-            try:
-                return original_start(self, base_arn, name, execution_input, trace_header)
-            finally:
-                _pending_test_case.value = None
-
-        original_worker = execution_mod.Execution._get_start_execution_worker
-
-        def _get_start_execution_worker(self: Any) -> Any:
-            test_case = getattr(_pending_test_case, "value", None)
-            if test_case is None:
-                return original_worker(self)
-            worker = original_worker(self)
-            worker._mock_test_case = test_case  # type: ignore[misc]
-            return worker
-
-        parser_models.StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
-        execution_mod.Execution._get_start_execution_worker = _get_start_execution_worker  # type: ignore[method-assign]
-        from moto.stepfunctions.parser.backend import execution_worker
-
-        if "mock_test_case" not in inspect.signature(execution_worker.ExecutionWorker.__init__).parameters:
-            raise MotoCompatError("moto internals moved: ExecutionWorker.__init__ no longer takes mock_test_case")
-
-        # 3. SendTaskFailure keeps its cause.
-        def send_task_failure(self: Any) -> Any:
-            from moto.core.responses import EmptyResult
-
-            self.stepfunction_backend.send_task_failure(
-                self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
-            )
-            return EmptyResult()
-
-        sfn_responses.StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
-
-        # 4. Distributed Map tolerated failure threshold.
-        original_map_run = dist.DistributedIterationComponent._map_run
-
-        def _map_run(self: Any, env: Any, eval_input: Any) -> None:
-            original_map_run(self, env, eval_input)
-            record = eval_input.map_run_record
-            total = record.item_counter.total.get()
-            failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
-            if not total or not failed:
-                return
-            percentage = record.tolerated_failure_percentage or 0
-            count = record.tolerated_failure_count or 0
-            if failed > count and failed * 100.0 / total > percentage:
-                raise FailureEventException(
-                    failure_event=FailureEvent(
-                        env=env,
-                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
-                        event_type=HistoryEventType.MapRunFailed,
-                        event_details=EventDetails(  # type: ignore[typeddict-item]
-                            mapRunFailedEventDetails=MapRunFailedEventDetails(
-                                error=StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name(),
-                                cause=(
-                                    f"{failed} of {total} Map iterations failed, over the tolerated "
-                                    f"{percentage}% / {count} items." + _first_failure(record)
-                                ),
-                            )
-                        ),
-                    )
-                )
-
-        dist.DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
-
-        # 5. Mocked responses numbered by invocation of the state, as Step Functions Local does.
-        from moto.stepfunctions.parser.asl.eval import environment as environment_mod
-
-        _require(environment_mod.Environment, "get_current_mocked_response", "is_mocked_mode")
-
-        def get_current_mocked_response(self: Any) -> Any:
-            if not self.is_mocked_mode():
-                raise RuntimeError("Cannot retrieve mocked response: execution is not operating in mocked mode")
-            state_name = self.next_state_name
-            case = self.mock_test_case
-            responses = case.state_mocked_responses[state_name].mocked_responses
-            with _lock_for(case):
-                counters = case.__dict__.setdefault("_relay_invocations", {})
-                index = counters.get(state_name, 0)
-                counters[state_name] = index + 1
-            if index >= len(responses):
-                raise RuntimeError(f"No mocked response for state {state_name!r} invocation {index}")
-            return responses[index]
-
-        environment_mod.Environment.get_current_mocked_response = get_current_mocked_response  # type: ignore[method-assign]
-
-        # 6. Mocked Throw of a predefined States.* error.
-        from moto.stepfunctions.parser.api import TaskFailedEventDetails
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
-
-        _require(mock_eval_utils, "_eval_mocked_response_throw")
-        original_throw = mock_eval_utils._eval_mocked_response_throw
-
-        def _eval_mocked_response_throw(env: Any, mocked_response: Any) -> None:
-            if not mocked_response.error.startswith("States."):
-                return original_throw(env, mocked_response)
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName.from_name(mocked_response.error),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item]
-                        taskFailedEventDetails=TaskFailedEventDetails(error=mocked_response.error, cause=mocked_response.cause)
-                    ),
-                )
-            )
-
-        mock_eval_utils._eval_mocked_response_throw = _eval_mocked_response_throw
-
-        # 7. StopExecution wakes a task-token wait and ends as ABORTED.
-        from moto.stepfunctions.parser.asl.eval.callback import callback as callback_mod
-        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
-
-        _require(execution_mod.Execution, "stop")
-        _require(environment_mod.Environment, "set_error")
-        _require(callback_mod.CallbackEndpoint, "interrupt_all")
-        original_stop = execution_mod.Execution.stop
-        original_set_error = environment_mod.Environment.set_error
-
-        def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
-            original_stop(self, stop_date=stop_date, error=error, cause=cause)
-            self.error, self.cause = error or None, cause or None
-            env = getattr(self.exec_worker, "env", None)
-            if env is not None:
-                for endpoint in list(env.callback_pool_manager._pool.values()):
-                    endpoint.interrupt_all()
-
-        def set_error(self: Any, error: Any) -> None:
-            if isinstance(self._program_state, ProgramStopped):
-                return
-            original_set_error(self, error)
-
-        execution_mod.Execution.stop = stop  # type: ignore[method-assign]
-
-        def stop_execution(self: Any) -> Any:
-            from datetime import UTC, datetime
-
-            from moto.core.responses import ActionResult
-
-            execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-            if _status_of(execution) == "RUNNING":  # StopExecution of a stopped execution changes nothing
-                execution.stop(stop_date=datetime.now(UTC), error=self._get_param("error"), cause=self._get_param("cause"))
-            return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
-
-        sfn_responses.StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
-        environment_mod.Environment.set_error = set_error  # type: ignore[method-assign]
-
-        # 8. Retry waits, scaled.
-        retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
-
-        # 9-12. Redrive, Map memo, history paging, status-change events.
-        _install_redrive(execution_mod, parser_models, sfn_responses, execution_worker, item_worker)
-        # 13. Write-through hooks.
-        _install_persistence(s3_models, dynamodb_models, event_manager_mod)
-        # 14. Speed-ups that change no behaviour.
-        _install_speedups()
-        _installed = True
-
-
-# ----- 9-12: redrive, Map memo, history paging, status-change events ---------------------------
+# ----- redrive, Map memo, status-change events, write-through ----------------------------------
 #: Redrive limits (Step Functions developer guide, "Restarting state machine executions with
 #: redrive"): executions that stopped less than 14 days ago, at most 1,000 redrives, and a
 #: history below the 25,000-event quota (one event is needed for ``ExecutionRedriven``).
@@ -503,7 +444,7 @@ _persistence: list[Any] = []
 
 
 def add_persistence(hook: Any) -> None:
-    """Receive every change of the in-memory AWS state (patch 13). ``hook`` has the
+    """Receive every change of the in-memory AWS state (the write-through patch). ``hook`` has the
     methods ``object_put(bucket, key, data)``, ``object_deleted(bucket, key)``,
     ``item_changed(table, key, item_or_None)`` (DynamoDB JSON), ``history_changed(arn,
     events)``, ``execution_changed(execution, status_or_None)`` and
@@ -733,7 +674,7 @@ def redrive(execution: Any, now: Any = None) -> Any:
 
 
 def _first_failure(record: Any) -> str:
-    """`` First failed iteration (item N): <error>: <cause>`` from patch 10's notes, or ``""``."""
+    """`` First failed iteration (item N): <error>: <cause>`` from the map-redrive-memo patch, or ``""``."""
     from relay_core.history import short_cause
 
     with _lock:
@@ -763,235 +704,11 @@ def forget_executions(prefix: str) -> None:
             del _map_memo[key]
 
 
-def _install_redrive(execution_mod: Any, parser_models: Any, sfn_responses: Any, worker_mod: Any, item_worker: Any) -> None:
-    """Patches 9-12 (targets already checked by :func:`install`)."""
-    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
-
-    # 9. RedriveExecution; RedriveCount in the context object and DescribeExecution.
-    def redrive_execution(self: Any, execution_arn: str, client_token: Any = None) -> Any:
-        return redrive(self.describe_execution(execution_arn))
-
-    parser_models.StepFunctionsParserBackend.redrive_execution = redrive_execution  # type: ignore[attr-defined]
-
-    def redrive_execution_response(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        date = self.stepfunction_backend.redrive_execution(self._get_param("executionArn"), self._get_param("clientToken"))
-        return ActionResult({"redriveDate": date})
-
-    sfn_responses.StepFunctionResponse.redrive_execution = redrive_execution_response  # type: ignore[attr-defined]
-
-    original_describe = sfn_responses.StepFunctionResponse.describe_execution
-
-    def describe_execution(self: Any) -> Any:
-        result = original_describe(self)
-        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-        body = result.result if hasattr(result, "result") else None
-        if isinstance(body, dict) and hasattr(execution, "exec_worker"):  # the interpreter's executions only
-            status = _status_of(execution)
-            body["redriveCount"] = int(getattr(execution, "redrive_count", 0))
-            if getattr(execution, "redrive_date", None) is not None:
-                body["redriveDate"] = execution.redrive_date
-            body["redriveStatus"] = "REDRIVABLE" if status in REDRIVABLE_STATUSES else "NOT_REDRIVABLE"
-            if status not in REDRIVABLE_STATUSES:
-                body["redriveStatusReason"] = f"Execution is {status}"
-            if status == "TIMED_OUT" and execution.stop_date is not None:
-                body["stopDate"] = execution.stop_date
-        return result
-
-    sfn_responses.StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
-
-    original_environment = worker_mod.ExecutionWorker._get_evaluation_environment
-
-    def _get_evaluation_environment(self: Any) -> Any:
-        env = original_environment(self)
-        execution_data = env.states.context_object.context_object_data["Execution"]
-        execution_data.setdefault("RedriveCount", 0)
-        env.event_manager._relay_execution = execution_data["Id"]  # the top-level history (patch 13)
-        return env
-
-    worker_mod.ExecutionWorker._get_evaluation_environment = _get_evaluation_environment  # type: ignore[method-assign]
-
-    # 10. Distributed Map: replay succeeded iterations on a redrive, keep failures' causes.
-    original_eval_job = item_worker.DistributedItemProcessorWorker._eval_job
-
-    def _eval_job(self: Any, env: Any, job: Any) -> None:
-        key = _memo_key(env, job)
-        fingerprint = json.dumps(job.job_input, sort_keys=True, default=str)
-        with _memo_lock:
-            kept = _map_memo.get(key)
-        record = self._map_run_record
-        if kept is not None and kept[0] == fingerprint:
-            for counter in (record.item_counter, record.execution_counter):
-                counter.total.count()
-                counter.succeeded.count()
-                counter.results_written.count()
-            job.job_output = json.loads(json.dumps(kept[1]))
-            return
-        original_eval_job(self, env, job)
-        state = env.program_state()
-        if isinstance(state, ProgramEnded):
-            with _memo_lock:
-                _map_memo[key] = (fingerprint, job.job_output)
-            hooks = _persistence_hooks()
-            if hooks:
-                with _persist_lock:  # one writer at a time, each with every entry kept so far
-                    entries = memo_entries(key[0])
-                    for hook in hooks:
-                        hook.memo_changed(key[0], entries)
-        elif isinstance(state, ProgramError):
-            error = state.error or {}
-            with _lock:
-                record.__dict__.setdefault("_relay_failures", []).append(
-                    (int(job.job_index), str(error.get("error", "")), str(error.get("cause", "")))
-                )
-
-    item_worker.DistributedItemProcessorWorker._eval_job = _eval_job  # type: ignore[method-assign]
-
-    # ListExecutions by mapRunArn: the local Map runs iterations in-process, not as child
-    # executions, so there are none to list (the MapRunFailed cause names the first failure).
-    original_list = sfn_responses.StepFunctionResponse.list_executions
-
-    def list_executions(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        if self._get_param("mapRunArn") and not self._get_param("stateMachineArn"):
-            return ActionResult({"executions": []})
-        return original_list(self)
-
-    sfn_responses.StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
-
-    # 11. GetExecutionHistory paging.
-    def get_execution_history(self: Any) -> Any:
-        import base64
-
-        from moto.core.responses import ActionResult
-
-        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
-        events = list(history.get("events", []))
-        if self._get_param("reverseOrder"):
-            events.reverse()
-        token = self._get_param("nextToken")
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
-        except ValueError:
-            from moto.stepfunctions.exceptions import AWSError
-
-            raise AWSError("nextToken: not a token this API issued", "InvalidToken") from None
-        size = int(self._get_param("maxResults") or 100) or 100
-        page = events[start : start + size]
-        body: dict[str, Any] = {"events": page}
-        if start + size < len(events):
-            body["nextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
-        return ActionResult(body)
-
-    sfn_responses.StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
-
-    # 12. Status-change events.
-    original_terminated = execution_mod.BaseExecutionWorkerCommunication.terminated
-
-    def terminated(self: Any) -> None:
-        original_terminated(self)
-        _publish(self.execution)
-
-    execution_mod.BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
-
-    original_exec_start = execution_mod.Execution.start
-
-    def start(self: Any) -> None:
-        from moto.stepfunctions.parser.api import ExecutionStatus
-
-        # RUNNING before anything can see it (other threads list executions by status),
-        # and published before the worker runs, so RUNNING is never the last event.
-        self.exec_status = ExecutionStatus.RUNNING
-        _publish(self, status="RUNNING")
-        original_exec_start(self)
-
-    execution_mod.Execution.start = start  # type: ignore[method-assign]
-
-
-# ----- 13: write-through and restore --------------------------------------------------------------
 _persist_lock = threading.RLock()
 
 
-def _install_persistence(s3_models: Any, dynamodb_models: Any, event_manager_mod: Any) -> None:
-    """Patch 13 (targets already checked by :func:`install`)."""
-    backend_cls = s3_models.S3Backend
-    original_put_object = backend_cls.put_object
-    original_delete_object = backend_cls.delete_object
-
-    def put_object(self: Any, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
-        hooks = _persistence_hooks()
-        if not hooks:
-            return original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
-        with _persist_lock:
-            result = original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
-            for hook in hooks:
-                hook.object_put(bucket_name, key_name, bytes(value))
-        return result
-
-    def delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
-        hooks = _persistence_hooks()
-        with _persist_lock:
-            result = original_delete_object(self, bucket_name, key_name, *args, **kwargs)
-            for hook in hooks:
-                hook.object_deleted(bucket_name, key_name)
-        return result
-
-    backend_cls.put_object = put_object
-    backend_cls.delete_object = delete_object
-
-    ddb_cls = dynamodb_models.DynamoDBBackend
-
-    def _persisted(original: Any, key_of: Any) -> Any:
-        def wrapper(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-            hooks = _persistence_hooks()
-            if not hooks:
-                return original(self, table_name, *args, **kwargs)
-            with _persist_lock:
-                result = original(self, table_name, *args, **kwargs)
-                table = self.get_table(table_name)
-                key = key_of(table, *args, **kwargs)
-                item = self.get_item(table_name, key)
-                document = json.loads(json.dumps(item.to_json()["Attributes"], default=str)) if item is not None else None
-                for hook in hooks:
-                    hook.item_changed(table_name, key, document)
-            return result
-
-        return wrapper
-
-    def _put_key(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
-        return {n: item_attrs[n] for n in names}
-
-    def _key_arg(table: Any, key: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return key
-
-    ddb_cls.put_item = _persisted(ddb_cls.put_item, _put_key)
-    ddb_cls.update_item = _persisted(ddb_cls.update_item, _key_arg)
-    ddb_cls.delete_item = _persisted(ddb_cls.delete_item, _key_arg)
-
-    manager_cls = event_manager_mod.EventManager
-    original_add_event = manager_cls.add_event
-
-    def add_event(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original_add_event(self, *args, **kwargs)
-        arn = getattr(self, "_relay_execution", None)
-        if arn is not None:
-            hooks = _persistence_hooks()
-            if hooks:
-                with _persist_lock:
-                    with self._mutex:
-                        events = list(self._history_event_list)
-                    for hook in hooks:
-                        hook.history_changed(arn, events)
-        return result
-
-    manager_cls.add_event = add_event
-
-
 def restore_execution(state_machine_arn: str, meta: dict[str, Any], events: list[dict[str, Any]], memo: list[list[Any]]) -> Any:
-    """Put an execution read back from disk into the engine (patch 13).
+    """Put an execution read back from disk into the engine (see :func:`add_persistence`).
 
     Args:
         state_machine_arn: the (already created) state machine it belongs to.
@@ -1084,36 +801,438 @@ def abort_restored(execution: Any, error: str, cause: str, stop_date: Any) -> No
     _publish(execution)
 
 
-# ----- 14: the engine's waste --------------------------------------------------------------
+# ----- the builders: moto's originals in, replacements out (one per Patch) -----------------------
+def _build_service_names(overrides: dict[str, str], error_names: dict[str, str]) -> tuple[Any, ...]:
+    """aws-sdk:bedrockagentcore: the boto service name and the error-name prefix."""
+    return (
+        {**overrides, "bedrockagentcore": "bedrock-agentcore"},
+        {**error_names, "bedrockagentcore": "BedrockAgentCore"},
+    )
+
+
+def _build_boto_casing(_parameters: Any, _response: Any, original_value: Any) -> tuple[Any, ...]:
+    """aws-sdk Parameters/results converted with moto's own ``_to_boto_request`` /
+    ``_from_boto_response`` and the operation's botocore shapes."""
+    from botocore.model import OperationModel
+    from botocore.session import get_session
+
+    session = get_session()
+
+    def _operation(task: Any) -> OperationModel:
+        service = session.get_service_model(task._get_boto_service_name())
+        action = task.resource.api_action
+        return service.operation_model(action[:1].upper() + action[1:])
+
+    def _normalise_parameters(self: Any, parameters: dict, boto_service_name: Any = None, service_action_name: Any = None) -> None:
+        self._to_boto_request(parameters, _operation(self).input_shape)
+
+    def _normalise_response(self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None) -> None:
+        self._from_boto_response(response, _operation(self).output_shape)
+
+    def _to_boto_request_value(self: Any, request_value: Any, value_shape: Any) -> Any:
+        if value_shape.type_name == "blob" and isinstance(request_value, str):
+            return request_value.encode("utf-8")  # a string blob is sent as its bytes, not re-quoted
+        return original_value(self, request_value, value_shape)
+
+    return _normalise_parameters, _normalise_response, _to_boto_request_value
+
+
+def _worker_takes_mock_test_case() -> str | None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    if "mock_test_case" not in inspect.signature(ExecutionWorker.__init__).parameters:
+        return "ExecutionWorker.__init__ no longer takes mock_test_case"
+    return None
+
+
+def _build_mock_test_cases(original_start: Any, original_worker: Any) -> tuple[Any, ...]:
+    """``arn#TestCase``: the test case is read from ``SFN_MOCK_CONFIG`` and handed to the worker."""
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None) -> Any:
+        base_arn, _, test_case_name = state_machine_arn.partition("#")
+        if not test_case_name:
+            return original_start(self, state_machine_arn, name, execution_input, trace_header)
+        machine = self.describe_state_machine(base_arn)
+        _pending_test_case.value = _load_test_case(machine.name, test_case_name)
+        try:
+            return original_start(self, base_arn, name, execution_input, trace_header)
+        finally:
+            _pending_test_case.value = None
+
+    def _get_start_execution_worker(self: Any) -> Any:
+        test_case = getattr(_pending_test_case, "value", None)
+        if test_case is None:
+            return original_worker(self)
+        worker = original_worker(self)
+        worker._mock_test_case = test_case
+        return worker
+
+    return start_execution, _get_start_execution_worker
+
+
+def _build_send_task_failure(_original: Any) -> tuple[Any, ...]:
+    from moto.core.responses import EmptyResult
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    return (send_task_failure,)
+
+
+def _build_tolerated_failures(original_map_run: Any) -> tuple[Any, ...]:
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+        original_map_run(self, env, eval_input)
+        record = eval_input.map_run_record
+        total = record.item_counter.total.get()
+        failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+        if not total or not failed:
+            return
+        percentage = record.tolerated_failure_percentage or 0
+        count = record.tolerated_failure_count or 0
+        if failed > count and failed * 100.0 / total > percentage:
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(
+                            error=StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name(),
+                            cause=(
+                                f"{failed} of {total} Map iterations failed, over the tolerated "
+                                f"{percentage}% / {count} items." + _first_failure(record)
+                            ),
+                        )
+                    ),
+                )
+            )
+
+    return (_map_run,)
+
+
+def _build_mocked_response_numbering(_original: Any) -> tuple[Any, ...]:
+    def get_current_mocked_response(self: Any) -> Any:
+        if not self.is_mocked_mode():
+            raise RuntimeError("Cannot retrieve mocked response: execution is not operating in mocked mode")
+        state_name = self.next_state_name
+        case = self.mock_test_case
+        responses = case.state_mocked_responses[state_name].mocked_responses
+        with _lock_for(case):
+            counters = case.__dict__.setdefault("_relay_invocations", {})
+            index = counters.get(state_name, 0)
+            counters[state_name] = index + 1
+        if index >= len(responses):
+            raise RuntimeError(f"No mocked response for state {state_name!r} invocation {index}")
+        return responses[index]
+
+    return (get_current_mocked_response,)
+
+
+def _build_mocked_states_throw(original_throw: Any) -> tuple[Any, ...]:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    def _eval_mocked_response_throw(env: Any, mocked_response: Any) -> None:
+        if not mocked_response.error.startswith("States."):
+            return original_throw(env, mocked_response)
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName.from_name(mocked_response.error),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    taskFailedEventDetails=TaskFailedEventDetails(error=mocked_response.error, cause=mocked_response.cause)
+                ),
+            )
+        )
+
+    return (_eval_mocked_response_throw,)
+
+
+def _build_stop(original_stop: Any, original_set_error: Any, _original_stop_execution: Any) -> tuple[Any, ...]:
+    """StopExecution wakes the execution's callback endpoints (a task-token wait) and
+    keeps its error and cause; the interrupted wait does not overwrite ABORTED."""
+    from datetime import UTC, datetime
+
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        self.error, self.cause = error or None, cause or None
+        env = getattr(self.exec_worker, "env", None)
+        if env is not None:
+            for endpoint in list(env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original_set_error(self, error)
+
+    def stop_execution(self: Any) -> Any:
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        if _status_of(execution) == "RUNNING":  # StopExecution of a stopped execution changes nothing
+            execution.stop(stop_date=datetime.now(UTC), error=self._get_param("error"), cause=self._get_param("cause"))
+        return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
+
+    return stop, set_error, stop_execution
+
+
+def _build_retry_scale(_time: Any) -> tuple[Any, ...]:
+    return (_ScaledTime(),)
+
+
+def _build_redrive(_backend: Any, _response: Any, original_describe: Any, original_environment: Any) -> tuple[Any, ...]:
+    """RedriveExecution (:func:`redrive`), redrive fields in DescribeExecution, and
+    ``RedriveCount`` (0) in every execution's context object."""
+    from moto.core.responses import ActionResult
+
+    def redrive_execution(self: Any, execution_arn: str, client_token: Any = None) -> Any:
+        return redrive(self.describe_execution(execution_arn))
+
+    def redrive_execution_response(self: Any) -> Any:
+        date = self.stepfunction_backend.redrive_execution(self._get_param("executionArn"), self._get_param("clientToken"))
+        return ActionResult({"redriveDate": date})
+
+    def describe_execution(self: Any) -> Any:
+        result = original_describe(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        body = result.result if hasattr(result, "result") else None
+        if isinstance(body, dict) and hasattr(execution, "exec_worker"):  # the interpreter's executions only
+            status = _status_of(execution)
+            body["redriveCount"] = int(getattr(execution, "redrive_count", 0))
+            if getattr(execution, "redrive_date", None) is not None:
+                body["redriveDate"] = execution.redrive_date
+            body["redriveStatus"] = "REDRIVABLE" if status in REDRIVABLE_STATUSES else "NOT_REDRIVABLE"
+            if status not in REDRIVABLE_STATUSES:
+                body["redriveStatusReason"] = f"Execution is {status}"
+            if status == "TIMED_OUT" and execution.stop_date is not None:
+                body["stopDate"] = execution.stop_date
+        return result
+
+    def _get_evaluation_environment(self: Any) -> Any:
+        env = original_environment(self)
+        execution_data = env.states.context_object.context_object_data["Execution"]
+        execution_data.setdefault("RedriveCount", 0)
+        env.event_manager._relay_execution = execution_data["Id"]  # the top-level history (write-through)
+        return env
+
+    return redrive_execution, redrive_execution_response, describe_execution, _get_evaluation_environment
+
+
+def _build_map_memo(original_eval_job: Any) -> tuple[Any, ...]:
+    """A succeeded Distributed Map iteration is kept (and replayed on a redrive); a
+    failed one's error and cause are noted for the tolerated-failure cause."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
+
+    def _eval_job(self: Any, env: Any, job: Any) -> None:
+        key = _memo_key(env, job)
+        fingerprint = json.dumps(job.job_input, sort_keys=True, default=str)
+        with _memo_lock:
+            kept = _map_memo.get(key)
+        record = self._map_run_record
+        if kept is not None and kept[0] == fingerprint:
+            for counter in (record.item_counter, record.execution_counter):
+                counter.total.count()
+                counter.succeeded.count()
+                counter.results_written.count()
+            job.job_output = json.loads(json.dumps(kept[1]))
+            return
+        original_eval_job(self, env, job)
+        state = env.program_state()
+        if isinstance(state, ProgramEnded):
+            with _memo_lock:
+                _map_memo[key] = (fingerprint, job.job_output)
+            hooks = _persistence_hooks()
+            if hooks:
+                with _persist_lock:  # one writer at a time, each with every entry kept so far
+                    entries = memo_entries(key[0])
+                    for hook in hooks:
+                        hook.memo_changed(key[0], entries)
+        elif isinstance(state, ProgramError):
+            error = state.error or {}
+            with _lock:
+                record.__dict__.setdefault("_relay_failures", []).append(
+                    (int(job.job_index), str(error.get("error", "")), str(error.get("cause", "")))
+                )
+
+    return (_eval_job,)
+
+
+def _build_list_by_map_run(original_list: Any) -> tuple[Any, ...]:
+    """The local Map runs iterations in-process, not as child executions: ListExecutions
+    by ``mapRunArn`` lists none (the MapRunFailed cause names the first failure)."""
+    from moto.core.responses import ActionResult
+
+    def list_executions(self: Any) -> Any:
+        if self._get_param("mapRunArn") and not self._get_param("stateMachineArn"):
+            return ActionResult({"executions": []})
+        return original_list(self)
+
+    return (list_executions,)
+
+
+def _build_history_paging(_original: Any) -> tuple[Any, ...]:
+    """GetExecutionHistory honours ``maxResults`` (default 100), ``reverseOrder`` and
+    ``nextToken`` (an opaque offset)."""
+    import base64
+
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import AWSError
+
+    def get_execution_history(self: Any) -> Any:
+        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        events = list(history.get("events", []))
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        token = self._get_param("nextToken")
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+        except ValueError:
+            raise AWSError("nextToken: not a token this API issued", "InvalidToken") from None
+        size = int(self._get_param("maxResults") or 100) or 100
+        page = events[start : start + size]
+        body: dict[str, Any] = {"events": page}
+        if start + size < len(events):
+            body["nextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return ActionResult(body)
+
+    return (get_execution_history,)
+
+
+def _build_status_events(original_terminated: Any, original_exec_start: Any) -> tuple[Any, ...]:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _publish(self.execution)
+
+    def start(self: Any) -> None:
+        # RUNNING before anything can see it (other threads list executions by status),
+        # and published before the worker runs, so RUNNING is never the last event.
+        self.exec_status = ExecutionStatus.RUNNING
+        _publish(self, status="RUNNING")
+        original_exec_start(self)
+
+    return terminated, start
+
+
+def _build_write_through(
+    original_put_object: Any,
+    original_delete_object: Any,
+    put_item: Any,
+    update_item: Any,
+    delete_item: Any,
+    original_add_event: Any,
+) -> tuple[Any, ...]:
+    """Every S3 object put or deleted, DynamoDB item written and history event added
+    is passed to the hooks of :func:`add_persistence`."""
+
+    def put_object(self: Any, bucket_name: str, key_name: str, value: bytes, *args: Any, **kwargs: Any) -> Any:
+        hooks = _persistence_hooks()
+        if not hooks:
+            return original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
+        with _persist_lock:
+            result = original_put_object(self, bucket_name, key_name, value, *args, **kwargs)
+            for hook in hooks:
+                hook.object_put(bucket_name, key_name, bytes(value))
+        return result
+
+    def delete_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        hooks = _persistence_hooks()
+        with _persist_lock:
+            result = original_delete_object(self, bucket_name, key_name, *args, **kwargs)
+            for hook in hooks:
+                hook.object_deleted(bucket_name, key_name)
+        return result
+
+    def _persisted(original: Any, key_of: Any) -> Any:
+        def wrapper(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            hooks = _persistence_hooks()
+            if not hooks:
+                return original(self, table_name, *args, **kwargs)
+            with _persist_lock:
+                result = original(self, table_name, *args, **kwargs)
+                table = self.get_table(table_name)
+                key = key_of(table, *args, **kwargs)
+                item = self.get_item(table_name, key)
+                document = json.loads(json.dumps(item.to_json()["Attributes"], default=str)) if item is not None else None
+                for hook in hooks:
+                    hook.item_changed(table_name, key, document)
+            return result
+
+        return wrapper
+
+    def _put_key(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+        return {n: item_attrs[n] for n in names}
+
+    def _key_arg(table: Any, key: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return key
+
+    def add_event(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_add_event(self, *args, **kwargs)
+        arn = getattr(self, "_relay_execution", None)
+        if arn is not None:
+            hooks = _persistence_hooks()
+            if hooks:
+                with _persist_lock:
+                    with self._mutex:
+                        events = list(self._history_event_list)
+                    for hook in hooks:
+                        hook.history_changed(arn, events)
+        return result
+
+    return (
+        put_object,
+        delete_object,
+        _persisted(put_item, _put_key),
+        _persisted(update_item, _key_arg),
+        _persisted(delete_item, _key_arg),
+        add_event,
+    )
+
+
 _client_cache: dict[tuple[Any, ...], Any] = {}
 _client_lock = threading.Lock()
 _parse_cache: dict[str, Any] = {}
 _parse_lock = threading.Lock()
 
 
-def _install_speedups() -> None:
-    """Patch 14, behaviour unchanged:
+def _one_boto_client_for() -> str | None:
+    """Every module that imported ``boto_client_for`` holds the same function (else the
+    cached one would stand in for a different function)."""
+    values = {id(importlib.import_module(m).boto_client_for): m for m in _BOTO_CLIENT_MODULES}
+    if len(values) > 1:
+        return "the modules of the client-cache patch no longer share one boto_client_for: " + ", ".join(values.values())
+    return None
 
-    - ``boto_client_for`` makes a new boto3 client for every Task (a quarter of a no-op
-      workflow's time, measured with ``bench/bench_engine.py``). Clients are cached per
-      service, Region and that service's endpoint variable (``AWS_ENDPOINT_URL_<SERVICE>``,
-      read when the client is made), and made under a lock (boto3 sessions are not
-      thread-safe; its clients are).
-    - ``ExecutionWorker`` parses the whole definition for every execution. The parsed
-      program is cached per definition text: evaluation state lives in the execution's
-      environment, not in the parsed components (the Map's iteration program is built
-      per Map Run from them).
-    - jsonpath-ng rebuilds its parser for every path it evaluates: parsed paths are cached.
-    """
-    import functools
-    import os
 
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+def _build_client_cache(original_client: Any, *importers: Any) -> tuple[Any, ...]:
+    """A boto3 client per service, Region, that service's endpoint variable
+    (``AWS_ENDPOINT_URL_<SERVICE>``, read when the client is made) and stubber state,
+    made under a lock (boto3 sessions are not thread-safe; its clients are)."""
     from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_mod
-    from moto.stepfunctions.parser.asl.utils import json_path as json_path_mod
-    from moto.stepfunctions.parser.backend import execution_worker as worker_mod
-
-    original_client = boto_client_mod.boto_client_for
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto's own function ignores state_credentials (every client uses fixed fake keys)
@@ -1125,9 +1244,14 @@ def _install_speedups() -> None:
                 client = _client_cache[key] = original_client(region, service)
         return client
 
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(module, "boto_client_for", None) is original_client:
-            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    return (boto_client_for,) * (1 + len(importers))
+
+
+def _build_parse_cache(_original: Any) -> tuple[Any, ...]:
+    """The parsed program per definition text: evaluation state lives in the execution's
+    environment, not in the parsed components (the Map's iteration program is built per
+    Map Run from them)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     def _get_evaluation_entrypoint(self: Any) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
@@ -1139,7 +1263,270 @@ def _install_speedups() -> None:
                 _parse_cache[definition] = program
         return program
 
-    worker_mod.ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
+    return (_get_evaluation_entrypoint,)
 
-    cached_parse = functools.lru_cache(maxsize=4096)(json_path_mod.parse)
-    json_path_mod.parse = cached_parse  # type: ignore[assignment]
+
+def _build_jsonpath_cache(original_parse: Any) -> tuple[Any, ...]:
+    return (functools.lru_cache(maxsize=4096)(original_parse),)
+
+
+# ----- the registry -------------------------------------------------------------------------------
+_P = "moto.stepfunctions.parser."
+_STS = _P + "asl.component.state.exec.state_task.service.state_task_service"
+_SDK = _STS + "_aws_sdk"
+_RESPONSES = "moto.stepfunctions.responses"
+_EXECUTION = _P + "backend.execution"
+_WORKER = _P + "backend.execution_worker"
+_ENVIRONMENT = _P + "asl.eval.environment"
+_ERRORS = _P + "asl.component.common.error_name."
+_FAILURE = _ERRORS + "failure_event"
+_API = _P + "api"
+_EVENT_DETAIL = _P + "asl.eval.event.event_detail"
+_ACTION_RESULT = Target("moto.core.responses", "ActionResult")
+#: Every module holding moto's ``boto_client_for``: where it is defined, then every importer.
+_BOTO_CLIENT_MODULES = (
+    _P + "asl.utils.boto_client",
+    _P + "asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    _P + "asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+    _P + "asl.component.state.exec.state_task.lambda_eval_utils",
+    *(
+        f"{_STS}_{service}"
+        for service in ("aws_sdk", "batch", "dynamodb", "ecs", "events", "glue", "sfn", "sns", "sqs", "unsupported")
+    ),
+)
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        name="aws-sdk-service-names",
+        corrects=(
+            "moto maps no Step Functions service name bedrockagentcore to the boto name bedrock-agentcore "
+            "and has no BedrockAgentCore prefix for its errors, so aws-sdk:bedrockagentcore tasks fail."
+        ),
+        targets=(
+            Target(_STS, "StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES", origin=None),
+            Target(_SDK, "_SERVICE_ERROR_NAMES", origin=None),
+        ),
+        build=_build_service_names,
+    ),
+    Patch(
+        name="aws-sdk-boto-casing",
+        corrects=(
+            "moto's aws-sdk tasks pass PascalCase Parameters to boto unconverted and return boto's casing "
+            "(_normalise_parameters/_normalise_response do nothing), JSON-quote string blobs again and "
+            "leave streaming response blobs unread."
+        ),
+        moto_issue="https://github.com/getmoto/moto/issues/10076",
+        targets=(
+            Target(_SDK, "StateTaskServiceAwsSdk._normalise_parameters"),
+            Target(_SDK, "StateTaskServiceAwsSdk._normalise_response"),
+            Target(_SDK, "StateTaskServiceAwsSdk._to_boto_request_value"),
+        ),
+        uses=(
+            Target(_STS, "StateTaskService._to_boto_request"),
+            Target(_STS, "StateTaskService._from_boto_response"),
+            Target(_SDK, "StateTaskServiceAwsSdk._get_boto_service_name"),
+        ),
+        build=_build_boto_casing,
+    ),
+    Patch(
+        name="mock-config-test-cases",
+        corrects=(
+            "moto ships the Step Functions Local MockConfigFile engine but never loads a file, and "
+            "StartExecution ignores the arn#TestCase suffix."
+        ),
+        targets=(
+            Target(_P + "models", "StepFunctionsParserBackend.start_execution"),
+            Target(_EXECUTION, "Execution._get_start_execution_worker"),
+        ),
+        uses=(Target(_P + "mocking.mock_config", "_mock_test_case_from_raw"), Target(_WORKER, "ExecutionWorker.__init__")),
+        check=_worker_takes_mock_test_case,
+        build=_build_mock_test_cases,
+    ),
+    Patch(
+        name="send-task-failure-cause",
+        corrects="moto's SendTaskFailure drops the cause before it reaches the waiting task.",
+        targets=(Target(_RESPONSES, "StepFunctionResponse.send_task_failure"),),
+        uses=(Target("moto.core.responses", "EmptyResult"),),
+        build=_build_send_task_failure,
+    ),
+    Patch(
+        name="map-tolerated-failures",
+        corrects=(
+            "moto parses a Distributed Map's ToleratedFailurePercentage/Count but never fails the Map, "
+            "where Step Functions fails it with States.ExceedToleratedFailureThreshold."
+        ),
+        targets=(
+            Target(
+                _P + "asl.component.state.exec.state_map.iteration.distributed_iteration_component",
+                "DistributedIterationComponent._map_run",
+            ),
+        ),
+        uses=(
+            Target(_API, "HistoryEventType"),
+            Target(_API, "MapRunFailedEventDetails"),
+            Target(_FAILURE, "FailureEvent"),
+            Target(_FAILURE, "FailureEventException"),
+            Target(_ERRORS + "states_error_name", "StatesErrorName"),
+            Target(_ERRORS + "states_error_name_type", "StatesErrorNameType.StatesExceedToleratedFailureThreshold"),
+            Target(_EVENT_DETAIL, "EventDetails"),
+        ),
+        build=_build_tolerated_failures,
+    ),
+    Patch(
+        name="mocked-response-numbering",
+        corrects=(
+            "moto picks a mocked response by the state's RetryCount, so a state entered again replays "
+            "response 0, where Step Functions Local numbers responses by invocation of the state."
+        ),
+        targets=(Target(_ENVIRONMENT, "Environment.get_current_mocked_response"),),
+        uses=(Target(_ENVIRONMENT, "Environment.is_mocked_mode"),),
+        build=_build_mocked_response_numbering,
+    ),
+    Patch(
+        name="mocked-states-error-throw",
+        corrects=(
+            "a mocked Throw of a States.* error (such as States.Timeout) crashes with States.Runtime, "
+            "because moto builds every thrown name as a custom error and custom names may not start with States."
+        ),
+        targets=(Target(_P + "asl.component.state.exec.state_task.mock_eval_utils", "_eval_mocked_response_throw"),),
+        uses=(
+            Target(_API, "TaskFailedEventDetails"),
+            Target(_ERRORS + "states_error_name", "StatesErrorName.from_name"),
+        ),
+        build=_build_mocked_states_throw,
+    ),
+    Patch(
+        name="stop-execution",
+        corrects=(
+            "moto's StopExecution never ends an execution waiting for a task token (it stays RUNNING) "
+            "and drops the error and cause it was given."
+        ),
+        targets=(
+            Target(_EXECUTION, "Execution.stop"),
+            Target(_ENVIRONMENT, "Environment.set_error"),
+            Target(_RESPONSES, "StepFunctionResponse.stop_execution"),
+        ),
+        uses=(
+            _ACTION_RESULT,
+            Target(_P + "asl.eval.callback.callback", "CallbackEndpoint.interrupt_all"),
+            Target(_P + "asl.eval.program_state", "ProgramStopped"),
+        ),
+        build=_build_stop,
+    ),
+    Patch(
+        name="retry-time-scale",
+        corrects="Retry waits are real seconds (IntervalSeconds >= 1); set_retry_time_scale scales them (default 1).",
+        targets=(Target(_P + "asl.component.common.retry.retrier_decl", "time", origin="time"),),
+        build=_build_retry_scale,
+    ),
+    Patch(
+        name="redrive-execution",
+        corrects=(
+            "moto does not implement RedriveExecution, nor redriveCount/redriveStatus in DescribeExecution "
+            "or RedriveCount in the context object."
+        ),
+        targets=(
+            Target(_P + "models", "StepFunctionsParserBackend.redrive_execution", new=True),
+            Target(_RESPONSES, "StepFunctionResponse.redrive_execution", new=True),
+            Target(_RESPONSES, "StepFunctionResponse.describe_execution"),
+            Target(_WORKER, "ExecutionWorker._get_evaluation_environment"),
+        ),
+        uses=(
+            _ACTION_RESULT,
+            Target(_WORKER, "ExecutionWorker._get_evaluation_entrypoint"),
+            Target(_P + "asl.eval.event.event_manager", "EventManager"),
+            Target(_P + "asl.eval.event.event_manager", "EventHistoryContext"),
+            Target(_P + "asl.component.eval_component", "EvalComponent.eval"),
+            Target("moto.core.exceptions", "AWSError"),
+        ),
+        build=_build_redrive,
+    ),
+    Patch(
+        name="map-redrive-memo",
+        corrects=(
+            "moto keeps no Distributed Map iteration results, so a redriven Map could not skip the "
+            "iterations that succeeded, nor name the first failed iteration's error."
+        ),
+        targets=(
+            Target(
+                _P + "asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker",
+                "DistributedItemProcessorWorker._eval_job",
+            ),
+        ),
+        uses=(Target(_P + "asl.eval.program_state", "ProgramEnded"), Target(_P + "asl.eval.program_state", "ProgramError")),
+        build=_build_map_memo,
+    ),
+    Patch(
+        name="list-executions-by-map-run",
+        corrects=(
+            "moto's ListExecutions requires a stateMachineArn and fails for a mapRunArn, whose child "
+            "executions the local Map does not create."
+        ),
+        targets=(Target(_RESPONSES, "StepFunctionResponse.list_executions"),),
+        uses=(_ACTION_RESULT,),
+        build=_build_list_by_map_run,
+    ),
+    Patch(
+        name="history-paging",
+        corrects="moto's GetExecutionHistory ignores maxResults, nextToken and reverseOrder.",
+        targets=(Target(_RESPONSES, "StepFunctionResponse.get_execution_history"),),
+        uses=(_ACTION_RESULT, Target("moto.stepfunctions.exceptions", "AWSError")),
+        build=_build_history_paging,
+    ),
+    Patch(
+        name="status-change-events",
+        corrects=(
+            "moto publishes no Step Functions Execution Status Change events; add_status_listener "
+            "receives them when an execution starts, is redriven or stops."
+        ),
+        targets=(
+            Target(_EXECUTION, "BaseExecutionWorkerCommunication.terminated"),
+            Target(_EXECUTION, "Execution.start"),
+        ),
+        uses=(Target(_API, "ExecutionStatus.RUNNING"),),
+        build=_build_status_events,
+    ),
+    Patch(
+        name="write-through",
+        corrects=(
+            "moto keeps all state in memory only; add_persistence receives every S3 object, DynamoDB "
+            "item and history event as it changes, so the data folder can be written through."
+        ),
+        moto_issue="https://github.com/getmoto/moto/issues/9755",
+        targets=(
+            Target("moto.s3.models", "S3Backend.put_object"),
+            Target("moto.s3.models", "S3Backend.delete_object"),
+            Target("moto.dynamodb.models", "DynamoDBBackend.put_item"),
+            Target("moto.dynamodb.models", "DynamoDBBackend.update_item"),
+            Target("moto.dynamodb.models", "DynamoDBBackend.delete_item"),
+            Target(_P + "asl.eval.event.event_manager", "EventManager.add_event"),
+        ),
+        uses=(
+            Target("moto.dynamodb.models", "DynamoDBBackend.get_item"),
+            Target("moto.dynamodb.models", "DynamoDBBackend.get_table"),
+            Target(_P + "asl.eval.event.event_manager", "EventManager.get_event_history"),
+        ),
+        build=_build_write_through,
+    ),
+    Patch(
+        name="client-cache",
+        corrects="moto makes a new boto3 client for every Task (a quarter of a no-op workflow's time).",
+        targets=tuple(Target(module, "boto_client_for") for module in _BOTO_CLIENT_MODULES),
+        uses=(Target(_P + "asl.utils.boto_client", "botocore_stubber"),),
+        check=_one_boto_client_for,
+        build=_build_client_cache,
+    ),
+    Patch(
+        name="definition-parse-cache",
+        corrects="moto parses the whole definition again for every execution.",
+        targets=(Target(_WORKER, "ExecutionWorker._get_evaluation_entrypoint"),),
+        uses=(Target(_P + "asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),),
+        build=_build_parse_cache,
+    ),
+    Patch(
+        name="jsonpath-parse-cache",
+        corrects="moto's JSONPath evaluation has jsonpath-ng build its parser again for every path.",
+        targets=(Target(_P + "asl.utils.json_path", "parse", origin="jsonpath_ng"),),
+        build=_build_jsonpath_cache,
+    ),
+)
