@@ -6,7 +6,8 @@ a task-token approval answered as soon as the token arrives → write → finali
 - **Relay's engine**: moto's Step Functions interpreter with Relay's patches
   (``relay/local/moto_patches.py``), a Standard state machine whose Tasks call no-op
   Lambda handlers through the loopback Lambda Invoke server (the same path ``relay run``
-  uses), a Distributed Map, and ``waitForTaskToken`` answered by ``SendTaskSuccess`` from another thread.
+  uses), a Distributed Map, and ``waitForTaskToken`` answered by ``SendTaskSuccess``
+  from another thread.
   Completion is taken from the engine's status-change event (no polling).
 - **LangGraph** (``pip install -e '.[bench]'``): a ``StateGraph`` with the same nodes,
   the Map as three ``Send`` branches, in-process.

@@ -110,7 +110,7 @@ class DurableStore:
     def _write_json(self, path: Path, value: Any) -> None:
         write_atomic(path, json.dumps(value, default=_default, indent=1).encode("utf-8"))
 
-    # ----- the hooks (relay.local.moto_patches.add_persistence) -------------------------------------
+    # ----- the hooks (relay.local.moto_patches.add_persistence) -------------------------------
     def object_put(self, bucket: str, key: str, data: bytes) -> None:
         if bucket == self.bucket and not self.paused:
             write_atomic(self.root / "objects" / bucket / _safe_key(key), data)

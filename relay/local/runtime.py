@@ -3,7 +3,7 @@
 :class:`LocalRelay` starts, in this order:
 
 1. moto's in-memory AWS (``mock_aws`` with ``execute_state_machine``) plus the
-   the patches to moto in :mod:`relay.local.moto_patches`;
+   patches to moto in :mod:`relay.local.moto_patches`;
 2. the artifact bucket and the workflow table (same keys and index as the stack);
 3. real loopback HTTP servers: the Lambda Invoke API running ``functions/``, the
    AgentCore data-plane gateway, the researcher agent app (``BedrockAgentCoreApp``
