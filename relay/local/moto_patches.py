@@ -25,7 +25,8 @@ patched attribute is recognised as this module's own and is not wrapped again), 
 reads moto's own source, so an upgrade that moves an internal fails there.
 
 Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
-stubbed (Relay's ASL uses JSONPath); ListExecutions has no ``redriveFilter``.
+stubbed (https://github.com/getmoto/moto/issues/10105; Relay's ASL uses JSONPath);
+ListExecutions has no ``redriveFilter``.
 The supported moto range is :data:`SUPPORTED_MOTO`.
 """
 
@@ -592,6 +593,16 @@ def _not_redrivable(message: str) -> Exception:
 def redrive(execution: Any, now: Any = None) -> Any:
     """RedriveExecution of a moto parser ``Execution``; returns the redrive date.
 
+    Follows the Step Functions developer guide, "Restarting state machine executions
+    with redrive": only FAILED, TIMED_OUT or ABORTED Standard executions that stopped
+    less than 14 days ago and were redriven fewer than 1,000 times; the same execution
+    ARN and history, with an ``ExecutionRedriven`` event; the execution resumes at the
+    last state entered with no matching exit (:func:`resume_point`: a Task or Map runs
+    again, a Fail state fails again) with the input that state was given;
+    ``$$.Execution.RedriveCount``/``RedriveTime`` in the context object. The redrive
+    evaluates in a fresh environment that carries the history over, so a thread of the
+    stopped attempt still returning from a call can never advance the redriven one.
+
     Raises:
         ExecutionNotRedrivable: the execution breaks one of the redrive rules (the
             message names the rule).
@@ -970,7 +981,9 @@ def _build_mocked_states_throw(original_throw: Any) -> tuple[Any, ...]:
 
 def _build_stop(original_stop: Any, original_set_error: Any, _original_stop_execution: Any) -> tuple[Any, ...]:
     """StopExecution wakes the execution's callback endpoints (a task-token wait) and
-    keeps its error and cause; the interrupted wait does not overwrite ABORTED."""
+    keeps its error and cause (in ``ExecutionAborted`` and DescribeExecution); the
+    interrupted wait does not overwrite ABORTED (the history still gains a spurious
+    ``TaskTimedOut`` before ``ExecutionAborted``)."""
     from datetime import UTC, datetime
 
     from moto.core.responses import ActionResult
