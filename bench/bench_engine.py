@@ -3,10 +3,11 @@
 The same 9-step no-op pipeline on each: plan → Map over 3 items → compile → analyze →
 a task-token approval answered as soon as the token arrives → write → finalize.
 
-- **Relay's engine**: moto's Step Functions interpreter with Relay's compatibility
-  patches, a Standard state machine whose Tasks call no-op Lambda handlers through
-  the loopback Lambda Invoke server (the same path ``relay run`` uses), a Distributed
-  Map, and ``waitForTaskToken`` answered by ``SendTaskSuccess`` from another thread.
+- **Relay's engine**: moto's Step Functions interpreter with Relay's patches
+  (``relay/local/moto_patches.py``), a Standard state machine whose Tasks call no-op
+  Lambda handlers through the loopback Lambda Invoke server (the same path ``relay run``
+  uses), a Distributed Map, and ``waitForTaskToken`` answered by ``SendTaskSuccess``
+  from another thread.
   Completion is taken from the engine's status-change event (no polling).
 - **LangGraph** (``pip install -e '.[bench]'``): a ``StateGraph`` with the same nodes,
   the Map as three ``Send`` branches, in-process.
@@ -104,7 +105,7 @@ class RelayEngine:
         from moto import mock_aws
         from moto.core import DEFAULT_ACCOUNT_ID
 
-        from relay.local import compat
+        from relay.local import moto_patches
         from relay.local.runtime import substitute
         from relay.local.servers import LambdaServer
 
@@ -117,7 +118,7 @@ class RelayEngine:
             (workdir / name / "app.py").write_text(NOOP)
         (workdir / "approve").mkdir()
         (workdir / "approve" / "app.py").write_text(APPROVAL)
-        compat.install()
+        moto_patches.install()
         self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.mock.start()
         self.lambdas = LambdaServer(DEFAULT_ACCOUNT_ID, "us-east-1", functions_dir=workdir).start()
@@ -129,7 +130,7 @@ class RelayEngine:
         )["stateMachineArn"]
         self.done: dict[str, threading.Event] = {}
         self.status: dict[str, str] = {}
-        compat.add_status_listener(self._on_status)
+        moto_patches.add_status_listener(self._on_status)
         threading.Thread(target=self._approver, daemon=True).start()
         self._count = 0
 

@@ -3,7 +3,7 @@
 On AWS, Step Functions, S3 and DynamoDB keep every execution, artifact and record.
 Locally they live in moto's memory, so :class:`DurableStore` writes every change
 through to ``{data_dir}/state/`` as it happens (the engine reports each change:
-:func:`relay.local.compat.add_persistence`), and :meth:`DurableStore.restore` puts
+:func:`relay.local.moto_patches.add_persistence`), and :meth:`DurableStore.restore` puts
 everything back when a runtime starts on the same folder:
 
 ```
@@ -110,7 +110,7 @@ class DurableStore:
     def _write_json(self, path: Path, value: Any) -> None:
         write_atomic(path, json.dumps(value, default=_default, indent=1).encode("utf-8"))
 
-    # ----- the hooks (relay.local.compat.add_persistence) -------------------------------------
+    # ----- the hooks (relay.local.moto_patches.add_persistence) -------------------------------
     def object_put(self, bucket: str, key: str, data: bytes) -> None:
         if bucket == self.bucket and not self.paused:
             write_atomic(self.root / "objects" / bucket / _safe_key(key), data)
@@ -193,7 +193,7 @@ class DurableStore:
         can be redriven; their status change reaches the record-failure function like
         any other.
         """
-        from relay.local import compat
+        from relay.local import moto_patches
 
         objects = items = 0
         stopped = self.last_alive()
@@ -208,13 +208,13 @@ class DurableStore:
             for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
                 dynamodb.put_item(TableName=self.table, Item=json.loads(path.read_text()))
                 items += 1
-            restored = [compat.restore_execution(self.state_machine_arn, m, h, memo) for m, h, memo, _ in self.executions()]
+            restored = [moto_patches.restore_execution(self.state_machine_arn, m, h, memo) for m, h, memo, _ in self.executions()]
         finally:
             self.paused = False
         aborted = []
         for execution in restored:
             if execution.status == "RUNNING" and stopped is not None:
                 cause = f"local runtime stopped at {stopped.strftime('%Y-%m-%d %H:%M:%S UTC')}"
-                compat.abort_restored(execution, RUNTIME_STOPPED_ERROR, cause, stopped)
+                moto_patches.abort_restored(execution, RUNTIME_STOPPED_ERROR, cause, stopped)
                 aborted.append(execution.name)
         return Restored(objects=objects, items=items, executions=len(restored), aborted=aborted)

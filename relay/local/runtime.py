@@ -3,7 +3,7 @@
 :class:`LocalRelay` starts, in this order:
 
 1. moto's in-memory AWS (``mock_aws`` with ``execute_state_machine``) plus the
-   compatibility patches in :mod:`relay.local.compat`;
+   patches to moto in :mod:`relay.local.moto_patches`;
 2. the artifact bucket and the workflow table (same keys and index as the stack);
 3. real loopback HTTP servers: the Lambda Invoke API running ``functions/``, the
    AgentCore data-plane gateway, the researcher agent app (``BedrockAgentCoreApp``
@@ -150,7 +150,7 @@ class _AgentApp:
 
 
 class _ChangeNotifier:
-    """A persistence hook (:func:`relay.local.compat.add_persistence`) that wakes
+    """A persistence hook (:func:`relay.local.moto_patches.add_persistence`) that wakes
     :meth:`LocalRelay.follow` when a history grows or an execution changes status, so
     following an execution costs nothing while it waits and reacts at once."""
 
@@ -244,7 +244,7 @@ class LocalRelay:
         from moto import mock_aws
         from moto.core import DEFAULT_ACCOUNT_ID
 
-        from relay.local import compat
+        from relay.local import moto_patches
         from relay.local.servers import AgentCoreGateway, ApiServer, LambdaServer, isolate_powertools
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +271,7 @@ class LocalRelay:
 
         relay_logger.setLevel(self.log_level)  # it may exist already (a corpus check imported it)
         logging.getLogger("bedrock_agentcore").setLevel(self.log_level)
-        # moto warns that ToleratedFailurePercentagePath "has no effect": compat enforces it.
+        # moto warns that ToleratedFailurePercentagePath "has no effect": moto_patches enforces it.
         logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
         # The interpreter logs every caught Task failure with its whole parse tree at ERROR;
         # the history already records them (see Progress in relay/run.py).
@@ -279,9 +279,9 @@ class LocalRelay:
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
         warm_up.start()
-        compat.install()
+        moto_patches.install()
         isolate_powertools()
-        compat.set_retry_time_scale(self.retry_time_scale)
+        moto_patches.set_retry_time_scale(self.retry_time_scale)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
 
@@ -327,12 +327,12 @@ class LocalRelay:
             type="STANDARD",
         )["stateMachineArn"]
         self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
-        self._start_event_delivery(compat)
+        self._start_event_delivery(moto_patches)
         from relay.local.durable import DurableStore
 
         self.store = DurableStore(self.data_dir, BUCKET, TABLE, self.state_machine_arn)
-        compat.add_persistence(self.store)
-        compat.add_persistence(self._notifier)
+        moto_patches.add_persistence(self.store)
+        moto_patches.add_persistence(self._notifier)
         if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
             api_routes.append(("/workflows", functions / "api"))
         self.api = ApiServer(api_routes, port=api_port).start()
@@ -371,7 +371,7 @@ class LocalRelay:
             _log.debug("warm-up failed: %s", exc)
 
     # ----- EventBridge, locally --------------------------------------------------------
-    def _start_event_delivery(self, compat: Any) -> None:
+    def _start_event_delivery(self, moto_patches: Any) -> None:
         import boto3
         from relay_core.contracts import STATUS_CHANGE_FUNCTION, matches, status_change_rules
 
@@ -398,7 +398,7 @@ class LocalRelay:
             self._events.task_done()
 
         self._listener = listener
-        compat.add_status_listener(listener)
+        moto_patches.add_status_listener(listener)
         self._delivery = threading.Thread(target=deliver, name="eventbridge-delivery", daemon=True)
         self._delivery.start()
 
@@ -429,17 +429,17 @@ class LocalRelay:
                     raise TimeoutError(f"status-change events still undelivered after {timeout} s")
 
     def close(self) -> None:
-        from relay.local import compat
+        from relay.local import moto_patches
 
         if self._listener is not None:
-            compat.remove_status_listener(self._listener)
+            moto_patches.remove_status_listener(self._listener)
             self._listener = None
-        compat.remove_persistence(self._notifier)
+        moto_patches.remove_persistence(self._notifier)
         if self.store is not None:
-            compat.remove_persistence(self.store)
+            moto_patches.remove_persistence(self.store)
             with contextlib.suppress(OSError):
                 self.store.heartbeat()
-            compat.forget_executions(self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":")
+            moto_patches.forget_executions(self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":")
         if self._delivery is not None:
             self._events.put(None)
             self._delivery.join(timeout=10)

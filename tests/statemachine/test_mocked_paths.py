@@ -27,7 +27,7 @@ def run_case(relay, case: str) -> tuple[dict, list[dict]]:
 
 def test_mock_config_names_every_task_state_of_the_definition():
     # Given the ASL file and the MockConfigFile
-    from relay.local.compat import load_mock_config
+    from relay.local.moto_patches import load_mock_config
     from relay.local.runtime import ASL_PATH
 
     from .conftest import MOCK_CONFIG
