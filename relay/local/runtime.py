@@ -520,9 +520,11 @@ class LocalRelay:
             if status != "RUNNING":
                 # The engine shows the new status a moment before it publishes the event:
                 # wait for the event, then for its delivery to the record-failure function.
-                stopped: str = status
+                def published(stopped: str = status) -> bool:
+                    return self._published.get(execution_arn) == stopped
+
                 with self._changed:
-                    self._changed.wait_for(lambda: self._published.get(execution_arn) == stopped, timeout=10)
+                    self._changed.wait_for(published, timeout=10)
                 self.drain_events()
                 return
             if on_poll is not None:
