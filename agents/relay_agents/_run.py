@@ -8,6 +8,7 @@ waits past the task timeout.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from relay_core.errors import AgentFailed, ModelThrottled, ModelUnavailable, RelayError
@@ -22,6 +23,23 @@ from strands.types.exceptions import (
 )
 
 _THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
+
+#: Stop reasons with which a provider says the model declined or a content policy stopped
+#: it: Bedrock Converse's ``guardrail_intervened`` and ``content_filtered`` (bedrock-runtime
+#: service model, ``StopReason``) and the Anthropic Messages API's ``refusal`` (Strands
+#: passes Anthropic's stop reason through). Retrying gives the same answer.
+REFUSAL_STOP_REASONS = frozenset({"guardrail_intervened", "content_filtered", "refusal"})
+#: Longest answer taken as a bare refusal, in characters: refusals are short, and a longer
+#: answer that opens with "I can't …" usually goes on to answer.
+DECLINE_MAX_CHARS = 400
+_DECLINE_RE = re.compile(
+    r"^\W*(?:(?:i['’]?m|i am)\s+(?:sorry|afraid)|sorry|i apologi[sz]e|unfortunately)?[\s,.!:;—-]*(?:but\s+)?"
+    r"i\s*(?:can['’]?t|cannot|can not|won['’]?t|will not|am unable to|['’]?m unable to|am not able to|"
+    r"must decline|have to decline)\b",
+    re.IGNORECASE,
+)
+#: Characters of a declining answer quoted in the error.
+DECLINE_QUOTE_CHARS = 160
 
 
 def make_agent(
@@ -71,17 +89,42 @@ def map_model_error(error: BaseException, role: str) -> RelayError:
     return ModelUnavailable(f"{role}: model call failed: {type(root).__name__}: {root}")
 
 
+def declined(text: str) -> bool:
+    """Whether ``text`` is a bare refusal: at most :data:`DECLINE_MAX_CHARS` characters
+    that open by declining ("I'm sorry, but I can't …", "I cannot help with …",
+    "Unfortunately, I am unable to …")."""
+    text = text.strip()
+    return len(text) <= DECLINE_MAX_CHARS and _DECLINE_RE.match(text) is not None
+
+
+def check_not_declined(text: str, role: str) -> None:
+    """Raise when ``text`` is a bare refusal (:func:`declined`).
+
+    Raises:
+        AgentFailed: ``<role>: the model declined to answer: '<its words>'``. Not retried
+            by the state machine: the same input gets the same refusal.
+    """
+    if declined(text):
+        words = " ".join(text.split())
+        if len(words) > DECLINE_QUOTE_CHARS:
+            words = words[: DECLINE_QUOTE_CHARS - 1] + "…"
+        raise AgentFailed(f"{role}: the model declined to answer: {words!r}")
+
+
 def run_agent(agent: Agent, prompt: str, role: str, invocation_state: dict[str, Any] | None = None) -> str:
     """Run ``agent`` on ``prompt`` and return its final text.
 
     Raises:
         ModelThrottled, ModelUnavailable, AgentFailed: see :func:`map_model_error`;
-            ``AgentFailed`` also when the final message has no text.
+            ``AgentFailed`` also when the model stopped with a refusal stop reason
+            (:data:`REFUSAL_STOP_REASONS`) or the final message has no text.
     """
     try:
         result: AgentResult = agent(prompt, invocation_state=invocation_state or {})
     except Exception as exc:  # noqa: BLE001 - mapped in one place
         raise map_model_error(exc, role) from exc
+    if result.stop_reason in REFUSAL_STOP_REASONS:
+        raise AgentFailed(f"{role}: the model declined to answer (stop reason {result.stop_reason})")
     text = "".join(block.get("text", "") for block in result.message.get("content", [])).strip()
     if not text:
         raise AgentFailed(f"{role}: the agent returned no text (stop reason {result.stop_reason})")

@@ -6,11 +6,11 @@ import re
 
 from pydantic import BaseModel, Field
 from relay_core.errors import AgentFailed, InvalidInput
-from relay_core.models import SUMMARY_MAX_CHARS, clip
+from relay_core.models import SUMMARY_MAX_CHARS, ResearchDocument, clip
 from relay_core.safe_text import markdown_safe, plain_text
 from strands.models import Model
 
-from ._run import make_agent, run_agent
+from ._run import check_not_declined, make_agent, run_agent
 from .model_factory import build_model
 from .prompts import ANALYST_SYSTEM, analyst_prompt
 from .text import markdown_to_text, split_sentences
@@ -41,7 +41,7 @@ def _section(markdown: str, name: str) -> str:
 
 def analyze(
     topic: str,
-    research_markdown: str,
+    research: ResearchDocument,
     *,
     feedback: str | None = None,
     revision: int = 0,
@@ -51,27 +51,31 @@ def analyze(
 
     Args:
         topic: the research topic.
-        research_markdown: the compiled research (``research.md``).
+        research: the research document (``research.json``); the model reads it as JSON
+            (:func:`relay_agents.prompts.analyst_prompt`).
         feedback: the reviewer's feedback on the previous revision, if any.
         revision: 0 for the first analysis, +1 per rejection.
         model: defaults to :func:`~relay_agents.model_factory.build_model`.
 
     Returns:
         The analysis Markdown, made inert by :func:`relay_core.safe_text.markdown_safe`
-        (no raw HTML, no script links), and a plain-text summary (its key insights,
-        clipped to 840 characters).
+        (no raw HTML, no script links), and a plain-text summary: its "Key insights"
+        section, or the whole analysis when the model wrote no such section, clipped to
+        840 characters.
 
     Raises:
-        InvalidInput: empty research.
-        AgentFailed: the agent answered nothing.
+        InvalidInput: the research has no answered question.
+        AgentFailed: the agent answered nothing, declined (a refusal stop reason or a bare
+            refusal, :func:`relay_agents._run.check_not_declined`), or wrote no prose.
         ModelThrottled, ModelUnavailable: provider faults.
     """
-    if not research_markdown.strip():
-        raise InvalidInput("research: must not be empty")
+    if not research.answered:
+        raise InvalidInput("research: has no answered question")
     model = model or build_model()
     agent = make_agent(model, ANALYST_SYSTEM, name="relay-analyst")
     feedback = feedback.strip() if feedback and feedback.strip() else None
-    markdown = run_agent(agent, analyst_prompt(topic, research_markdown, feedback, revision), "analyst")
+    markdown = run_agent(agent, analyst_prompt(topic, research, feedback, revision), "analyst")
+    check_not_declined(markdown, "analyst")
     insights = markdown_to_text(_section(markdown, "Key insights")) or markdown_to_text(markdown)
     if not insights.strip():
         raise AgentFailed("analyst: the analysis has no prose")

@@ -14,14 +14,14 @@ from typing import Any
 from relay_core.errors import InvalidInput
 from strands.models import Model
 
-from .offline import OfflineModel
+from .provenance import OFFLINE_MODEL_ID
 from .settings import AgentSettings
 
 #: Model ids used when ``RELAY_MODEL_ID`` is unset. Bedrock's is the Strands SDK default
 #: (a cross-region inference profile of Claude Sonnet 4.6); LiteLLM has none (it needs a
 #: ``provider/model`` id).
 DEFAULT_MODEL_IDS: dict[str, str | None] = {
-    "offline": "relay-offline-extractive",
+    "offline": OFFLINE_MODEL_ID,
     "bedrock": "global.anthropic.claude-sonnet-4-6",
     "anthropic": "claude-sonnet-4-6",
     "openai": "gpt-4o",
@@ -57,7 +57,10 @@ def build_model(settings: AgentSettings | None = None) -> Model:
     provider = settings.model_provider
     model_id = settings.model_id or DEFAULT_MODEL_IDS[provider]
     if provider == "offline":
-        return OfflineModel(model_id=model_id or "relay-offline-extractive")
+        # Imported here only: production code paths never load the offline package.
+        from .offline import OfflineModel
+
+        return OfflineModel(model_id=model_id or OFFLINE_MODEL_ID)
     if provider == "bedrock":
         from strands.models import BedrockModel
 
@@ -94,10 +97,15 @@ _PROVIDER_NAMES = {
 
 
 def describe_model(model: Model) -> str:
-    """A human-readable name for provenance lines, e.g. ``"offline extractive model
-    (relay-offline-extractive)"`` or ``"Amazon Bedrock global.anthropic.claude-sonnet-4-6"``."""
-    if isinstance(model, OfflineModel):
-        return f"Relay's offline extractive model ({model.config.get('model_id')}; no LLM)"
+    """A human-readable name for provenance lines, e.g. ``"Relay's offline extractive model
+    (relay-offline-extractive; no LLM)"`` or ``"Amazon Bedrock global.anthropic.claude-sonnet-4-6"``.
+
+    A model with a ``provenance()`` method (the offline model) names itself; others are
+    named by provider and model id.
+    """
+    own = getattr(model, "provenance", None)
+    if callable(own):
+        return str(own())
     try:
         config = model.get_config()
     except Exception:  # a provider without config: name it by class

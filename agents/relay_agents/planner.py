@@ -8,7 +8,7 @@ from relay_core.errors import AgentFailed, InvalidInput
 from relay_core.models import MAX_QUESTIONS
 from strands.models import Model
 
-from ._run import make_agent, run_agent
+from ._run import check_not_declined, make_agent, run_agent
 from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
 from .prompts import PLANNER_SYSTEM, planner_prompt
@@ -44,11 +44,15 @@ def plan_questions(
         corpus: what the planner's ``search_documents`` searches (default: the configured corpus).
 
     Returns:
-        Exactly ``count`` distinct, non-empty questions.
+        Exactly ``count`` distinct, non-empty questions (the first ``count`` when the model
+        gave more).
 
     Raises:
         InvalidInput: empty topic or ``count`` out of range.
-        AgentFailed: the model gave fewer than ``count`` questions, twice.
+        AgentFailed: the model gave fewer than ``count`` questions (as numbered or bulleted
+            list items), twice: once, then again after one follow-up in the same
+            conversation; or it declined (a refusal is not followed up, see
+            :func:`relay_agents._run.check_not_declined`).
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not topic.strip():
@@ -59,10 +63,14 @@ def plan_questions(
     session = ResearchSession(corpus or corpus_from_settings())
     agent = make_agent(model, PLANNER_SYSTEM, [search_documents], name="relay-planner")
     state = {SESSION_KEY: session}
-    questions = parse_questions(run_agent(agent, planner_prompt(topic.strip(), count), "planner", state))
-    if len(questions) < count:  # one follow-up in the same conversation
+    answer = run_agent(agent, planner_prompt(topic.strip(), count), "planner", state)
+    questions = parse_questions(answer)
+    if len(questions) < count:  # one follow-up in the same conversation, unless it declined
+        check_not_declined(answer, "planner")
         follow_up = f"You gave {len(questions)} questions; give exactly {count} distinct questions as a numbered list."
-        questions = parse_questions(run_agent(agent, follow_up, "planner", state))
+        answer = run_agent(agent, follow_up, "planner", state)
+        questions = parse_questions(answer)
     if len(questions) < count:
+        check_not_declined(answer, "planner")
         raise AgentFailed(f"planner: asked for {count} questions, got {len(questions)}")
     return questions[:count]

@@ -6,6 +6,11 @@ offline model (:mod:`relay_agents.offline`) reads it to decide what to compose. 
 prompt without the marker makes the offline model answer as a generic extractive
 summariser.
 
+The compiled research reaches the analyst and the writer as the research document's JSON
+(:class:`relay_core.models.ResearchDocument`: findings with their answers, which cite
+``[ref]``, each ref mapped to a ``number`` in the deduplicated ``sources``), so no agent and
+no model parses Markdown to find questions or sources.
+
 User prompts carry their inputs in XML-style tags (``<topic>…</topic>``, ``<count>…</count>``,
 ``<question>…</question>``, ``<research>…</research>``, ``<analysis>…</analysis>``,
 ``<feedback>…</feedback>``, ``<revision>…</revision>``, ``<approval_feedback>…</approval_feedback>``):
@@ -16,6 +21,8 @@ parses the same tags with :func:`read_tag`.
 from __future__ import annotations
 
 import re
+
+from relay_core.models import ResearchDocument
 
 ROLES = ("planner", "researcher", "analyst", "writer")
 ROLE_MARKER_RE = re.compile(r"\[relay-role:\s*([a-z]+)\]")
@@ -57,17 +64,25 @@ may call it again with a refined query). Answer only from the passages it return
 every claim with the passage's citation number in square brackets, e.g. [1]. End with a
 line "**Sources**" followed by one line per cited source: "- [n] [title](uri)"."""
 
+#: How the research document is laid out, for the analyst's and the writer's system prompts.
+RESEARCH_LAYOUT = """The research is a JSON document: "findings" holds one entry per research
+question ("status" is "answered" or "failed"); an answer ("answer_markdown") cites its
+passages as [ref], and the finding's "sources" map each ref to a "number" in the document's
+deduplicated "sources" list (number, title, uri). Cite sources by those numbers."""
+
 ANALYST_SYSTEM = f"""{role_marker("analyst")}
-You analyse compiled research. Write Markdown with the sections "## Key insights",
-"## Risks" and "## Open questions", citing the research's source numbers. When reviewer
-feedback is given, add a section "## Reviewer feedback addressed" that quotes the feedback
-and say what you changed because of it."""
+You analyse compiled research. {RESEARCH_LAYOUT}
+Write Markdown with the sections "## Key insights", "## Risks" and "## Open questions"
+(list the failed questions there). When reviewer feedback is given, add a section
+"## Reviewer feedback addressed" that quotes the feedback and say what you changed because
+of it."""
 
 WRITER_SYSTEM = f"""{role_marker("writer")}
-You write the final report in Markdown: a "# " title, "## Executive summary",
-"## Findings" (with the research's citation numbers), "## Analysis" and "## Sources" (one
-numbered line per source with its title and URI). Use only the research and analysis
-given. If approval notes are given, honour them."""
+You write the final report from compiled research and its approved analysis.
+{RESEARCH_LAYOUT}
+Write Markdown: a "# " title, "## Executive summary", "## Findings" (citing the source
+numbers), "## Analysis" and "## Sources" (one numbered line per source with its title and
+URI). Use only the research and analysis given. If approval notes are given, honour them."""
 
 
 def planner_prompt(topic: str, count: int) -> str:
@@ -78,18 +93,23 @@ def researcher_prompt(question: str) -> str:
     return f"Research this question.\n{tag('question', question)}"
 
 
-def analyst_prompt(topic: str, research: str, feedback: str | None, revision: int) -> str:
+def research_json(research: ResearchDocument) -> str:
+    """The research document as the prompts carry it: indented JSON."""
+    return research.model_dump_json(indent=1)
+
+
+def analyst_prompt(topic: str, research: ResearchDocument, feedback: str | None, revision: int) -> str:
     parts = [f"Analyse the research.\n{tag('topic', topic)}", tag("revision", revision)]
     if feedback:
         parts.append(tag("feedback", feedback))
-    parts.append(tag("research", research))
+    parts.append(tag("research", research_json(research)))
     return "\n".join(parts)
 
 
-def writer_prompt(topic: str, research: str, analysis: str, approval_feedback: str | None) -> str:
+def writer_prompt(topic: str, research: ResearchDocument, analysis: str, approval_feedback: str | None) -> str:
     parts = [f"Write the final report.\n{tag('topic', topic)}"]
     if approval_feedback:
         parts.append(tag("approval_feedback", approval_feedback))
-    parts.append(tag("research", research))
+    parts.append(tag("research", research_json(research)))
     parts.append(tag("analysis", analysis))
     return "\n".join(parts)

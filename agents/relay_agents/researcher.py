@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, Field
-from relay_core.errors import InvalidInput, NoMatchingDocument
+from relay_core.errors import AgentFailed, InvalidInput, NoMatchingDocument
 from relay_core.models import SourceRef, clip
 from strands.models import Model
 
-from ._run import make_agent, run_agent
+from ._run import check_not_declined, make_agent, run_agent
 from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
-from .offline import OFFLINE_NOTICE
 from .prompts import RESEARCHER_SYSTEM, researcher_prompt
+from .provenance import OFFLINE_NOTICE
 from .text import markdown_to_text
 from .tools import SESSION_KEY, ResearchSession, search_documents
 
@@ -67,14 +67,18 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
         corpus: defaults to :func:`~relay_agents.corpus.corpus_from_settings`.
 
     Returns:
-        The answer, its summary and the sources it cites. If the model's answer has no
-        "Sources" list, one is appended from the sources recorded by ``search_documents``.
+        The answer, its summary and the sources it cites, each with the number the answer
+        cites it by (``SourceRef.ref``). The sources are the retrieved ones the answer cites
+        by ``[n]`` or by URI; when it cites none, the best-scored retrieved ones (at most
+        ``MAX_SOURCES``). If the answer has no "Sources" list, one is appended.
 
     Raises:
         InvalidInput: empty question.
-        AgentFailed: the agent answered nothing.
-        NoMatchingDocument: no search returned any document (a finding must be grounded
-            in the corpus); the message is ``no document in the corpus matches '<question>'``.
+        AgentFailed: the agent answered nothing, declined (a refusal stop reason or a bare
+            refusal, :func:`relay_agents._run.check_not_declined`), or answered without
+            calling ``search_documents``.
+        NoMatchingDocument: it searched and no search returned any document (a finding must
+            be grounded in the corpus); the message is ``no document in the corpus matches '<question>'``.
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not question.strip():
@@ -83,6 +87,11 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
     session = ResearchSession(corpus or corpus_from_settings())
     agent = make_agent(model, RESEARCHER_SYSTEM, [search_documents], name="relay-researcher")
     answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
+    check_not_declined(answer, "researcher")
+    if not session.queries:
+        raise AgentFailed(
+            "researcher: the model answered without calling search_documents; a finding must be grounded in the corpus"
+        )
     if not session.sources:
         raise NoMatchingDocument(no_match_message(question, len(session.queries)))
     cited = _cited(answer, session)
@@ -91,5 +100,7 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
     prose = markdown_to_text(re.sub(r"\s*\[\d+\]", "", answer.replace(OFFLINE_NOTICE, "")))
     summary = clip(prose or answer)
     return ResearchResult(
-        answer_markdown=answer.strip() + "\n", summary=summary, sources=[ref for _, ref in cited]
+        answer_markdown=answer.strip() + "\n",
+        summary=summary,
+        sources=[ref.model_copy(update={"ref": n}) for n, ref in cited],
     )

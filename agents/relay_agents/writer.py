@@ -1,19 +1,26 @@
-"""The writer agent: research + analysis → the final Markdown report."""
+"""The writer agent: the research document + the approved analysis → the final Markdown report."""
 
 from __future__ import annotations
 
 from relay_core.errors import InvalidInput
+from relay_core.models import ResearchDocument
 from strands.models import Model
 
-from ._run import make_agent, run_agent
+from ._run import check_not_declined, make_agent, run_agent
 from .model_factory import build_model, describe_model
-from .offline import research_sources
 from .prompts import WRITER_SYSTEM, writer_prompt
+
+
+def sources_section(research: ResearchDocument) -> str:
+    """``## Sources`` from the research document: ``n. [title](uri)`` per source, in the
+    document's numbering, or "_No sources were cited._"."""
+    lines = [f"{s.number}. [{s.title}]({s.uri})" for s in research.sources]
+    return "## Sources\n\n" + ("\n".join(lines) or "_No sources were cited._")
 
 
 def write_report(
     topic: str,
-    research_markdown: str,
+    research: ResearchDocument,
     analysis_markdown: str,
     *,
     approval_feedback: str | None = None,
@@ -23,34 +30,33 @@ def write_report(
 
     Args:
         topic: the research topic (the report's title).
-        research_markdown: the compiled research.
+        research: the research document (``research.json``); the model reads it as JSON
+            (:func:`relay_agents.prompts.writer_prompt`).
         analysis_markdown: the approved analysis.
         approval_feedback: the approver's notes, if any.
         model: defaults to :func:`~relay_agents.model_factory.build_model`.
 
     Returns:
         Markdown: title, executive summary, findings with citations, analysis, sources, and a
-        final provenance line naming the model (:func:`describe_model`). A "## Sources"
-        section is appended from the research when the model wrote none.
+        final provenance line naming the model (:func:`describe_model`). When the model
+        wrote no ``# `` title the topic becomes the title; when it wrote no "## Sources"
+        section, :func:`sources_section` of the research document is appended.
 
     Raises:
-        InvalidInput: empty research.
-        AgentFailed: the agent answered nothing.
+        InvalidInput: the research has no answered question.
+        AgentFailed: the agent answered nothing or declined (a refusal stop reason or a
+            bare refusal, :func:`relay_agents._run.check_not_declined`).
         ModelThrottled, ModelUnavailable: provider faults.
     """
-    if not research_markdown.strip():
-        raise InvalidInput("research: must not be empty")
+    if not research.answered:
+        raise InvalidInput("research: has no answered question")
     model = model or build_model()
     agent = make_agent(model, WRITER_SYSTEM, name="relay-writer")
     feedback = approval_feedback.strip() if approval_feedback and approval_feedback.strip() else None
-    report = run_agent(
-        agent, writer_prompt(topic, research_markdown, analysis_markdown, feedback), "writer"
-    ).strip()
+    report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback), "writer").strip()
+    check_not_declined(report, "writer")
     if not report.startswith("#"):
         report = f"# {topic}\n\n{report}"
     if "## sources" not in report.lower():
-        sources = research_sources(research_markdown)
-        report += "\n\n## Sources\n\n" + (
-            "\n".join(f"{n}. [{t}]({u})" for n, t, u in sources) or "_No sources were cited._"
-        )
+        report += "\n\n" + sources_section(research)
     return f"{report}\n\n---\n\n_Provenance: written by {describe_model(model)} for Relay._\n"

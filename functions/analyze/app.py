@@ -2,7 +2,8 @@
 reviewer feedback on a revision).
 
 Event: :class:`relay_core.models.AnalyzeEvent`. Result: :class:`relay_core.models.Analysis`.
-Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``.
+Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``, ``InvalidInput`` (the research
+reference is not a research document, research.json).
 """
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""CompileResearch: merge the Map's findings into research.md and deduplicate sources.
+"""CompileResearch: merge the Map's findings into the research document (research.json,
+read by AnalyzeResearch and WriteReport) and research.md (for people), deduplicating sources.
 
 Event: :class:`relay_core.models.CompileResearchEvent`. Result: :class:`relay_core.models.CompiledResearch`.
 Errors: ``AgentFailed`` when no question was answered; ``ArtifactNotFound``/``ArtifactIntegrityError``.

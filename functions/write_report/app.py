@@ -1,7 +1,8 @@
 """WriteReport: the writer agent's final Markdown report, stored as report.md.
 
 Event: :class:`relay_core.models.WriteReportEvent`. Result: :class:`relay_core.models.Report`.
-Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``.
+Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``, ``InvalidInput`` (the research
+reference is not a research document, research.json).
 """
 
 from typing import Any

@@ -76,8 +76,8 @@ def test_one_research_branch_failing_is_tolerated(relay):
     assert description["status"] == "SUCCEEDED"
     compile_input = state_input(history, "CompileResearch")
     # one of three iterations failed: its slot in the Map output is empty
-    assert sum(1 for f in compile_input["research"] if f is None) == 1
-    assert len(compile_input["research"]) == 3
+    assert sum(1 for f in compile_input["findings"] if f is None) == 1
+    assert len(compile_input["findings"]) == 3
 
 
 def test_research_branches_failing_beyond_tolerance_fail_the_execution_at_the_map(relay):

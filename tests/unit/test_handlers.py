@@ -90,7 +90,7 @@ def test_compile_research_merges_findings_dedupes_sources_and_marks_failures(sto
     findings = [put_finding(store, "q01", "First answer.", "doc://a"), None, put_finding(store, "q03", "Third answer.", "doc://a")]
     result = handler("compile_research")({"workflow_id": "wf-1", "topic": "T", "questions": questions(3), "findings": findings}, lambda_context)
     assert result["answered"] == 2 and result["failed_questions"] == ["q02"] and result["sources"] == 1
-    research = store.get_text(__import__("relay_core.models", fromlist=["ArtifactRef"]).ArtifactRef(**result["research"]))
+    research = store.get_text(__import__("relay_core.models", fromlist=["ArtifactRef"]).ArtifactRef(**result["markdown"]))
     assert "First answer." in research and "Third answer." in research and "this research branch failed" in research
 
 

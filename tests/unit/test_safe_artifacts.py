@@ -13,6 +13,7 @@ from relay_core.models import (
     Analysis,
     ApprovalDecision,
     ArtifactRef,
+    CompiledResearch,
     CompileResearchEvent,
     RequestApprovalEvent,
     ResearchQuestion,
@@ -32,7 +33,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[str, str] = {}
 
-    def put_text(self, key: str, text: str) -> ArtifactRef:
+    def put_text(self, key: str, text: str, content_type: str = "text/markdown; charset=utf-8") -> ArtifactRef:
         import hashlib
 
         self.objects[key] = text
@@ -44,7 +45,7 @@ class MemoryStore:
 
 
 @pytest.fixture
-def research(tmp_path) -> tuple[MemoryStore, ArtifactRef]:
+def compiled(tmp_path) -> tuple[MemoryStore, CompiledResearch]:
     store = MemoryStore()
     finding = store.put_text("workflows/wf/findings/q01.md", f"- {PASSAGE} [1]\n\n**Sources**\n- [1] [Guide <b>x</b>](https://example.com/guide)")
     question = ResearchQuestion(id="q01", question="What about <script>q()</script>?", runtime_arn="arn:r", session_id="s" * 40)
@@ -53,12 +54,19 @@ def research(tmp_path) -> tuple[MemoryStore, ArtifactRef]:
         findings=[{"question_id": "q01", "summary": "s", "sources": [{"title": "Guide <b>x</b>", "uri": "https://example.com/guide"}],
                    "finding": finding.model_dump()}],
     )
-    compiled = workflow.compile_research(event, store)  # type: ignore[arg-type]
-    return store, compiled.research
+    return store, workflow.compile_research(event, store)  # type: ignore[arg-type]
 
 
-def test_research_md_holds_no_raw_html(research):
-    store, ref = research
+@pytest.fixture
+def research(compiled) -> tuple[MemoryStore, ArtifactRef]:
+    """The research document (research.json) CompileResearch wrote."""
+    store, result = compiled
+    return store, result.document
+
+
+def test_research_md_holds_no_raw_html(compiled):
+    store, result = compiled
+    ref = result.markdown
     text = store.get_text(ref)
     assert not ACTIVE.search(text), text
     assert "&lt;script>alert" in text and "<https://example.com/guide>" in text  # escaped text, live autolink
@@ -69,7 +77,7 @@ def test_analysis_md_from_the_offline_model_holds_no_raw_html(research):
     from relay_agents.offline import OfflineModel
 
     store, ref = research
-    result = analyze(TOPIC, store.get_text(ref), feedback=FEEDBACK, revision=1, model=OfflineModel())
+    result = analyze(TOPIC, workflow.read_research(store, ref), feedback=FEEDBACK, revision=1, model=OfflineModel())  # type: ignore[arg-type]
     assert not ACTIVE.search(result.markdown), result.markdown
     assert "&lt;iframe" in result.markdown  # the feedback is quoted, escaped
     assert not re.search(r"[\x00-\x08\x0b-\x1f]", result.summary)

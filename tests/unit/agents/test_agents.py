@@ -4,8 +4,8 @@ import threading
 
 import pytest
 from relay_agents.analyst import analyze
-from relay_agents.offline import OFFLINE_NOTICE
 from relay_agents.planner import plan_questions
+from relay_agents.provenance import OFFLINE_NOTICE
 from relay_agents.researcher import research
 from relay_agents.writer import write_report
 from relay_core.errors import AgentFailed, InvalidInput
@@ -71,22 +71,27 @@ def test_concurrent_research_keeps_sources_apart(folder_corpus, docs_folder):
 
 
 @pytest.fixture
-def research_md(folder_corpus):
-    """Compiled research in CompileResearch's layout (relay_core.workflow.compile_research)."""
-    sections, sources = [], {}
-    for i, q in enumerate(
-        ["How do task tokens and heartbeats work?", "How does the approval email work?"], 1
-    ):
+def research_doc(folder_corpus, memory_store):
+    """Compiled research: two researched questions and a failed one, through CompileResearch
+    (relay_core.workflow.compile_research), read back as the research document."""
+    from relay_core import workflow
+    from relay_core.models import CompileResearchEvent, Finding, ResearchQuestion
+    from relay_core.store import artifact_key
+
+    asked = ["How do task tokens and heartbeats work?", "How does the approval email work?", "What does it cost?"]
+    findings = []
+    for i, q in enumerate(asked[:2], 1):
         r = research(q, corpus=folder_corpus)
-        cites = [f"[{sources.setdefault(s.uri, (len(sources) + 1, s.title))[0]}]" for s in r.sources]
-        sections.append(f"## q{i:02d}: {q}\n\n{r.answer_markdown.strip()}\n\nSources: {' '.join(cites)}\n")
-    sections.append("## q03: What does it cost?\n\n_No answer: this research branch failed._\n")
-    lines = [f"{n}. {t} <{u}>" for u, (n, t) in sorted(sources.items(), key=lambda kv: kv[1][0])]
-    return f"# Research: {TOPIC}\n\n" + "\n".join(sections) + "\n## Sources\n\n" + "\n".join(lines) + "\n"
+        ref = memory_store.put_text(artifact_key("wf", f"findings/q{i:02d}.md"), r.answer_markdown)
+        findings.append(Finding(question_id=f"q{i:02d}", summary=r.summary, sources=r.sources, finding=ref).model_dump())
+    questions = [ResearchQuestion(id=f"q{i:02d}", question=q, runtime_arn="arn:r", session_id="s" * 33) for i, q in enumerate(asked, 1)]
+    event = CompileResearchEvent(workflow_id="wf", topic=TOPIC, questions=questions, findings=[*findings, None])
+    compiled = workflow.compile_research(event, memory_store)  # type: ignore[arg-type]
+    return workflow.read_research(memory_store, compiled.document)  # type: ignore[arg-type]
 
 
-def test_analyst_sections_and_summary(research_md):
-    result = analyze(TOPIC, research_md)
+def test_analyst_sections_and_summary(research_doc):
+    result = analyze(TOPIC, research_doc)
     for section in ("## Key insights", "## Risks", "## Open questions"):
         assert section in result.markdown
     assert "Reviewer feedback addressed" not in result.markdown
@@ -95,20 +100,20 @@ def test_analyst_sections_and_summary(research_md):
     assert 0 < len(result.summary) <= 840
 
 
-def test_analyst_addresses_feedback_visibly_and_deterministically(research_md):
+def test_analyst_addresses_feedback_visibly_and_deterministically(research_doc):
     feedback = "Explain heartbeat timeouts in more depth."
-    plain = analyze(TOPIC, research_md)
-    revised = analyze(TOPIC, research_md, feedback=feedback, revision=1)
+    plain = analyze(TOPIC, research_doc)
+    revised = analyze(TOPIC, research_doc, feedback=feedback, revision=1)
     assert revised.markdown != plain.markdown
     assert "## Reviewer feedback addressed (revision 1)" in revised.markdown
     assert f"> {feedback}" in revised.markdown
     assert "SendTaskHeartbeat" in revised.markdown.split("## Reviewer feedback addressed")[1]
-    assert revised.markdown == analyze(TOPIC, research_md, feedback=feedback, revision=1).markdown
+    assert revised.markdown == analyze(TOPIC, research_doc, feedback=feedback, revision=1).markdown
 
 
-def test_writer_report_has_every_part_and_provenance(research_md):
-    analysis = analyze(TOPIC, research_md).markdown
-    report = write_report(TOPIC, research_md, analysis, approval_feedback="Ship it, but mention cost.")
+def test_writer_report_has_every_part_and_provenance(research_doc):
+    analysis = analyze(TOPIC, research_doc).markdown
+    report = write_report(TOPIC, research_doc, analysis, approval_feedback="Ship it, but mention cost.")
     assert report.startswith(f"# {TOPIC}\n")
     for part in ("## Executive summary", "## Findings", "## Analysis", "## Sources", "## Approval notes"):
         assert part in report
@@ -123,6 +128,11 @@ def test_writer_report_has_every_part_and_provenance(research_md):
     assert "_No answer: this research branch failed._" in findings
 
 
-def test_writer_rejects_empty_research():
-    with pytest.raises(InvalidInput):
-        write_report(TOPIC, " ", "analysis")
+def test_writer_and_analyst_reject_research_with_no_answered_question(research_doc):
+    nothing = research_doc.model_copy(
+        update={"findings": [f.model_copy(update={"status": "failed", "summary": "", "answer_markdown": "", "sources": []}) for f in research_doc.findings], "sources": []}
+    )
+    with pytest.raises(InvalidInput, match="research: has no answered question"):
+        write_report(TOPIC, nothing, "analysis")
+    with pytest.raises(InvalidInput, match="research: has no answered question"):
+        analyze(TOPIC, nothing)

@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 from pydantic import BaseModel
-from relay_agents.offline import OFFLINE_NOTICE, OfflineModel
+from relay_agents.offline import OfflineModel
 from relay_agents.prompts import RESEARCHER_SYSTEM, researcher_prompt
+from relay_agents.provenance import OFFLINE_NOTICE
 from relay_agents.tools import SESSION_KEY, ResearchSession, search_documents
 from strands import Agent, tool
 

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -190,11 +191,20 @@ class ResearcherRequest(_Model):
 
 
 class SourceRef(_Model):
-    """A corpus document a finding cites."""
+    """A corpus document a finding cites.
+
+    Attributes:
+        title: the document's title.
+        uri: where it lives (``file://…``, ``s3://…``, ``botocore://service/Operation``, …).
+        score: its best retrieval score (BM25 or the Knowledge Base's), 0 when unknown.
+        ref: the number the finding's text cites it by (``[ref]``), when the researcher
+            reported one; ``None`` for callers that number nothing.
+    """
 
     title: str
     uri: str
     score: float = 0.0
+    ref: int | None = Field(default=None, ge=1)
 
 
 class Finding(_Model):
@@ -207,8 +217,9 @@ class Finding(_Model):
 
 
 class CompileResearchEvent(_Model):
-    """CompileResearch's event. ``findings`` is the Map output: one entry per question,
-    ``None`` (or an error object) where an iteration failed within tolerance."""
+    """CompileResearch's event. ``findings`` is the ResearchQuestions Map's output
+    (``$.findings`` in state data): one entry per question, ``None`` (or an error object)
+    where an iteration failed within tolerance."""
 
     workflow_id: WorkflowId
     topic: str
@@ -216,14 +227,154 @@ class CompileResearchEvent(_Model):
     findings: list[Any]
 
 
+#: Version of the research document's JSON layout (:class:`ResearchDocument`).
+RESEARCH_DOCUMENT_VERSION = 1
+
+
+class ResearchSource(_Model):
+    """One source of a research document, after deduplication by URI.
+
+    Attributes:
+        number: its position in :attr:`ResearchDocument.sources`, 1-based, in order of
+            first citation; ``research.md`` lists and cites it as ``[number]``.
+        title: the document's title (as the first finding citing it gave it).
+        uri: the document's URI, the deduplication key.
+    """
+
+    number: int = Field(ge=1)
+    title: str
+    uri: NonBlank
+
+
+class CitedSource(_Model):
+    """A source one finding cites.
+
+    Attributes:
+        number: the source's :attr:`ResearchSource.number` in the document.
+        ref: the number the finding's own answer cites it by (``[ref]``, the researcher's
+            numbering); ``None`` when the researcher did not report one.
+    """
+
+    number: int = Field(ge=1)
+    ref: int | None = Field(default=None, ge=1)
+
+
+class ResearchFinding(_Model):
+    """What research gave for one planned question.
+
+    Attributes:
+        question_id: the question's id (``q01``…).
+        question: the question as planned.
+        status: ``answered``, or ``failed`` when its Map iteration failed within the
+            tolerated percentage (then ``summary``, ``answer_markdown`` and ``sources``
+            are empty).
+        summary: the researcher's summary (at most ``SUMMARY_MAX_CHARS``).
+        answer_markdown: the researcher's full answer, Markdown citing ``[ref]``.
+        sources: the sources the answer cites, in the researcher's order.
+    """
+
+    question_id: Annotated[str, StringConstraints(pattern=r"^q\d{2}$")]
+    question: NonBlank
+    status: Literal["answered", "failed"]
+    summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS)] = ""
+    answer_markdown: str = ""
+    sources: list[CitedSource] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _failed_is_empty(self) -> ResearchFinding:
+        if self.status == "failed" and (self.summary or self.answer_markdown or self.sources):
+            raise ValueError(f"{self.question_id}: a failed finding has no summary, answer or sources")
+        return self
+
+
+class ResearchDocument(_Model):
+    """The compiled research: CompileResearch writes it as ``research.json`` (beside
+    ``research.md``, the same content for people) and AnalyzeResearch and WriteReport
+    read it. It is the typed hand-over between those steps: nothing parses
+    ``research.md`` back.
+
+    Attributes:
+        version: the layout version, 1 (:data:`RESEARCH_DOCUMENT_VERSION`).
+        workflow_id: the workflow (execution name) it belongs to.
+        topic: the research topic.
+        findings: one per planned question, in plan order (answered or failed).
+        sources: every cited source once, deduplicated by URI, numbered 1..n.
+
+    Raises:
+        pydantic.ValidationError: on construction or parsing, when question ids repeat,
+            sources are not numbered 1..n, a URI repeats, or a finding cites a source
+            number the document does not have (each message names the field).
+    """
+
+    version: Literal[1] = 1
+    workflow_id: WorkflowId
+    topic: str
+    findings: list[ResearchFinding] = Field(min_length=1, max_length=MAX_QUESTIONS)
+    sources: list[ResearchSource] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResearchDocument:
+        ids = [f.question_id for f in self.findings]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"findings: question ids repeat ({', '.join(sorted({i for i in ids if ids.count(i) > 1}))})")
+        numbers = [s.number for s in self.sources]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"sources: must be numbered 1..{len(numbers)} in order, got {numbers}")
+        uris = [s.uri for s in self.sources]
+        if len(set(uris)) != len(uris):
+            raise ValueError("sources: each URI must appear once")
+        for finding in self.findings:
+            for cited in finding.sources:
+                if cited.number > len(self.sources):
+                    raise ValueError(
+                        f"findings.{finding.question_id}.sources: cites source {cited.number}, "
+                        f"the document has {len(self.sources)}"
+                    )
+        return self
+
+    @property
+    def answered(self) -> list[ResearchFinding]:
+        """The findings with an answer, in plan order."""
+        return [f for f in self.findings if f.status == "answered"]
+
+    @property
+    def failed_questions(self) -> list[str]:
+        """Ids of the questions whose research failed, in plan order."""
+        return [f.question_id for f in self.findings if f.status == "failed"]
+
+    def source(self, number: int) -> ResearchSource:
+        """The source numbered ``number`` (1-based).
+
+        Raises:
+            KeyError: no source has that number.
+        """
+        if not 1 <= number <= len(self.sources):
+            raise KeyError(f"source {number}: the document has {len(self.sources)} sources")
+        return self.sources[number - 1]
+
+
 class CompiledResearch(_Model):
-    research: ArtifactRef
+    """CompileResearch's result (``$.research`` in state data).
+
+    Attributes:
+        document: ``research.json``, the :class:`ResearchDocument` the next steps read.
+        markdown: ``research.md``, the same research for people.
+        answered: questions answered.
+        failed_questions: ids of the questions whose research failed.
+        sources: distinct sources cited.
+    """
+
+    document: ArtifactRef
+    markdown: ArtifactRef
     answered: int = Field(ge=0)
     failed_questions: list[str]
     sources: int = Field(ge=0)
 
 
 class AnalyzeEvent(_Model):
+    """AnalyzeResearch's event. ``research`` is the research document (``research.json``,
+    ``$.research.document`` in state data)."""
+
     workflow_id: WorkflowId
     topic: str
     research: ArtifactRef
@@ -289,6 +440,9 @@ class DecisionForm(_Model):
 
 
 class WriteReportEvent(_Model):
+    """WriteReport's event. ``research`` is the research document (``research.json``,
+    ``$.research.document`` in state data); ``analysis`` the approved analysis Markdown."""
+
     workflow_id: WorkflowId
     topic: str
     research: ArtifactRef

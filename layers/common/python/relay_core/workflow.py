@@ -43,6 +43,8 @@ from .models import (
     Analysis,
     AnalyzeEvent,
     ApprovalRequested,
+    ArtifactRef,
+    CitedSource,
     CompiledResearch,
     CompileResearchEvent,
     ExecutionStatusChange,
@@ -54,7 +56,10 @@ from .models import (
     PlanResult,
     Report,
     RequestApprovalEvent,
+    ResearchDocument,
+    ResearchFinding,
     ResearchQuestion,
+    ResearchSource,
     Review,
     StatusRecorded,
     WorkflowRequest,
@@ -86,13 +91,13 @@ class AnalysisText(Protocol):
 class Analyst(Protocol):
     """The analyst agent (``relay_agents.analyst.analyze``)."""
 
-    def __call__(self, topic: str, research_markdown: str, /, *, feedback: str | None, revision: int) -> AnalysisText: ...
+    def __call__(self, topic: str, research: ResearchDocument, /, *, feedback: str | None, revision: int) -> AnalysisText: ...
 
 
 class Writer(Protocol):
     """The writer agent (``relay_agents.writer.write_report``): the report's Markdown."""
 
-    def __call__(self, topic: str, research_markdown: str, analysis_markdown: str, /, *, approval_feedback: str | None) -> str: ...
+    def __call__(self, topic: str, research: ResearchDocument, analysis_markdown: str, /, *, approval_feedback: str | None) -> str: ...
 
 
 def session_id_for(workflow_id: str, question_id: str) -> str:
@@ -155,56 +160,104 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: P
 
 
 def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> CompiledResearch:
-    """CompileResearch: merge the Map's findings into ``research.md``, deduplicating sources.
-    The topic, questions, findings and source titles are user or corpus text: the
-    document passes through :func:`~relay_core.safe_text.markdown_safe` (no raw HTML).
+    """CompileResearch: merge the Map's findings into one :class:`ResearchDocument`,
+    deduplicating sources by URI, and write it twice: ``research.json`` (the document the
+    next steps read) and ``research.md`` (the same research for people). The topic,
+    questions, findings and source titles are user or corpus text: the Markdown passes
+    through :func:`~relay_core.safe_text.markdown_safe` (no raw HTML); the JSON holds the
+    text as given (whoever renders it makes it safe).
 
     ``event.findings[i]`` is the answer to ``event.questions[i]``; an entry that is not
     a valid :class:`Finding` (``None`` or an error object from a failed iteration)
     marks that question as failed.
 
+    Returns:
+        The references of both artifacts and the counts (answered, failed, sources).
+
     Raises:
         AgentFailed: no question was answered.
     """
-    sections: list[str] = []
-    failed: list[str] = []
-    sources: dict[str, tuple[int, str]] = {}
+    findings: list[ResearchFinding] = []
+    sources: dict[str, ResearchSource] = {}
     for question, raw in zip(event.questions, event.findings + [None] * len(event.questions), strict=False):
         try:
             finding = Finding.model_validate(raw)
         except ValidationError:
-            failed.append(question.id)
-            sections.append(f"## {question.id}: {question.question}\n\n_No answer: this research branch failed._\n")
+            findings.append(ResearchFinding(question_id=question.id, question=question.question, status="failed"))
             continue
-        text = store.get_text(finding.finding).strip()
-        cites = []
+        cited = []
         for source in finding.sources:
-            number = sources.setdefault(source.uri, (len(sources) + 1, source.title))[0]
-            cites.append(f"[{number}]")
-        sections.append(f"## {question.id}: {question.question}\n\n{text}\n\nSources: {' '.join(cites) or 'none'}\n")
-    answered = len(event.questions) - len(failed)
+            known = sources.setdefault(source.uri, ResearchSource(number=len(sources) + 1, title=source.title, uri=source.uri))
+            cited.append(CitedSource(number=known.number, ref=source.ref))
+        findings.append(
+            ResearchFinding(
+                question_id=question.id,
+                question=question.question,
+                status="answered",
+                summary=finding.summary,
+                answer_markdown=store.get_text(finding.finding).strip(),
+                sources=cited,
+            )
+        )
+    document = ResearchDocument(workflow_id=event.workflow_id, topic=event.topic, findings=findings, sources=list(sources.values()))
+    answered, failed = len(document.answered), document.failed_questions
     if answered == 0:
         raise AgentFailed("no research question was answered")
-    source_lines = [f"{n}. {title} <{uri}>" for uri, (n, title) in sorted(sources.items(), key=lambda kv: kv[1][0])]
-    body = (
-        f"# Research: {event.topic}\n\n"
+    json_ref = store.put_text(
+        artifact_key(event.workflow_id, "research.json"), document.model_dump_json(indent=2), content_type="application/json"
+    )
+    md_ref = store.put_text(artifact_key(event.workflow_id, "research.md"), markdown_safe(research_markdown(document)))
+    logger.info("compiled research", extra={"answered": answered, "failed": failed, "bytes": json_ref.bytes})
+    metrics.add_metric(name="QuestionsAnswered", unit=MetricUnit.Count, value=answered)
+    metrics.add_metric(name="QuestionsFailed", unit=MetricUnit.Count, value=len(failed))
+    return CompiledResearch(document=json_ref, markdown=md_ref, answered=answered, failed_questions=failed, sources=len(sources))
+
+
+def research_markdown(document: ResearchDocument) -> str:
+    """``research.md`` for people (before :func:`~relay_core.safe_text.markdown_safe`):
+    ``# Research: <topic>``, one ``## <id>: <question>`` section per finding (the answer
+    and a ``Sources: [n] …`` line in the document's numbering, or "No answer" when its
+    branch failed), then ``## Sources`` as ``n. Title <uri>``."""
+    sections = []
+    for finding in document.findings:
+        heading = f"## {finding.question_id}: {finding.question}\n\n"
+        if finding.status == "failed":
+            sections.append(heading + "_No answer: this research branch failed._\n")
+            continue
+        cites = " ".join(f"[{cited.number}]" for cited in finding.sources) or "none"
+        sections.append(heading + f"{finding.answer_markdown}\n\nSources: {cites}\n")
+    source_lines = [f"{source.number}. {source.title} <{source.uri}>" for source in document.sources]
+    return (
+        f"# Research: {document.topic}\n\n"
         + "\n".join(sections)
         + "\n## Sources\n\n"
         + ("\n".join(source_lines) or "_none_")
         + "\n"
     )
-    ref = store.put_text(artifact_key(event.workflow_id, "research.md"), markdown_safe(body))
-    logger.info("compiled research", extra={"answered": answered, "failed": failed, "bytes": ref.bytes})
-    metrics.add_metric(name="QuestionsAnswered", unit=MetricUnit.Count, value=answered)
-    metrics.add_metric(name="QuestionsFailed", unit=MetricUnit.Count, value=len(failed))
-    return CompiledResearch(research=ref, answered=answered, failed_questions=failed, sources=len(sources))
+
+
+def read_research(store: ArtifactStore, ref: ArtifactRef) -> ResearchDocument:
+    """The research document ``ref`` points at (``research.json``).
+
+    Raises:
+        InvalidInput: the object is not a research document (e.g. an execution started
+            before research.json existed passes research.md); names the object and the
+            failing fields. Not retried: reading it again gives the same bytes.
+        ArtifactNotFound, ArtifactIntegrityError: from :meth:`ArtifactStore.get_text`.
+    """
+    try:
+        return ResearchDocument.model_validate_json(store.get_text(ref))
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"research: s3://{ref.bucket}/{ref.key} is not a research document: {describe_validation_error(exc)}"
+        ) from exc
 
 
 def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords, analyst: Analyst) -> Analysis:
-    """AnalyzeResearch: the analyst's insights, risks and open questions (the handler
-    passes the analyst agent); on a revision it addresses the reviewer's feedback.
-    Writes ``analysis-r{revision}.md``."""
-    research = store.get_text(event.research)
+    """AnalyzeResearch: the analyst's insights, risks and open questions from the research
+    document (:func:`read_research`; the handler passes the analyst agent); on a revision
+    it addresses the reviewer's feedback. Writes ``analysis-r{revision}.md``."""
+    research = read_research(store, event.research)
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
     ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
     records.set_status(event.workflow_id, RecordStatus.RUNNING, attempt=event.redrive_count, revisions=event.revision)
@@ -273,10 +326,11 @@ def request_approval(
 
 
 def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Writer) -> Report:
-    """WriteReport: the writer's final Markdown report (the handler passes the writer
+    """WriteReport: the writer's final Markdown report from the research document
+    (:func:`read_research`) and the approved analysis (the handler passes the writer
     agent), written to ``report.md`` after :func:`~relay_core.safe_text.markdown_safe`
     (whatever writer wrote it, the topic, feedback and passages in it hold no raw HTML)."""
-    research = store.get_text(event.research)
+    research = read_research(store, event.research)
     analysis = store.get_text(event.analysis)
     markdown = writer(event.topic, research, analysis, approval_feedback=event.approval.feedback)
     if not markdown.strip():
