@@ -55,7 +55,7 @@ def write_report(
     feedback = approval_feedback.strip() if approval_feedback and approval_feedback.strip() else None
     report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback), "writer").strip()
     check_not_declined(report, "writer")
-    if not report.startswith("#"):
+    if not report.startswith("# "):  # a level-1 title, not just any heading
         report = f"# {topic}\n\n{report}"
     if "## sources" not in report.lower():
         report += "\n\n" + sources_section(research)

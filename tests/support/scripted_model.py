@@ -5,7 +5,8 @@ Each script step is one of:
 * a ``str`` — an assistant text message (``stopReason: "end_turn"``);
 * a ``dict`` message ``{"role": "assistant", "content": [...]}`` whose content blocks are
   ``{"text": …}`` and/or ``{"toolUse": {"toolUseId", "name", "input"}}`` (``stopReason``
-  ``"tool_use"`` when it has a tool use);
+  ``"tool_use"`` when it has a tool use); an optional ``"stopReason"`` key overrides it
+  (e.g. ``"guardrail_intervened"``, as Bedrock ends a turn its guardrail blocked);
 * an ``Exception`` instance — raised from ``stream`` (e.g. ``ModelThrottledException``).
 
 The model records what it received in :attr:`ScriptedModel.calls` so tests can assert
@@ -103,7 +104,7 @@ class ScriptedModel(Model):
                 yield {"contentBlockStart": {"contentBlockIndex": index, "start": {}}}
                 yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": block["text"]}}}
             yield {"contentBlockStop": {"contentBlockIndex": index}}
-        yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
+        yield {"messageStop": {"stopReason": message.get("stopReason", "tool_use" if has_tool else "end_turn")}}
         yield {
             "metadata": {
                 "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
