@@ -80,8 +80,23 @@ def _strip_cites(sentence: str) -> str:
     return _CITE_RE.sub("", sentence).strip()
 
 
+def _renumber(sentence: str, citations: dict[int, int]) -> str:
+    """``sentence`` citing the document's source numbers instead of its answer's own
+    ``[ref]`` numbers (a ref with no mapping is dropped); unchanged when the answer has
+    no mapping at all (plain-text research)."""
+    if not citations:
+        return sentence
+
+    def number(match: re.Match[str]) -> str:
+        mapped = citations.get(int(match.group(1)))
+        return f" [{mapped}]" if mapped else ""
+
+    return _CITE_RE.sub(number, sentence)
+
+
 def compose_analyst(prompt: str) -> str:
-    """Key insights (central sentences), risks (sentences with limit/failure/cost cues),
+    """Key insights (central sentences of the answers, citing the document's source
+    numbers), risks (sentences with limit/failure/cost cues),
     open questions (failed questions, topic keyphrases no answer covers, hedged sentences)
     and, with feedback, a section quoting it and the research sentences that answer its
     keyphrases; the feedback also biases which insights are picked."""
@@ -90,7 +105,8 @@ def compose_analyst(prompt: str) -> str:
     revision = read_tag(prompt, "revision") or "0"
     answers, _sources = research_from(prompt)
     answered_text = "\n\n".join(a.text for a in answers if not a.failed)
-    sentences = [s for a in answers if not a.failed for s in _sentences(a.text)]
+    # Citations in the document's numbering, so the analysis cites what the report lists.
+    sentences = list(dict.fromkeys(_renumber(s, a.citations) for a in answers if not a.failed for s in _sentences(a.text)))
     bias = f"{topic} {feedback}" if feedback else topic
     scores = tx.rank_sentences(sentences, query=bias)
     out = [f"# Analysis: {topic}", "", OFFLINE_NOTICE, "", f"_Revision {revision}._", ""]
@@ -165,11 +181,7 @@ def compose_writer(prompt: str) -> str:
         sents = _sentences(answer.text)
         picked = tx.select(sents, tx.rank_sentences(sents, query=answer.question), 3)
 
-        def renumber(match: re.Match[str], citations: dict[int, int] = answer.citations) -> str:
-            number = citations.get(int(match.group(1)))
-            return f" [{number}]" if number else ""
-
-        lines = [f"- {_CITE_RE.sub(renumber, sents[i])}" for i in sorted(picked)]
+        lines = [f"- {_renumber(sents[i], answer.citations)}" for i in sorted(picked)]
         out += (lines or ["- The research for this question holds no complete sentences."]) + [""]
 
     out += ["## Analysis", ""]
