@@ -64,12 +64,12 @@ def build_model(settings: AgentSettings | None = None) -> Model:
     if provider == "bedrock":
         from strands.models import BedrockModel
 
-        guardrail = (
-            {"guardrail_id": settings.guardrail_id, "guardrail_version": settings.guardrail_version}
-            if settings.guardrail_id
-            else {}
-        )
-        return BedrockModel(model_id=model_id or str(DEFAULT_MODEL_IDS["bedrock"]), **guardrail)
+        bedrock_id = model_id or str(DEFAULT_MODEL_IDS["bedrock"])
+        if settings.guardrail_id:
+            return BedrockModel(
+                model_id=bedrock_id, guardrail_id=settings.guardrail_id, guardrail_version=settings.guardrail_version
+            )
+        return BedrockModel(model_id=bedrock_id)
     if provider == "anthropic":
         cls = _optional(provider, "strands.models.anthropic", "AnthropicModel")
         return cls(model_id=model_id, max_tokens=MAX_OUTPUT_TOKENS)  # type: ignore[no-any-return]

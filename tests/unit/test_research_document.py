@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import pytest
@@ -20,22 +19,21 @@ from relay_core.models import (
     ResearchSource,
 )
 
+from tests.support.fakes import InMemoryArtifactStore
+
 pytestmark = pytest.mark.unit
 
 
-class MemoryStore:
-    """The artifact store port, in memory; remembers each object's content type."""
+class MemoryStore(InMemoryArtifactStore):
+    """The in-memory artifact store, remembering each object's content type."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, tuple[str, str]] = {}
+        super().__init__(bucket="b")
+        self.content_types: dict[str, str] = {}
 
     def put_text(self, key: str, text: str, content_type: str = "text/markdown; charset=utf-8") -> ArtifactRef:
-        self.objects[key] = (text, content_type)
-        data = text.encode("utf-8")
-        return ArtifactRef(bucket="b", key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-    def get_text(self, ref: ArtifactRef) -> str:
-        return self.objects[ref.key][0]
+        self.content_types[key] = content_type
+        return super().put_text(key, text, content_type)
 
 
 def finding(store: MemoryStore, qid: str, text: str, *sources: tuple[str, int]) -> dict:
@@ -52,7 +50,7 @@ def compile_three(store: MemoryStore):
         finding(store, "q03", "Third answer [1] and [2].", ("doc://c", 1), ("doc://a", 2)),
     ]
     event = CompileResearchEvent(workflow_id="wf-1", topic="Topic", questions=questions, findings=findings)
-    return workflow.compile_research(event, store)  # type: ignore[arg-type]
+    return workflow.compile_research(event, store)
 
 
 def test_compile_research_writes_the_research_document_as_json_beside_research_md():
@@ -62,8 +60,8 @@ def test_compile_research_writes_the_research_document_as_json_beside_research_m
     result = compile_three(store)
     # Then research.json holds the document: findings in plan order, sources deduplicated
     assert result.document.key == "workflows/wf-1/research.json"
-    assert store.objects[result.document.key][1] == "application/json"
-    document = workflow.read_research(store, result.document)  # type: ignore[arg-type]
+    assert store.content_types[result.document.key] == "application/json"
+    document = workflow.read_research(store, result.document)
     assert [(f.question_id, f.status) for f in document.findings] == [("q01", "answered"), ("q02", "failed"), ("q03", "answered")]
     assert [(s.number, s.uri) for s in document.sources] == [(1, "doc://a"), (2, "doc://b"), (3, "doc://c")]
     # And each citation maps the answer's own [ref] to the document's number
@@ -85,7 +83,7 @@ def test_compile_research_with_nothing_answered_fails_and_writes_nothing():
     questions = [ResearchQuestion(id="q01", question="Q?", runtime_arn="arn:r", session_id="s" * 33)]
     event = CompileResearchEvent(workflow_id="wf-1", topic="T", questions=questions, findings=[{"Error": "x"}])
     with pytest.raises(AgentFailed, match="no research question was answered"):
-        workflow.compile_research(event, store)  # type: ignore[arg-type]
+        workflow.compile_research(event, store)
     assert store.objects == {}
 
 
@@ -95,7 +93,7 @@ def test_reading_research_md_as_the_document_is_a_clear_invalid_input():
     result = compile_three(store)
     # When it is read as the research document / Then the error names the object, not retried
     with pytest.raises(InvalidInput, match=r"^research: s3://b/workflows/wf-1/research.md is not a research document: "):
-        workflow.read_research(store, result.markdown)  # type: ignore[arg-type]
+        workflow.read_research(store, result.markdown)
 
 
 def answered(qid: str, *numbers: int) -> ResearchFinding:

@@ -22,11 +22,16 @@ from relay_core.errors import (
 )
 from relay_core.models import (
     AnalyzeEvent,
+    ArtifactRef,
+    CitedSource,
     CompileResearchEvent,
     DecisionForm,
     FinalizeEvent,
     PlanResearchEvent,
     RequestApprovalEvent,
+    ResearchDocument,
+    ResearchFinding,
+    ResearchSource,
     WorkflowRequest,
     WriteReportEvent,
 )
@@ -132,13 +137,25 @@ def test_compile_research_marks_a_failed_branch_and_deduplicates_sources(store) 
         CompileResearchEvent(workflow_id="wf-1", topic="T", questions=_questions(), findings=findings), store
     )
     assert (result.answered, result.failed_questions, result.sources) == (1, ["q02"], 1)
-    assert "this research branch failed" in store.get_text(result.research)
+    assert "this research branch failed" in store.get_text(result.markdown)
 
 
 def test_compile_research_fails_when_no_question_was_answered(store) -> None:
     with pytest.raises(AgentFailed, match="no research question was answered"):
         workflow.compile_research(CompileResearchEvent(workflow_id="wf-1", topic="T", questions=_questions(), findings=[None, None]), store)
     assert store.objects == {}
+
+
+#: A compiled research document, as CompileResearch writes it to research.json.
+RESEARCH = ResearchDocument(
+    workflow_id="wf-1", topic="T",
+    findings=[ResearchFinding(question_id="q01", question="Q1?", status="answered", answer_markdown="A [1].", sources=[CitedSource(number=1, ref=1)])],
+    sources=[ResearchSource(number=1, title="Doc", uri="doc://a")],
+)  # fmt: skip
+
+
+def _research(store: InMemoryArtifactStore) -> ArtifactRef:
+    return store.put_text(artifact_key("wf-1", "research.json"), RESEARCH.model_dump_json(), content_type="application/json")
 
 
 @dataclass
@@ -148,15 +165,15 @@ class _Analysis:
 
 
 def test_analyze_passes_research_and_feedback_to_the_analyst_and_stores_its_analysis(store, records) -> None:
-    research = store.put_text(artifact_key("wf-1", "research.md"), "# Research")
+    research = _research(store)
     seen: dict[str, Any] = {}
 
-    def analyst(topic: str, research_markdown: str, *, feedback: str | None, revision: int) -> _Analysis:
-        seen.update(topic=topic, research=research_markdown, feedback=feedback, revision=revision)
+    def analyst(topic: str, research: ResearchDocument, *, feedback: str | None, revision: int) -> _Analysis:
+        seen.update(topic=topic, research=research, feedback=feedback, revision=revision)
         return _Analysis(markdown="## Key insights\n\nX", summary="S" * 2000)
 
     result = workflow.analyze(AnalyzeEvent(workflow_id="wf-1", topic="T", research=research, revision=1, feedback="more"), store, records, analyst)
-    assert seen == {"topic": "T", "research": "# Research", "feedback": "more", "revision": 1}
+    assert seen == {"topic": "T", "research": RESEARCH, "feedback": "more", "revision": 1}
     assert store.get_text(result.analysis) == "## Key insights\n\nX"
     assert result.analysis.key == "workflows/wf-1/analysis-r1.md"
     assert len(result.summary) <= 840
@@ -168,7 +185,7 @@ def _decision() -> dict[str, Any]:
 
 
 def test_write_report_refuses_an_empty_report_and_writes_nothing(store) -> None:
-    research = store.put_text("workflows/wf-1/research.md", "R")
+    research = _research(store)
     analysis = store.put_text("workflows/wf-1/analysis-r0.md", "A")
     event = WriteReportEvent(workflow_id="wf-1", topic="T", research=research, analysis=analysis, approval=_decision())
     with pytest.raises(AgentFailed, match="empty report"):
@@ -177,12 +194,12 @@ def test_write_report_refuses_an_empty_report_and_writes_nothing(store) -> None:
 
 
 def test_write_report_gives_the_writer_the_approvers_feedback_and_strips_raw_html(store) -> None:
-    research = store.put_text("workflows/wf-1/research.md", "R")
+    research = _research(store)
     analysis = store.put_text("workflows/wf-1/analysis-r0.md", "A")
     event = WriteReportEvent(workflow_id="wf-1", topic="T", research=research, analysis=analysis, approval=_decision())
     feedback: list[str | None] = []
 
-    def writer(topic: str, research_md: str, analysis_md: str, *, approval_feedback: str | None) -> str:
+    def writer(topic: str, research: ResearchDocument, analysis_md: str, *, approval_feedback: str | None) -> str:
         feedback.append(approval_feedback)
         return "# Title\n\n<script>alert(1)</script> text"
 

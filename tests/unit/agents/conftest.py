@@ -69,25 +69,10 @@ def botocore_corpus(tmp_path_factory: pytest.TempPathFactory):
     return BotocoreDocsCorpus(cache_dir=tmp_path_factory.mktemp("botocore-cache"))
 
 
-class MemoryStore:
-    """The artifact store port (``put_text``/``get_text``), in memory."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, str] = {}
-
-    def put_text(self, key: str, text: str, content_type: str = "text/markdown; charset=utf-8"):
-        import hashlib
-
-        from relay_core.models import ArtifactRef
-
-        self.objects[key] = text
-        data = text.encode("utf-8")
-        return ArtifactRef(bucket="b", key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-    def get_text(self, ref) -> str:
-        return self.objects[ref.key]
-
 
 @pytest.fixture
-def memory_store() -> MemoryStore:
-    return MemoryStore()
+def memory_store():
+    """The artifact store port, in memory (tests/support/fakes.py)."""
+    from tests.support.fakes import InMemoryArtifactStore
+
+    return InMemoryArtifactStore()

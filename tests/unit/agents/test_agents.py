@@ -75,8 +75,8 @@ def research_doc(folder_corpus, memory_store):
     """Compiled research: two researched questions and a failed one, through CompileResearch
     (relay_core.workflow.compile_research), read back as the research document."""
     from relay_core import workflow
+    from relay_core.contracts import artifact_key
     from relay_core.models import CompileResearchEvent, Finding, ResearchQuestion
-    from relay_core.store import artifact_key
 
     asked = ["How do task tokens and heartbeats work?", "How does the approval email work?", "What does it cost?"]
     findings = []
@@ -86,8 +86,8 @@ def research_doc(folder_corpus, memory_store):
         findings.append(Finding(question_id=f"q{i:02d}", summary=r.summary, sources=r.sources, finding=ref).model_dump())
     questions = [ResearchQuestion(id=f"q{i:02d}", question=q, runtime_arn="arn:r", session_id="s" * 33) for i, q in enumerate(asked, 1)]
     event = CompileResearchEvent(workflow_id="wf", topic=TOPIC, questions=questions, findings=[*findings, None])
-    compiled = workflow.compile_research(event, memory_store)  # type: ignore[arg-type]
-    return workflow.read_research(memory_store, compiled.document)  # type: ignore[arg-type]
+    compiled = workflow.compile_research(event, memory_store)
+    return workflow.read_research(memory_store, compiled.document)
 
 
 def test_analyst_sections_and_summary(research_doc):
