@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from relay_core.errors import InvalidInput, ModelThrottled, ModelUnavailable
+from relay_core.errors import InvalidInput, KnowledgeBaseThrottled, KnowledgeBaseUnavailable
 from relay_core.observability import logger
 
 from .settings import AgentSettings, parse_s3_uri
@@ -620,9 +620,9 @@ class KnowledgeBaseCorpus(Corpus):
     """A Bedrock Knowledge Base, searched with ``bedrock-agent-runtime`` ``Retrieve``.
 
     Raises (from :meth:`search`):
-        ModelThrottled: the Retrieve call was throttled.
+        KnowledgeBaseThrottled: the Retrieve call was throttled.
         InvalidInput: the Knowledge Base does not exist or access is denied.
-        ModelUnavailable: any other service fault.
+        KnowledgeBaseUnavailable: any other service fault.
     """
 
     def __init__(self, knowledge_base_id: str, *, client: Any | None = None):
@@ -650,10 +650,10 @@ class KnowledgeBaseCorpus(Corpus):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in {"ThrottlingException", "TooManyRequestsException"}:
-                raise ModelThrottled(f"knowledge base {self.knowledge_base_id}: {code}") from exc
+                raise KnowledgeBaseThrottled(f"knowledge base {self.knowledge_base_id}: {code}") from exc
             if code in {"ResourceNotFoundException", "AccessDeniedException", "ValidationException"}:
                 raise InvalidInput(f"RELAY_KNOWLEDGE_BASE_ID: {code} for {self.knowledge_base_id}") from exc
-            raise ModelUnavailable(f"knowledge base {self.knowledge_base_id}: {code or exc}") from exc
+            raise KnowledgeBaseUnavailable(f"knowledge base {self.knowledge_base_id}: {code or exc}") from exc
         hits = []
         for n, result in enumerate(response.get("retrievalResults", [])[:k], 1):
             location = result.get("location", {})

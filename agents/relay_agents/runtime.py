@@ -12,8 +12,8 @@ Errors are answered with a JSON body ``{"error": <name>, "message": …}`` and a
 (BedrockAgentCoreApp passes a returned Starlette ``Response`` through unchanged):
 
 * invalid payload → 400 ``ValidationException`` naming the failing fields;
-* ``ModelThrottled`` → 429 ``ThrottlingException`` (the name the state machine retries on);
-* ``ModelUnavailable`` → 503 ``ServiceUnavailableException``;
+* ``ModelThrottled``/``KnowledgeBaseThrottled`` → 429 ``ThrottlingException`` (the name the state machine retries on);
+* ``ModelUnavailable``/``KnowledgeBaseUnavailable`` → 503 ``ServiceUnavailableException``;
 * ``NoMatchingDocument`` → 422 ``NoMatchingDocument`` (no document in the corpus matches the
   question; not retried);
 * ``AgentFailed`` → 502 ``AgentFailed``; any other error → 500 ``InternalServerError``.
@@ -40,7 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from relay_core import __version__
-from relay_core.errors import AgentFailed, InvalidInput, ModelThrottled, ModelUnavailable, NoMatchingDocument
+from relay_core.errors import (
+    AgentFailed,
+    InvalidInput,
+    KnowledgeBaseThrottled,
+    KnowledgeBaseUnavailable,
+    ModelThrottled,
+    ModelUnavailable,
+    NoMatchingDocument,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -102,7 +110,9 @@ def handle(payload: Any) -> Finding:
 ERROR_RESPONSES: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidInput, 400, "ValidationException"),
     (ModelThrottled, 429, "ThrottlingException"),
+    (KnowledgeBaseThrottled, 429, "ThrottlingException"),
     (ModelUnavailable, 503, "ServiceUnavailableException"),
+    (KnowledgeBaseUnavailable, 503, "ServiceUnavailableException"),
     (NoMatchingDocument, 422, "NoMatchingDocument"),
     (AgentFailed, 502, "AgentFailed"),
 )
@@ -127,7 +137,7 @@ def invoke(payload: Any, context: Any = None) -> dict[str, Any] | JSONResponse:
     try:
         return handle(payload).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - mapped in one place
-        if not isinstance(exc, InvalidInput | ModelThrottled | ModelUnavailable | AgentFailed):
+        if not isinstance(exc, InvalidInput | ModelThrottled | ModelUnavailable | KnowledgeBaseThrottled | KnowledgeBaseUnavailable | AgentFailed):
             logger.exception("research failed")
         else:
             logger.warning("research failed", extra={"error": type(exc).__name__, "reason": str(exc)})

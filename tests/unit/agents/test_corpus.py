@@ -16,7 +16,7 @@ from relay_agents.corpus import (
     split_passages,
 )
 from relay_agents.settings import AgentSettings
-from relay_core.errors import InvalidInput, ModelThrottled
+from relay_core.errors import InvalidInput, KnowledgeBaseThrottled
 
 pytestmark = pytest.mark.unit
 
@@ -159,7 +159,7 @@ def test_knowledge_base_corpus_maps_retrieve_results():
             and hits[0].title == "callbacks.md"
             and hits[0].score == 0.82
         )
-        with pytest.raises(ModelThrottled):
+        with pytest.raises(KnowledgeBaseThrottled):
             corpus.search("again")
     stubber.assert_no_pending_responses()
 

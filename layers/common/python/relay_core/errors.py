@@ -127,6 +127,19 @@ class ModelUnavailable(RelayError):
     http_status = 503
 
 
+class KnowledgeBaseThrottled(RelayError):
+    """The Bedrock Knowledge Base throttled a Retrieve call. Retried by the state machine
+    with backoff, like :class:`ModelThrottled`."""
+
+    http_status = 503
+
+
+class KnowledgeBaseUnavailable(RelayError):
+    """The Bedrock Knowledge Base failed transiently (5xx, timeout). Retried by the state machine."""
+
+    http_status = 503
+
+
 class AgentFailed(RelayError):
     """An agent finished without a usable answer. Not retried."""
 
@@ -134,7 +147,9 @@ class AgentFailed(RelayError):
 
 
 #: Error names the state machine retries (Lambda service faults are added in the ASL file).
-RETRYABLE_ERRORS: tuple[str, ...] = (ModelThrottled.__name__, ModelUnavailable.__name__)
+RETRYABLE_ERRORS: tuple[str, ...] = tuple(
+    e.__name__ for e in (ModelThrottled, ModelUnavailable, KnowledgeBaseThrottled, KnowledgeBaseUnavailable)
+)
 
 
 def http_status_for(error: BaseException) -> int:
