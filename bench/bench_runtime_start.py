@@ -2,7 +2,7 @@
 
 AgentCore allows a runtime 60 s to become healthy after it starts (AgentCore quotas,
 "Runtime initialization time"); Relay's target is 2 s locally, which holds only while
-``relay_agents.runtime`` defers the agent's heavy imports to the first invocation.
+``relay_agents.agentcore_app`` defers the agent's heavy imports to the first invocation.
 
 Usage::
 
@@ -10,7 +10,7 @@ Usage::
     python bench/bench_runtime_start.py -n 10
 
 Each run starts a fresh interpreter that does what the bundle's ``main.py`` does
-(``from relay_agents.runtime import app; app.run(...)``, here on a free loopback port),
+(``from relay_agents.agentcore_app import app; app.run(...)``, here on a free loopback port),
 polls ``GET /ping`` every 10 ms, and records the wall time from ``Popen`` to the first
 ``200``; then stops the process. Prints each run, the median and the maximum in seconds.
 Measures this machine with this virtualenv (warm file cache after the first run, which
@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 
-SERVE = "from relay_agents.runtime import app; app.run(host='127.0.0.1', port={port})"
+SERVE = "from relay_agents.agentcore_app import app; app.run(host='127.0.0.1', port={port})"
 
 
 def free_port() -> int:

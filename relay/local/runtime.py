@@ -338,7 +338,7 @@ class LocalRelay:
         self.api = ApiServer(api_routes, port=api_port).start()
         self._stack.append(self.api)
 
-        from relay_agents.runtime import app as researcher_app
+        from relay_agents.agentcore_app import app as researcher_app
 
         researcher_app.logger.setLevel(self.log_level)  # BedrockAgentCoreApp logs every call at INFO
 

@@ -139,12 +139,12 @@ def test_layers_and_bundle_are_built_from_the_locks_with_the_entry_point() -> No
     with zipfile.ZipFile(art.agent_bundle_zip) as zf:
         names = zf.namelist()
         main = zf.read(layer_build.AGENT_ENTRYPOINT).decode()
-    assert "from relay_agents.runtime import app" in main
-    assert "relay_agents/runtime.py" in names and "relay_core/__init__.py" in names
+    assert "from relay_agents.agentcore_app import app" in main
+    assert "relay_agents/agentcore_app.py" in names and "relay_core/__init__.py" in names
     assert any(n.startswith("botocore/") for n in names), "the agent bundle carries its own boto3"
     assert any(n.startswith("bedrock_agentcore/") for n in names)
     assert (art.code_layer_dir / "python" / "relay_core" / "__init__.py").exists()
-    assert (art.agents_code_dir / "python" / "relay_agents" / "runtime.py").exists()
+    assert (art.agents_code_dir / "python" / "relay_agents" / "agentcore_app.py").exists()
 
 
 LOCKS = (layer_build.SLIM_LOCK, layer_build.AGENTS_LOCK, layer_build.RUNTIME_LOCK)

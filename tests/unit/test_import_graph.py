@@ -2,7 +2,7 @@
 functions count too), every import edge between Relay's parts must go down this order:
 
     stacks, relay (CLI and local runtime)          -- deploy / run
-    functions/*/app.py, relay_agents.runtime       -- composition roots
+    functions/*/app.py, relay_agents.agentcore_app   -- composition roots
     relay_agents                                   -- the agents
     relay_core.adapters                            -- boto3 lives here
     relay_core domain (workflow, decisions, workflows_api, pages)
@@ -51,7 +51,7 @@ def part_of_module(name: str) -> str | None:
             return "adapters"
         return "domain" if second in DOMAIN else "base"
     if top == "relay_agents":
-        return "roots" if name.startswith("relay_agents.runtime") else "agents"
+        return "roots" if name.startswith("relay_agents.agentcore_app") else "agents"
     if top == "relay":
         return "relay"
     if top == "stacks":

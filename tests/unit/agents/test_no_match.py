@@ -6,7 +6,7 @@ import json
 
 import pytest
 from relay_agents.researcher import QUESTION_QUOTE_CHARS, no_match_message, research
-from relay_agents.runtime import error_response
+from relay_agents.agentcore_app import error_response
 from relay_core.errors import AgentFailed, NoMatchingDocument
 
 pytestmark = pytest.mark.unit

@@ -22,7 +22,7 @@ PRODUCTION_MODULES = (
     "relay_agents.writer",
     "relay_agents.model_factory",
     "relay_agents.tools",
-    "relay_agents.runtime",
+    "relay_agents.agentcore_app",
     "relay_agents._run",
     "relay_agents.prompts",
     "relay_agents.provenance",

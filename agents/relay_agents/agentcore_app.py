@@ -28,7 +28,7 @@ authenticate, and the tools the agent uses.
 the agent (Strands, bm25s, the corpus) are imported on the first invocation. ``bench/
 bench_runtime_start.py`` measures process start → first ``/ping`` answer.
 
-Serve locally with ``uvicorn relay_agents.runtime:app --host 127.0.0.1 --port 8080``, or
+Serve locally with ``uvicorn relay_agents.agentcore_app:app --host 127.0.0.1 --port 8080``, or
 deploy with :func:`main` (AgentCore runs the container's ``main``: port 8080).
 """
 

@@ -34,7 +34,7 @@ def s3(aws_credentials, monkeypatch, docs_folder):
 
 
 def test_entrypoint_stores_the_finding_and_returns_it(s3, docs_folder):
-    from relay_agents.runtime import invoke
+    from relay_agents.agentcore_app import invoke
 
     # When the entrypoint handles a ResearcherRequest
     body = invoke(dict(PAYLOAD))
@@ -51,7 +51,7 @@ def test_entrypoint_stores_the_finding_and_returns_it(s3, docs_folder):
 
 
 def test_invalid_payload_is_a_400_naming_the_field(s3):
-    from relay_agents.runtime import invoke
+    from relay_agents.agentcore_app import invoke
 
     response = invoke({"workflow_id": "wf-123", "question_id": "question-1", "question": "x"})
     assert response.status_code == 400
@@ -60,7 +60,7 @@ def test_invalid_payload_is_a_400_naming_the_field(s3):
 
 def test_throttling_is_a_429_throttling_exception(s3, monkeypatch):
     import relay_agents.researcher as researcher
-    from relay_agents.runtime import invoke
+    from relay_agents.agentcore_app import invoke
 
     def throttled(question, **kwargs):
         raise ModelThrottled("researcher: model throttled: ThrottlingException")
@@ -72,7 +72,7 @@ def test_throttling_is_a_429_throttling_exception(s3, monkeypatch):
 
 
 def test_http_contract_through_the_asgi_app(s3, monkeypatch):
-    from relay_agents.runtime import app
+    from relay_agents.agentcore_app import app
 
     with TestClient(app) as client:  # in-process ASGI: no sockets
         assert client.get("/ping").json()["status"] == "Healthy"
@@ -86,7 +86,7 @@ def test_http_contract_through_the_asgi_app(s3, monkeypatch):
 
 
 def test_agent_card_describes_name_version_schemas_auth_and_tools():
-    from relay_agents.runtime import AGENT_CARD_PATH, app
+    from relay_agents.agentcore_app import AGENT_CARD_PATH, app
     from relay_core import __version__
     from relay_core.models import ResearcherRequest
 
@@ -119,7 +119,7 @@ def test_importing_the_runtime_defers_the_agent_and_heavy_libraries():
 
     # Given a fresh interpreter, When it imports the runtime app (what AgentCore's main.py does)
     code = (
-        "import sys, relay_agents.runtime as r; "
+        "import sys, relay_agents.agentcore_app as r; "
         "heavy = [m for m in ('strands', 'bm25s', 'numpy', 'relay_agents.researcher', 'relay_core.store', "
         "'relay_core.observability', 'aws_xray_sdk') if m in sys.modules]; "
         "print(','.join(heavy))"
@@ -141,7 +141,7 @@ def test_deployed_agent_code_runs_without_the_offline_model_libraries(docs_folde
         "import sys\n"
         "for m in ('sklearn', 'scipy', 'yake'): sys.modules[m] = None\n"
         "import relay_agents.planner, relay_agents.analyst, relay_agents.writer, relay_agents.researcher\n"
-        "import relay_agents.runtime\n"
+        "import relay_agents.agentcore_app\n"
         "from relay_agents.corpus import FolderCorpus\n"
         "from relay_agents.text import markdown_to_text, split_sentences\n"
         "from relay_agents.model_factory import build_model\n"
