@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from relay_agents.researcher import QUESTION_QUOTE_CHARS, no_match_message, research
 from relay_agents.agentcore_app import error_response
+from relay_agents.researcher import QUESTION_QUOTE_CHARS, no_match_message, research
 from relay_core.errors import AgentFailed, NoMatchingDocument
 
 pytestmark = pytest.mark.unit
