@@ -1,4 +1,4 @@
-"""The ``relay`` command line.
+"""The ``relay`` command line (Typer, with rich help and tables).
 
 ``relay run "TOPIC" [--corpus DIR] [--questions N] [--auto-approve]`` runs one
 workflow on the local runtime (see :mod:`relay.run`). Exit codes: 0 succeeded,
@@ -13,21 +13,29 @@ local or deployed (see :mod:`relay.client` for where the URL comes from):
 failed), ``relay history ID``. ``relay redrive RUN_DIR [--auto-approve]`` resumes a
 failed or interrupted ``relay run`` from its folder, in-process (exit codes as
 ``relay run``; 130 when interrupted).
-They print the API's JSON answer; exit codes: 0 done, 1 the API refused (its message
-is printed), 2 bad configuration or arguments.
+They print the API's answer: as JSON (indented, parseable) whenever stdout is not a
+terminal or ``--json`` is given, else as rich tables (``list`` and ``history`` one row per
+item, the others one row per field; no colour when ``NO_COLOR`` is set). Exit codes:
+0 done, 1 the API refused (its message is printed), 2 bad configuration or arguments.
 
 No command prints a traceback. Bad input exits 2 with one line on stderr naming the
-option and its rule (``relay: error: --port: 99999 is not a port number (must be
-0-65535; …)``), argparse's own usage errors included: they are one line too, ending
-with where the help is (no usage block). Anything unexpected exits 1 with one line
-(``relay: error: <type>: <what went wrong>; run with --verbose or RELAY_DEBUG=1 for the
-traceback``); ``--verbose`` or ``RELAY_DEBUG=1`` prints the traceback first. Ctrl-C
-exits 130.
+option and its rule (``relay: error: argument --port: '99999' is not a port number (must
+be 0-65535; …) (see: relay run --help)``); Typer's own usage errors (an unknown command
+or option, a missing argument) are one line too, in the same words as before Typer
+(``invalid choice``, ``the following arguments are required``, ``unrecognized
+arguments``), ending with where the help is (no usage block). Anything unexpected exits
+1 with one line (``relay: error: <type>: <what went wrong>; run with --verbose or
+RELAY_DEBUG=1 for the traceback``); ``--verbose`` or ``RELAY_DEBUG=1`` prints the
+traceback first. Ctrl-C exits 130.
+
+Start-up: this module imports Typer and the status enum (``relay_core.contracts``); each
+command imports what it needs when it runs (the local runtime, the HTTP client, rich for
+tables). Typer itself imports pydantic to convert parameters (Typer 0.29), which is most
+of the start-up time of ``relay <command> --help``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -35,7 +43,16 @@ import sys
 import traceback
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from relay_core.contracts import RecordStatus
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., int])
 
 #: Longest piece of a user's value echoed in an error line.
 ECHO_MAX_CHARS = 120
@@ -45,11 +62,27 @@ WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 APPROVAL_LINK_RE = re.compile(r"^https?://[^\s<>\"]+/approvals/[A-Za-z0-9_-]+\?[^\s<>\"]+$")
 #: Printable ASCII, 1-255 characters, no leading or trailing space (the API's Idempotency-Key rule).
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
+#: Help text width when stdout is not a terminal: wide enough that no line wraps.
+HELP_UNWRAPPED_WIDTH = 100_000
+#: The record statuses ``relay list --status`` accepts.
+STATUSES: tuple[str, ...] = tuple(status.value for status in RecordStatus)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class UsageError(Exception):
     """Bad command-line input: the message is one line naming the option and its rule."""
+
+
+class _ParseError(UsageError):
+    """A value refused while the command line is parsed (the line ends with where the help is)."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a command (Typer would turn a ``KeyboardInterrupt`` into a silent 130)."""
+
+
+class _Invalid(Exception):
+    """A value breaks its option's rule; the message says how (the caller names the option)."""
 
 
 def one_line(text: str, limit: int = 1000) -> str:
@@ -65,42 +98,38 @@ def echo(value: str) -> str:
     return repr(value if len(value) <= ECHO_MAX_CHARS else value[: ECHO_MAX_CHARS - 1] + "…")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``relay: error: …``, exit 2), not a
-    usage block: the message names the argument; ``--help`` shows the usage."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see: {self.prog} --help)")
-
-
-def _rule(check: Callable[[str], object], name: str) -> Callable[[str], object]:
-    check.__name__ = name  # argparse names the type in "invalid <name> value" messages
-    return check
+# ----- value rules: text typed → value, or _Invalid saying why ---------------------------------
+def _whole(text: str) -> int:
+    """A whole number, range checked later with the workflow input (``--questions`` …)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise _Invalid(f"invalid int value: {echo(text)}") from None
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in ``low..high``."""
+    """A whole number in ``low..high``."""
     rule = f"{low}-{high:,}" if high is not None else f"{low} or more"
 
     def parse(text: str) -> int:
         try:
             value = int(text.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{echo(text)} is not a whole number (must be {rule})") from None
+            raise _Invalid(f"{echo(text)} is not a whole number (must be {rule})") from None
         if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{echo(text)} is out of range (must be {rule})")
+            raise _Invalid(f"{echo(text)} is out of range (must be {rule})")
         return value
 
-    return _rule(parse, "integer")  # type: ignore[return-value]
+    return parse
 
 
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{echo(text)} is not a number") from None
+        raise _Invalid(f"{echo(text)} is not a number") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{echo(text)} must be a number above 0")
+        raise _Invalid(f"{echo(text)} must be a number above 0")
     return value
 
 
@@ -108,32 +137,36 @@ def _port(text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{echo(text)} is not a port number (must be 0-65535)") from None
+        raise _Invalid(f"{echo(text)} is not a port number (must be 0-65535)") from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{echo(text)} is not a port number (must be 0-65535; 0 = any free port)")
+        raise _Invalid(f"{echo(text)} is not a port number (must be 0-65535; 0 = any free port)")
     return value
 
 
 def _text(max_chars: int, *, required: bool = True) -> Callable[[str], str]:
-    """An argparse type: text of at most ``max_chars`` characters without control
-    characters (and, if ``required``, not blank)."""
+    """Text of at most ``max_chars`` characters without control characters (and, if
+    ``required``, not blank)."""
 
     def parse(text: str) -> str:
         if required and not text.strip():
-            raise argparse.ArgumentTypeError("must not be empty")
+            raise _Invalid("must not be empty")
         if _CONTROL.search(text):
-            raise argparse.ArgumentTypeError(f"{echo(text)} holds control characters (newlines, tabs…)")
+            raise _Invalid(f"{echo(text)} holds control characters (newlines, tabs…)")
         if len(text) > max_chars:
-            raise argparse.ArgumentTypeError(f"is {len(text):,} characters; at most {max_chars:,}")
+            raise _Invalid(f"is {len(text):,} characters; at most {max_chars:,}")
         return text
 
-    return _rule(parse, "text")  # type: ignore[return-value]
+    return parse
 
 
 def _folder(text: str) -> str:
     if not text.strip():
-        raise argparse.ArgumentTypeError("must not be empty (a folder)")
+        raise _Invalid("must not be empty (a folder)")
     return text
+
+
+def _folder_path(text: str) -> Path:
+    return Path(_folder(text))
 
 
 def _feedback(text: str) -> str:
@@ -144,18 +177,16 @@ def _feedback(text: str) -> str:
 
 def _workflow_id(text: str) -> str:
     if not text:
-        raise argparse.ArgumentTypeError("must not be empty (a workflow id such as relay-20261121-141858-23e6)")
+        raise _Invalid("must not be empty (a workflow id such as relay-20261121-141858-23e6)")
     if not WORKFLOW_ID_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{echo(text)} is not a workflow id (1-80 letters, digits, '-' or '_', as relay start prints it)"
-        )
+        raise _Invalid(f"{echo(text)} is not a workflow id (1-80 letters, digits, '-' or '_', as relay start prints it)")
     return text
 
 
 def _idempotency_key(text: str) -> str:
     if not IDEMPOTENCY_KEY_RE.fullmatch(text):
         problem = "is empty" if not text else f"{echo(text)} is invalid"
-        raise argparse.ArgumentTypeError(
+        raise _Invalid(
             f"{problem}: use 1-255 printable ASCII characters (no control characters, no non-ASCII), "
             "not starting or ending with a space"
         )
@@ -165,14 +196,14 @@ def _idempotency_key(text: str) -> str:
 def _approval_link(text: str) -> str:
     problem = f"{echo(text)} is not an http(s) approval link"
     if not APPROVAL_LINK_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{problem} (https://HOST/…/approvals/ID?exp=…&sig=…, as in the email)")
+        raise _Invalid(f"{problem} (https://HOST/…/approvals/ID?exp=…&sig=…, as in the email)")
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{problem}: its host or port is invalid") from None
+        raise _Invalid(f"{problem}: its host or port is invalid") from None
     if not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{problem}: it names no host")
+        raise _Invalid(f"{problem}: it names no host")
     return text
 
 
@@ -182,92 +213,340 @@ def _api_url(text: str) -> str:
     try:
         api.check_api_url(text, "--api-url")
     except api.ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--api-url: ")) from None
+        raise _Invalid(str(exc).removeprefix("--api-url: ")) from None
     return text
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="relay", description="Relay: research topic in, approved report out.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _status(text: str) -> str:
+    if text not in STATUSES:
+        raise _Invalid(f"invalid choice: {echo(text)} (choose from {', '.join(repr(s) for s in STATUSES)})")
+    return text
 
-    run = sub.add_parser("run", help="run one workflow locally and offline, start to finish")
-    run.add_argument("topic", help="the research topic (1-2,000 characters)")
-    run.add_argument("--corpus", type=_folder, help="folder of .md/.txt/.html documents to research (default: AWS docs in botocore)")
-    run.add_argument("--questions", type=int, default=3, help="research questions, 1-40 (default 3)")
-    run.add_argument("--auto-approve", action="store_true", help="approve the emailed link automatically")
-    run.add_argument("--approval-timeout", type=int, default=24 * 3600, metavar="SECONDS", help="approval wait (default 86400)")
-    run.add_argument("--max-revisions", type=int, default=2, help="rejections sent back for revision (default 2)")
-    run.add_argument("--runs-dir", type=_rule(lambda v: Path(_folder(v)), "folder"), default=Path("runs"), help="where run folders go (default ./runs)")
-    run.add_argument("--port", type=_port, default=0, help="local API port for approval links (default: any free port)")
-    run.add_argument("--verbose", action="store_true", help="show handler logs")
-    run.epilog = "A failed or interrupted run resumes with: relay redrive runs/<execution-name>/"
 
-    serve = sub.add_parser("serve", help="serve the HTTP API locally (engine, agents, stores, outbox) until Ctrl-C")
-    serve.add_argument("--port", type=_port, default=8787, help="port on 127.0.0.1 (default 8787; 0 = any free port)")
-    serve.add_argument("--data-dir", type=_rule(lambda v: Path(_folder(v)), "folder"), default=Path(".relay"), help="outbox and signing key folder (default ./.relay)")
-    serve.add_argument("--corpus", type=_folder, help="folder of .md/.txt/.html documents to research (default: AWS docs in botocore)")
-    serve.add_argument("--retry-time-scale", type=_positive_float, default=1.0, help=argparse.SUPPRESS)
-    serve.add_argument("--verbose", action="store_true", help="show handler logs")
+# ----- declaring options: every value goes through its rule, named as the user typed it ------
+def _parse(name: str, rule: Callable[[str], T]) -> Callable[[Any], T]:
+    """A Typer ``parser`` for option or argument ``name``: ``rule`` applied to the text typed
+    (a default, already a value, passes through); a broken rule is one line naming ``name``."""
 
-    def client(name: str, help_text: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("--api-url", type=_api_url, help="API base URL (else RELAY_API_URL, the config file, or a running relay serve)")
-        command.add_argument("--data-dir", type=_folder, help="relay serve's data folder, for its outbox and serve.json (default ./.relay)")
-        command.add_argument("--config", type=_rule(lambda v: _text(4096)(v), "path"), help="config file (default RELAY_CONFIG or ~/.config/relay/config.toml)")
-        command.add_argument("--verbose", action="store_true", help="print the traceback of an unexpected error (RUN_DIR: also handler logs)")
-        return command
+    def parse(value: Any) -> T:
+        if not isinstance(value, str):
+            return value  # type: ignore[no-any-return]
+        try:
+            return rule(value)
+        except _Invalid as exc:
+            raise _ParseError(f"argument {name}: {exc}") from None
 
-    start = client("start", "start a workflow through the API")
-    start.add_argument("topic", help="the research topic (1-2,000 characters)")
-    start.add_argument("--questions", type=int, help="research questions, 1-40 (default 3)")
-    start.add_argument("--max-revisions", type=int, help="rejections sent back for revision, 0-10 (default 2)")
-    start.add_argument("--approval-timeout", type=int, metavar="SECONDS", help="approval wait (default 86400)")
-    start.add_argument("--approver", help="email address the approval link is sent to")
-    start.add_argument("--idempotency-key", type=_idempotency_key, help="retrying with the same key returns the same workflow")
+    return parse
 
-    status = client("status", "show a workflow's status, current state, approval and report")
-    status.add_argument("workflow_id", metavar="WORKFLOW_ID", type=_workflow_id)
 
-    listing = client("list", "list workflows, newest first")
-    listing.add_argument(
-        "--status", choices=["RUNNING", "AWAITING_APPROVAL", "COMPLETED", "REJECTED", "FAILED", "CANCELLED"], help="only this status"
+def _option(name: str, help_text: str, rule: Callable[[str], Any], metavar: str, *, hidden: bool = False) -> Any:
+    return typer.Option(name, help=help_text, parser=_parse(name, rule), metavar=metavar, show_default=False, hidden=hidden)
+
+
+def _flag(name: str, help_text: str) -> Any:
+    return typer.Option(name, help=help_text, show_default=False)
+
+
+def _argument(metavar: str, help_text: str, rule: Callable[[str], Any] | None = None) -> Any:
+    return typer.Argument(metavar=metavar, help=help_text, parser=_parse(metavar, rule) if rule else None, show_default=False)
+
+
+Topic = Annotated[str, _argument("topic", "the research topic (1-2,000 characters)")]
+WorkflowId = Annotated[str, _argument("WORKFLOW_ID", "the workflow id, as relay start prints it", _workflow_id)]
+Corpus = Annotated[
+    str | None, _option("--corpus", "folder of .md/.txt/.html documents to research (default: AWS docs in botocore)", _folder, "DIR")
+]
+ApiUrl = Annotated[
+    str | None, _option("--api-url", "API base URL (else RELAY_API_URL, the config file, or a running relay serve)", _api_url, "URL")
+]
+DataDir = Annotated[
+    str | None, _option("--data-dir", "relay serve's data folder, for its outbox and serve.json (default ./.relay)", _folder, "DIR")
+]
+ConfigFile = Annotated[
+    str | None, _option("--config", "config file (default RELAY_CONFIG or ~/.config/relay/config.toml)", _text(4096), "FILE")
+]
+ClientVerbose = Annotated[bool, _flag("--verbose", "print the traceback of an unexpected error (RUN_DIR: also handler logs)")]
+AsJson = Annotated[bool, _flag("--json", "print the answer as JSON on a terminal too (it is JSON whenever stdout is not a terminal)")]
+Questions = Annotated[int | None, _option("--questions", "research questions, 1-40 (default 3)", _whole, "N")]
+MaxRevisions = Annotated[int | None, _option("--max-revisions", "rejections sent back for revision, 0-10 (default 2)", _whole, "N")]
+ApprovalTimeout = Annotated[int | None, _option("--approval-timeout", "approval wait (default 86400)", _whole, "SECONDS")]
+NextToken = Annotated[str | None, _option("--next-token", "the next_token of the previous page", _text(4096), "TOKEN")]
+AutoApprove = Annotated[bool, _flag("--auto-approve", "approve the emailed link automatically")]
+
+app = typer.Typer(
+    name="relay",
+    help="Relay: research topic in, approved report out.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+#: Unknown options and extra arguments reach the command, which refuses them in argparse's
+#: words (``unrecognized arguments: …``, naming every one of them).
+_EXTRAS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def _command(name: str, help_text: str, epilog: str | None = None) -> Callable[[F], F]:
+    """Register a command; Ctrl-C inside it becomes :class:`_Interrupted` (exit 130 with a line)."""
+
+    def register(func: F) -> F:
+        @wraps(func)
+        def command(*args: Any, **kwargs: Any) -> int:
+            try:
+                return func(*args, **kwargs)
+            except KeyboardInterrupt:
+                raise _Interrupted from None
+
+        app.command(name, help=help_text, epilog=epilog, context_settings=_EXTRAS)(command)
+        return func
+
+    return register
+
+
+def _refuse_extras(ctx: typer.Context) -> None:
+    if ctx.args:
+        raise _ParseError("unrecognized arguments: " + " ".join(ctx.args))
+
+
+# ----- commands ----------------------------------------------------------------------------------
+@_command("run", "run one workflow locally and offline, start to finish", "A failed or interrupted run resumes with: relay redrive runs/<execution-name>/")
+def _run(
+    ctx: typer.Context,
+    topic: Topic,
+    corpus: Corpus = None,
+    questions: Annotated[int, _option("--questions", "research questions, 1-40 (default 3)", _whole, "N")] = 3,
+    auto_approve: AutoApprove = False,
+    approval_timeout: Annotated[int, _option("--approval-timeout", "approval wait (default 86400)", _whole, "SECONDS")] = 24 * 3600,
+    max_revisions: Annotated[int, _option("--max-revisions", "rejections sent back for revision (default 2)", _whole, "N")] = 2,
+    runs_dir: Annotated[Path, _option("--runs-dir", "where run folders go (default ./runs)", _folder_path, "DIR")] = Path("runs"),
+    port: Annotated[int, _option("--port", "local API port for approval links (default: any free port)", _port, "PORT")] = 0,
+    verbose: Annotated[bool, _flag("--verbose", "show handler logs")] = False,
+) -> int:
+    _refuse_extras(ctx)
+    from relay.run import RunOptions, run
+
+    return run(
+        RunOptions(
+            topic=topic,
+            questions=questions,
+            corpus=corpus,
+            auto_approve=auto_approve,
+            runs_dir=runs_dir,
+            approval_timeout_seconds=approval_timeout,
+            max_revisions=max_revisions,
+            api_port=port,
+            verbose=verbose,
+        )
     )
-    listing.add_argument("--limit", type=_integer(1, 100), help="page size, 1-100 (default 20)")
-    listing.add_argument("--next-token", type=_text(4096), help="the next_token of the previous page")
-
-    for verb in ("approve", "reject"):
-        decide = client(verb, f"{verb} the workflow's pending analysis by its emailed link")
-        decide.add_argument("workflow_id", metavar="WORKFLOW_ID", type=_workflow_id)
-        decide.add_argument("--link", type=_approval_link, help="the approval link from the email (default: found in the local outbox)")
-        decide.add_argument("--as", dest="decided_by", type=_text(254, required=False), default="", help="your name or email, recorded with the decision")
-        if verb == "reject":
-            decide.add_argument("--feedback", type=_feedback, required=True, help="what the analysis should change (required to reject)")
-
-    cancel = client("cancel", "stop a running workflow, recording who and why")
-    cancel.add_argument("workflow_id", metavar="WORKFLOW_ID", type=_workflow_id)
-    cancel.add_argument("--reason", type=_text(1000), required=True, help="why it is cancelled (recorded)")
-
-    redrive = client("redrive", "resume a failed, timed-out or stopped workflow (or relay run folder) from the state that failed")
-    redrive.add_argument("workflow_id", metavar="WORKFLOW_ID|RUN_DIR", help="a workflow id, or a relay run folder (runs/<name>/)")
-    redrive.add_argument("--auto-approve", action="store_true", help="RUN_DIR only: approve the emailed link automatically")
-    redrive.add_argument("--port", type=_port, default=0, help="RUN_DIR only: local API port for approval links")
-
-    history = client("history", "show a workflow's execution history (GetExecutionHistory events)")
-    history.add_argument("workflow_id", metavar="WORKFLOW_ID", type=_workflow_id)
-    history.add_argument("--limit", type=_integer(1, 1000), help="events per page, 1-1000 (default 100)")
-    history.add_argument("--next-token", type=_text(4096), help="the next_token of the previous page")
-    history.add_argument("--reverse", action="store_true", help="newest first")
-    return parser
 
 
-def _client_command(args: argparse.Namespace) -> int:
-    """start/status/list/approve/reject/cancel/redrive/history: print the answer as JSON."""
-    import json
+@_command("serve", "serve the HTTP API locally (engine, agents, stores, outbox) until Ctrl-C")
+def _serve(
+    ctx: typer.Context,
+    port: Annotated[int, _option("--port", "port on 127.0.0.1 (default 8787; 0 = any free port)", _port, "PORT")] = 8787,
+    data_dir: Annotated[Path, _option("--data-dir", "outbox and signing key folder (default ./.relay)", _folder_path, "DIR")] = Path(".relay"),
+    corpus: Corpus = None,
+    retry_time_scale: Annotated[float, _option("--retry-time-scale", "", _positive_float, "FACTOR", hidden=True)] = 1.0,
+    verbose: Annotated[bool, _flag("--verbose", "show handler logs")] = False,
+) -> int:
+    _refuse_extras(ctx)
+    from relay.serve import ServeOptions, serve
 
+    return serve(ServeOptions(port=port, data_dir=data_dir, corpus=corpus, retry_time_scale=retry_time_scale, verbose=verbose))
+
+
+@dataclass(frozen=True)
+class ClientArgs:
+    """What a client command sends (see :func:`_client_command`); unused fields keep their defaults."""
+
+    command: str
+    api_url: str | None = None
+    data_dir: str | None = None
+    config: str | None = None
+    as_json: bool = False
+    workflow_id: str = ""
+    topic: str = ""
+    questions: int | None = None
+    max_revisions: int | None = None
+    approval_timeout: int | None = None
+    approver: str | None = None
+    idempotency_key: str | None = None
+    status: str | None = None
+    limit: int | None = None
+    next_token: str | None = None
+    reverse: bool = False
+    link: str | None = None
+    decided_by: str = ""
+    feedback: str = ""
+    reason: str = ""
+
+
+@_command("start", "start a workflow through the API")
+def _start(
+    ctx: typer.Context,
+    topic: Topic,
+    questions: Questions = None,
+    max_revisions: MaxRevisions = None,
+    approval_timeout: ApprovalTimeout = None,
+    approver: Annotated[str | None, typer.Option("--approver", help="email address the approval link is sent to", metavar="EMAIL", show_default=False)] = None,
+    idempotency_key: Annotated[
+        str | None, _option("--idempotency-key", "retrying with the same key returns the same workflow", _idempotency_key, "KEY")
+    ] = None,
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    args = ClientArgs("start", api_url, data_dir, config, as_json, topic=topic, questions=questions, max_revisions=max_revisions,
+                      approval_timeout=approval_timeout, approver=approver, idempotency_key=idempotency_key)  # fmt: skip
+    return _client_command(args)
+
+
+@_command("status", "show a workflow's status, current state, approval and report")
+def _status_command(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    return _client_command(ClientArgs("status", api_url, data_dir, config, as_json, workflow_id=workflow_id))
+
+
+@_command("list", "list workflows, newest first")
+def _list(
+    ctx: typer.Context,
+    status: Annotated[str | None, _option("--status", f"only this status: {', '.join(STATUSES)}", _status, "STATUS")] = None,
+    limit: Annotated[int | None, _option("--limit", "page size, 1-100 (default 20)", _integer(1, 100), "N")] = None,
+    next_token: NextToken = None,
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    args = ClientArgs("list", api_url, data_dir, config, as_json, status=status, limit=limit, next_token=next_token)
+    return _client_command(args)
+
+
+Link = Annotated[
+    str | None, _option("--link", "the approval link from the email (default: found in the local outbox)", _approval_link, "LINK")
+]
+DecidedBy = Annotated[str, _option("--as", "your name or email, recorded with the decision", _text(254, required=False), "NAME")]
+
+
+@_command("approve", "approve the workflow's pending analysis by its emailed link")
+def _approve(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    link: Link = None,
+    decided_by: DecidedBy = "",
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    api_url: ApiUrl = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    args = ClientArgs("approve", api_url, data_dir, config, as_json, workflow_id=workflow_id, link=link, decided_by=decided_by)
+    return _client_command(args)
+
+
+@_command("reject", "reject the workflow's pending analysis by its emailed link")
+def _reject(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    feedback: Annotated[str, _option("--feedback", "what the analysis should change (required to reject)", _feedback, "TEXT")],
+    link: Link = None,
+    decided_by: DecidedBy = "",
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    api_url: ApiUrl = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    args = ClientArgs("reject", api_url, data_dir, config, as_json, workflow_id=workflow_id, link=link, decided_by=decided_by,
+                      feedback=feedback)  # fmt: skip
+    return _client_command(args)
+
+
+@_command("cancel", "stop a running workflow, recording who and why")
+def _cancel(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    reason: Annotated[str, _option("--reason", "why it is cancelled (recorded)", _text(1000), "TEXT")],
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    return _client_command(ClientArgs("cancel", api_url, data_dir, config, as_json, workflow_id=workflow_id, reason=reason))
+
+
+@_command("redrive", "resume a failed, timed-out or stopped workflow (or relay run folder) from the state that failed")
+def _redrive(
+    ctx: typer.Context,
+    target: Annotated[str, _argument("WORKFLOW_ID|RUN_DIR", "a workflow id, or a relay run folder (runs/<name>/)")],
+    auto_approve: Annotated[bool, _flag("--auto-approve", "RUN_DIR only: approve the emailed link automatically")] = False,
+    port: Annotated[int, _option("--port", "RUN_DIR only: local API port for approval links", _port, "PORT")] = 0,
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    if is_run_folder(target):
+        from relay.run import redrive_run
+
+        return redrive_run(Path(target), auto_approve=auto_approve, api_port=port, verbose=verbose)
+    try:
+        _workflow_id(target)
+    except _Invalid as exc:
+        looks_like_folder = "/" in target or target in {".", ".."}
+        raise UsageError(
+            f"WORKFLOW_ID|RUN_DIR: {echo(target)} is not a relay run folder" if looks_like_folder else f"WORKFLOW_ID|RUN_DIR: {exc}"
+        ) from None
+    if auto_approve or port:
+        raise UsageError("--auto-approve and --port: only for a relay run folder (RUN_DIR), not a workflow id")
+    return _client_command(ClientArgs("redrive", api_url, data_dir, config, as_json, workflow_id=target))
+
+
+@_command("history", "show a workflow's execution history (GetExecutionHistory events)")
+def _history(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    limit: Annotated[int | None, _option("--limit", "events per page, 1-1000 (default 100)", _integer(1, 1000), "N")] = None,
+    next_token: NextToken = None,
+    reverse: Annotated[bool, _flag("--reverse", "newest first")] = False,
+    api_url: ApiUrl = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    verbose: ClientVerbose = False,
+    as_json: AsJson = False,
+) -> int:
+    _refuse_extras(ctx)
+    args = ClientArgs("history", api_url, data_dir, config, as_json, workflow_id=workflow_id, limit=limit, next_token=next_token,
+                      reverse=reverse)  # fmt: skip
+    return _client_command(args)
+
+
+#: The commands, in the order ``relay --help`` lists them.
+COMMANDS: tuple[str, ...] = ("run", "serve", "start", "status", "list", "approve", "reject", "cancel", "redrive", "history")
+
+
+# ----- the client commands' work ---------------------------------------------------------------------
+def _client_command(args: ClientArgs) -> int:
+    """start/status/list/approve/reject/cancel/redrive/history: call the API, show the answer."""
     from relay import client as api
-
-    def show(value: object) -> None:
-        print(json.dumps(value, indent=2, sort_keys=False))
 
     try:
         if args.data_dir is not None:
@@ -283,27 +562,25 @@ def _client_command(args: argparse.Namespace) -> int:
                     raise api.ConfigError(f"workflow {args.workflow_id} has not asked for approval (yet)")
                 link = api.find_approval_link(outbox, args.workflow_id, str(approval_id))
             decided_by = args.decided_by.strip() or f"{api.local_user()} (relay CLI)"
-            feedback = getattr(args, "feedback", "")
-            text = api.decide(link, approve=args.command == "approve", feedback=feedback, decided_by=decided_by)
-            show({"workflow_id": args.workflow_id, "decision": args.command, "result": text})
+            text = api.decide(link, approve=args.command == "approve", feedback=args.feedback, decided_by=decided_by)
+            _show(args, {"workflow_id": args.workflow_id, "decision": args.command, "result": text})
             return 0
         request: dict[str, object] = {}
         if args.command == "start":
             request = _start_request(args)
-        settings = api.resolve_settings(args.api_url, args.data_dir, args.config)
-        relay = api.client_for(settings)
+        relay = api.client_for(api.resolve_settings(args.api_url, args.data_dir, args.config))
         if args.command == "start":
-            show(relay.start(request, idempotency_key=args.idempotency_key))
+            _show(args, relay.start(request, idempotency_key=args.idempotency_key))
         elif args.command == "status":
-            show(relay.status(args.workflow_id))
+            _show(args, relay.status(args.workflow_id))
         elif args.command == "list":
-            show(relay.list(status=args.status, limit=args.limit, next_token=args.next_token))
+            _show(args, relay.list(status=args.status, limit=args.limit, next_token=args.next_token))
         elif args.command == "cancel":
-            show(relay.cancel(args.workflow_id, args.reason))
+            _show(args, relay.cancel(args.workflow_id, args.reason))
         elif args.command == "redrive":
-            show(relay.redrive(args.workflow_id))
+            _show(args, relay.redrive(args.workflow_id))
         elif args.command == "history":
-            show(relay.history(args.workflow_id, limit=args.limit, next_token=args.next_token, reverse=args.reverse))
+            _show(args, relay.history(args.workflow_id, limit=args.limit, next_token=args.next_token, reverse=args.reverse))
     except api.ConfigError as exc:
         print(f"relay: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -314,7 +591,7 @@ def _client_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_request(args: argparse.Namespace) -> dict[str, object]:
+def _start_request(args: ClientArgs) -> dict[str, object]:
     """``relay start``'s request body, checked here first so that bad options exit 2 naming
     the option (the API checks again).
 
@@ -326,7 +603,7 @@ def _start_request(args: argparse.Namespace) -> dict[str, object]:
 
     from relay.run import describe_options
 
-    request = {
+    request: dict[str, object] = {
         "topic": args.topic,
         "questions": args.questions,
         "max_revisions": args.max_revisions,
@@ -349,6 +626,134 @@ def is_run_folder(target: str) -> bool:
         return False
 
 
+# ----- output ------------------------------------------------------------------------------------------
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _show(args: ClientArgs, answer: Any) -> None:
+    """Print a client command's answer: indented JSON when stdout is not a terminal (scripts
+    parse it) or ``--json`` asks for it, else rich tables (:func:`_render`)."""
+    if args.as_json or not _is_terminal(sys.stdout):
+        import json
+
+        print(json.dumps(answer, indent=2, sort_keys=False))
+    else:
+        _render(args.command, answer)
+
+
+#: Rich styles of the statuses a workflow, its record, its approval or its execution can have.
+_STATUS_STYLES = {
+    "SUCCEEDED": "green", "COMPLETED": "green", "APPROVED": "green",
+    "RUNNING": "cyan", "AWAITING_APPROVAL": "yellow", "PENDING": "yellow",
+    "FAILED": "red", "TIMED_OUT": "red", "ABORTED": "red",
+    "REJECTED": "magenta", "CANCELLED": "magenta", "EXPIRED": "dim", "SUPERSEDED": "dim",
+}  # fmt: skip
+
+
+def _render(command: str, answer: Any) -> None:
+    """``answer`` as rich tables on the terminal: ``list`` one row per workflow, ``history``
+    one row per event, any other answer one row per field (nested fields as ``a.b``). Every
+    value is shown as plain text (never as rich markup), on one line."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    def cell(value: Any, limit: int = 300) -> Text:
+        if value is None or value == "":
+            return Text("-", style="dim")
+        text = one_line(str(value), limit)
+        return Text(text, style=_STATUS_STYLES.get(text, ""))
+
+    console = Console(highlight=False)
+    page = answer if isinstance(answer, dict) else {}
+    if command == "list" and isinstance(page.get("items"), list):
+        table = Table("workflow id", "status", "created", "updated", "revisions", "topic", box=box.SIMPLE_HEAD)
+        for item in page["items"]:
+            item = item if isinstance(item, dict) else {}
+            fields = ("workflow_id", "status", "created_at", "updated_at", "revisions", "topic")
+            table.add_row(*(cell(item.get(name)) for name in fields))
+        console.print(table if page["items"] else Text("no workflows", style="dim"))
+    elif command == "history" and isinstance(page.get("events"), list):
+        table = Table("id", "time", "type", "state / detail", box=box.SIMPLE_HEAD)
+        for event in page["events"]:
+            event = event if isinstance(event, dict) else {}
+            details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+            detail = details.get("name") or " ".join(str(details[k]) for k in ("error", "cause") if details.get(k))
+            table.add_row(cell(event.get("id")), cell(event.get("timestamp")), cell(event.get("type")), cell(detail, 160))
+        console.print(table if page["events"] else Text("no events", style="dim"))
+    else:
+        table = Table(box=box.SIMPLE, show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for name, value in _fields(answer):
+            table.add_row(name, cell(value))
+        console.print(table)
+    if page.get("next_token"):
+        console.print(Text(f"more: relay {command} … --next-token {page['next_token']}", style="dim"))
+
+
+def _fields(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``value``'s leaves as ``(dotted name, value)`` pairs, in order."""
+    if isinstance(value, dict) and value:
+        return [pair for key, item in value.items() for pair in _fields(item, f"{prefix}{key}.")]
+    return [(prefix.rstrip(".") or "value", value)]
+
+
+# ----- entry points ----------------------------------------------------------------------------------------
+#: Typer's own usage errors (click's wording) → argparse's wording, which scripts and tests
+#: match; anything else is shown as Typer words it.
+_ARGPARSE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"No such command '(?P<value>.*?)'\.(?P<rest>.*)", re.S), "argument command: invalid choice: '{value}' ({choices}){rest}"),
+    (re.compile(r"Missing command\.?", re.S), "the following arguments are required: command"),
+    (re.compile(r"Missing (?:argument|option|parameter) '?(?P<value>.*?)'?\.?", re.S), "the following arguments are required: {value}"),
+    (re.compile(r"No such option: (?P<value>.*?)\.?(?:\s.*)?", re.S), "unrecognized arguments: {value}"),
+    (re.compile(r"Got unexpected extra arguments? \((?P<value>.*)\)", re.S), "unrecognized arguments: {value}"),
+    (re.compile(r"Option '(?P<value>.*?)' requires an argument\.?", re.S), "argument {value}: expected one argument"),
+    (re.compile(r"Option '(?P<value>.*?)' does not take a value\.?", re.S), "argument {value}: ignored explicit argument"),
+    (re.compile(r"Invalid value for '(?P<value>.*?)': (?:Value error, )?(?P<rest>.*)", re.S), "argument {value}: {rest}"),
+)
+
+
+def _argparse_words(message: str) -> str:
+    choices = "choose from " + ", ".join(repr(c) for c in COMMANDS)
+    for pattern, words in _ARGPARSE_WORDS:
+        if match := pattern.fullmatch(message.strip()):
+            return words.format(choices=choices, **match.groupdict())
+    return message
+
+
+def _invoke(argv: list[str]) -> int:
+    """Parse ``argv`` with Typer and run its command; returns the command's exit code.
+
+    Raises:
+        UsageError: the command line breaks a rule (one line, ending with where the help is).
+    """
+    see = f"(see: relay {argv[0]} --help)" if argv and argv[0] in COMMANDS else "(see: relay --help)"
+    if not argv:
+        raise UsageError(f"the following arguments are required: command {see}")
+    # Help: rich panels on a terminal; elsewhere (a pipe, a file) plain text, one line per
+    # option and never wrapped, so that it can be searched and parsed.
+    terminal = _is_terminal(sys.stdout)
+    app.rich_markup_mode = "rich" if terminal else None
+    unwrapped = {} if terminal else {"terminal_width": HELP_UNWRAPPED_WIDTH, "max_content_width": HELP_UNWRAPPED_WIDTH}
+    try:
+        code = app(args=argv, prog_name="relay", standalone_mode=False, **unwrapped)
+    except _ParseError as exc:
+        raise UsageError(f"{exc} {see}") from None
+    except typer.TyperException as exc:
+        if exc.exit_code != 2:  # not a usage error
+            raise
+        raise UsageError(f"{_argparse_words(exc.format_message())} {see}") from None
+    except SystemExit as exc:  # Typer exits 1 itself when stdout is a closed pipe
+        return exc.code if isinstance(exc.code, int) else 1
+    return code if isinstance(code, int) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``relay`` command; returns the exit code (0 done, 1 failed, 2 bad input,
     130 interrupted). Never lets a traceback through unless ``--verbose`` or
@@ -358,15 +763,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if any("\x00" in arg for arg in argv):  # a real command line cannot hold one; os calls refuse it
             raise UsageError("arguments must not contain NUL characters")
-        try:
-            args = _parser().parse_args(argv)
-        except SystemExit as done:  # --help printed its text
-            return done.code if isinstance(done.code, int) else 0
-        return _dispatch(args)
+        return _invoke(argv)
     except UsageError as exc:
         print(f"relay: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         print("relay: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
@@ -376,54 +777,6 @@ def main(argv: list[str] | None = None) -> int:
         hint = "" if debug else "; run with --verbose or RELAY_DEBUG=1 for the traceback"
         print(f"relay: error: {what}{hint}", file=sys.stderr)
         return 1
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "run":
-        from relay.run import RunOptions, run
-
-        return run(
-            RunOptions(
-                topic=args.topic,
-                questions=args.questions,
-                corpus=args.corpus,
-                auto_approve=args.auto_approve,
-                runs_dir=args.runs_dir,
-                approval_timeout_seconds=args.approval_timeout,
-                max_revisions=args.max_revisions,
-                api_port=args.port,
-                verbose=args.verbose,
-            )
-        )
-    if args.command == "redrive" and is_run_folder(args.workflow_id):
-        from relay.run import redrive_run
-
-        return redrive_run(Path(args.workflow_id), auto_approve=args.auto_approve, api_port=args.port, verbose=args.verbose)
-    if args.command == "redrive":
-        try:
-            _workflow_id(args.workflow_id)
-        except argparse.ArgumentTypeError as exc:
-            looks_like_folder = "/" in args.workflow_id or args.workflow_id in {".", ".."}
-            raise UsageError(
-                f"WORKFLOW_ID|RUN_DIR: {echo(args.workflow_id)} is not a relay run folder"
-                if looks_like_folder
-                else f"WORKFLOW_ID|RUN_DIR: {exc}"
-            ) from None
-        if args.auto_approve or args.port:
-            raise UsageError("--auto-approve and --port: only for a relay run folder (RUN_DIR), not a workflow id")
-    if args.command == "serve":
-        from relay.serve import ServeOptions, serve
-
-        return serve(
-            ServeOptions(
-                port=args.port,
-                data_dir=args.data_dir,
-                corpus=args.corpus,
-                retry_time_scale=args.retry_time_scale,
-                verbose=args.verbose,
-            )
-        )
-    return _client_command(args)
 
 
 def entry() -> None:

@@ -14,6 +14,11 @@ Where the API is (first that is set wins):
 
 4. ``{data_dir}/serve.json``, written by a running ``relay serve``.
 
+The environment variables (``RELAY_API_URL``, ``RELAY_DATA_DIR``, ``RELAY_CONFIG``) are
+read by :class:`ClientEnvironment` (pydantic-settings) and the file's keys are checked by
+:class:`ConfigFile`; :func:`resolve_settings` applies the precedence itself, so that an
+error names where the bad value came from.
+
 A deployed API uses IAM authorisation, so requests to an ``*.amazonaws.com`` host
 (or any host when ``sigv4 = true``) are signed with Signature Version 4 for the
 ``execute-api`` service (botocore's ``SigV4Auth``; credentials from the normal
@@ -35,9 +40,11 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The default data folder of ``relay serve`` (and where the client looks for its outbox).
 DEFAULT_DATA_DIR = Path(".relay")
@@ -59,33 +66,79 @@ class ConfigError(Exception):
 
 
 # ----- configuration ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(BaseModel):
+    """Where the API and the local outbox are, once resolved (:func:`resolve_settings`).
+
+    Attributes:
+        api_url: the API base URL, without a trailing slash.
+        data_dir: ``relay serve``'s data folder (its outbox and ``serve.json``).
+        region, profile: for SigV4 signing (see :func:`signer_for`).
+        sigv4: ``None`` signs when the host is an AWS host.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
     api_url: str
     data_dir: Path
     region: str | None = None
     profile: str | None = None
-    sigv4: bool | None = None  # None: sign when the host is an AWS host
+    sigv4: bool | None = None
 
 
-def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The config file as a dict (``{}`` when the default file does not exist).
+class ClientEnvironment(BaseSettings):
+    """The client's environment variables, read by pydantic-settings when asked for
+    (never at import). Names are matched exactly; an empty value counts as unset.
+
+    Attributes:
+        api_url: ``RELAY_API_URL``.
+        data_dir: ``RELAY_DATA_DIR``.
+        config: ``RELAY_CONFIG``, the config file's path.
+    """
+
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True)
+
+    api_url: str | None = Field(default=None, validation_alias="RELAY_API_URL")
+    data_dir: str | None = Field(default=None, validation_alias="RELAY_DATA_DIR")
+    config: str | None = Field(default=None, validation_alias="RELAY_CONFIG")
+
+
+class ConfigFile(BaseModel):
+    """The keys of the TOML config file (see the module docstring); other keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    api_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    data_dir: str | None = None
+    sigv4: bool | None = None
+
+
+def read_config(path: str | os.PathLike[str] | None = None) -> ConfigFile:
+    """The config file (``path``, else ``RELAY_CONFIG``, else the default file; an absent
+    default file is an empty :class:`ConfigFile`).
 
     Raises:
-        ConfigError: an explicitly named file is missing, or the TOML is invalid.
+        ConfigError: an explicitly named file is missing, the TOML is invalid, or a key
+            holds a value of the wrong type (``config file F: sigv4: Input should be …``).
     """
-    explicit = path or os.environ.get("RELAY_CONFIG")
+    explicit = path or ClientEnvironment().config
     target = Path(explicit or DEFAULT_CONFIG).expanduser()
     if not target.is_file():
         if explicit:
             raise ConfigError(f"config file {target} does not exist")
-        return {}
+        return ConfigFile()
     try:
-        return tomllib.loads(target.read_text())
+        raw = tomllib.loads(target.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {target}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {target} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"config file {target}: {problems}") from None
 
 
 def check_api_url(url: str, source: str) -> str:
@@ -125,26 +178,33 @@ def check_data_dir(data_dir: str | os.PathLike[str], source: str = "--data-dir")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None, config: str | None = None) -> Path:
-    """``--data-dir``, else ``RELAY_DATA_DIR``, else ``data_dir`` in the config file, else ``./.relay``."""
+    """``--data-dir``, else ``RELAY_DATA_DIR``, else ``data_dir`` in the config file, else ``./.relay``.
+
+    Raises:
+        ConfigError: the config file is needed and cannot be read (see :func:`read_config`).
+    """
     if data_dir:
         return Path(data_dir)
-    return Path(os.environ.get("RELAY_DATA_DIR") or read_config(config).get("data_dir") or DEFAULT_DATA_DIR)
+    return Path(ClientEnvironment().data_dir or read_config(config).data_dir or DEFAULT_DATA_DIR)
 
 
 def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str] | None = None, config: str | None = None) -> ClientSettings:
     """Where the API and the local outbox are, by the precedence in the module docstring.
+    Each candidate URL is checked under the name of where it came from, so an error says
+    which one to fix.
 
     Raises:
-        ConfigError: no API URL anywhere.
+        ConfigError: no API URL anywhere, or the first one found is not an http(s) URL.
     """
+    environment = ClientEnvironment()
     file = read_config(config)
     folder = resolve_data_dir(data_dir, config)
     check_data_dir(folder, "--data-dir" if data_dir else "data folder")
-    url = api_url or os.environ.get("RELAY_API_URL") or file.get("api_url")
+    candidates = ((api_url, "--api-url"), (environment.api_url, "RELAY_API_URL"), (file.api_url, "api_url in the config file"))
+    url, source = next(((value, where) for value, where in candidates if value), (None, ""))
     if url:
-        source = "--api-url" if api_url else "RELAY_API_URL" if os.environ.get("RELAY_API_URL") else "api_url in the config file"
-        check_api_url(str(url), source)
-    if not url:
+        check_api_url(url, source)
+    else:
         from relay.local.lock import is_live, published
 
         served = published(folder)
@@ -161,15 +221,12 @@ def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str
             "no API URL: pass --api-url, set RELAY_API_URL, put api_url in ~/.config/relay/config.toml, "
             f"or run `relay serve --data-dir {folder}`"
         )
-    parts = urllib.parse.urlsplit(str(url))
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(f"API URL {url!r} is not an http(s) URL")
     return ClientSettings(
         api_url=str(url).rstrip("/"),
         data_dir=folder,
-        region=file.get("region"),
-        profile=file.get("profile"),
-        sigv4=file.get("sigv4"),
+        region=file.region,
+        profile=file.profile,
+        sigv4=file.sigv4,
     )
 
 

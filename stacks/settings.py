@@ -1,19 +1,24 @@
 """Deployment settings read from CDK context (``cdk.json`` defaults, ``-c key=value`` overrides).
 
-Every key and its default lives in ``cdk.json`` under ``context``; :func:`from_context`
-validates them so a typo fails the synth instead of the deploy.
+Every key and its default lives in ``cdk.json`` under ``context`` (the defaults of
+:class:`Settings` are the same values, for a context that leaves a key out);
+:func:`from_context` validates them so a typo fails the synth instead of the deploy.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Stack, Token
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 #: Geographic prefixes of Bedrock cross-region inference profile ids, each with the Region
 #: name prefixes it serves as a *source* Region (Bedrock user guide, "Supported Regions and
@@ -64,9 +69,47 @@ _RETENTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated deployment settings.
+class ContextError(ValueError):
+    """A context value is malformed or out of range; ``str()`` is one line naming the key(s)."""
+
+
+def _rule(message: str) -> PydanticCustomError:
+    """A validation error whose text is exactly ``message`` (it names the key itself)."""
+    return PydanticCustomError("context", "{message}", {"message": message})
+
+
+def _key(info: ValidationInfo) -> str:
+    """The context key of the field being validated (its alias)."""
+    return str(Settings.model_fields[str(info.field_name)].validation_alias)
+
+
+class CdkContextSource(PydanticBaseSettingsSource):
+    """A pydantic-settings source reading each field's context key (its alias) from a
+    construct's CDK context: ``cdk.json``'s ``context`` and ``-c key=value`` overrides.
+    Keys that are not set are left out, so the field's default applies."""
+
+    def __init__(self, settings_cls: type[BaseSettings], scope: Construct):
+        super().__init__(settings_cls)
+        self.scope = scope
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        key = str(field.validation_alias or field_name)
+        return self.scope.node.try_get_context(key), key, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _complex = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    """Validated deployment settings, one field per ``cdk.json`` context key (the alias).
+
+    Read with :func:`from_context`; only CDK context is a source (never the process
+    environment or a dotenv file), so a synth depends on ``cdk.json`` and ``-c`` alone.
 
     Attributes:
         model_id: Bedrock model id or cross-region inference profile id (``us.…``).
@@ -82,22 +125,166 @@ class Settings:
         api_throttle_rate / api_throttle_burst: REST API stage throttling (requests/s).
         api_gateway_cloudwatch_role: create API Gateway's account-wide CloudWatch Logs role
             (retained on destroy); ``False`` when the account already has one.
+        stack_name: the CloudFormation stack name.
     """
 
-    model_id: str
-    approver_email: str
-    mail_from: str
-    approval_timeout_seconds: int
-    research_concurrency: int
-    tolerated_failure_percentage: float
-    max_revisions: int
-    guardrail_id: str
-    guardrail_version: str
-    knowledge_base_id: str
-    log_retention_days: int
-    api_throttle_rate: float
-    api_throttle_burst: int
-    api_gateway_cloudwatch_role: bool = True
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    model_id: str = Field(default="us.amazon.nova-pro-v1:0", validation_alias="modelId")
+    approver_email: str = Field(default="", validation_alias="approverEmail")
+    mail_from: str = Field(default="Relay", validation_alias="mailFrom")
+    approval_timeout_seconds: int = Field(default=86400, validation_alias="approvalTimeoutSeconds")
+    research_concurrency: int = Field(default=3, validation_alias="researchConcurrency")
+    tolerated_failure_percentage: float = Field(default=34, validation_alias="toleratedFailurePercentage")
+    max_revisions: int = Field(default=2, validation_alias="maxRevisions")
+    guardrail_id: str = Field(default="", validation_alias="guardrailId")
+    guardrail_version: str = Field(default="", validation_alias="guardrailVersion")
+    knowledge_base_id: str = Field(default="", validation_alias="knowledgeBaseId")
+    log_retention_days: int = Field(default=30, validation_alias="logRetentionDays")
+    api_throttle_rate: float = Field(default=10, validation_alias="apiThrottleRate")
+    api_throttle_burst: int = Field(default=20, validation_alias="apiThrottleBurst")
+    api_gateway_cloudwatch_role: bool = Field(default=True, validation_alias="apiGatewayCloudWatchRole")
+    stack_name: str = Field(default="Relay", validation_alias="stackName")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in (:func:`from_context` passes the CDK context)."""
+        return (init_settings,)
+
+    # ----- types: context values arrive as JSON values or, from ``-c``, as strings -----
+    @field_validator("model_id", "approver_email", "mail_from", "guardrail_id", "guardrail_version",
+                     "knowledge_base_id", "stack_name", mode="before")  # fmt: skip
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        return str(value).strip()
+
+    @field_validator("approval_timeout_seconds", "research_concurrency", "max_revisions",
+                     "log_retention_days", "api_throttle_burst", mode="before")  # fmt: skip
+    @classmethod
+    def _whole_number(cls, value: Any, info: ValidationInfo) -> int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise _rule(f"{_key(info)} must be a number, not {value!r}") from None
+
+    @field_validator("tolerated_failure_percentage", "api_throttle_rate", mode="before")
+    @classmethod
+    def _number(cls, value: Any, info: ValidationInfo) -> float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise _rule(f"{_key(info)} must be a number, not {value!r}") from None
+
+    @field_validator("api_gateway_cloudwatch_role", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: Any, info: ValidationInfo) -> bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in ("true", "false"):
+            return str(value).strip().lower() == "true"
+        raise _rule(f"{_key(info)} must be true or false, not {value!r}")
+
+    # ----- rules ---------------------------------------------------------------------
+    @field_validator("model_id")
+    @classmethod
+    def _model_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.:_-]{3,200}", value):
+            raise _rule(f"modelId {value!r} is not a Bedrock model or inference profile id")
+        return value
+
+    @field_validator("approver_email")
+    @classmethod
+    def _approver_email(cls, value: str) -> str:
+        if value:
+            try:
+                validate_email(value, check_deliverability=False)
+            except EmailNotValidError as exc:
+                raise _rule(f"approverEmail {value!r} is not an email address ({exc})") from None
+        return value
+
+    @field_validator("guardrail_id")
+    @classmethod
+    def _guardrail_id(cls, value: str) -> str:
+        if value and not _GUARDRAIL_ID.fullmatch(value):
+            raise _rule(f"guardrailId {value!r} must be 1-64 lowercase letters or digits")
+        return value
+
+    @field_validator("guardrail_version")
+    @classmethod
+    def _guardrail_version(cls, value: str) -> str:
+        if value and not _GUARDRAIL_VERSION.fullmatch(value):
+            raise _rule(f"guardrailVersion {value!r} must be a version number or DRAFT")
+        return value
+
+    @field_validator("knowledge_base_id")
+    @classmethod
+    def _knowledge_base_id(cls, value: str) -> str:
+        if value and not _KNOWLEDGE_BASE_ID.fullmatch(value):
+            raise _rule(f"knowledgeBaseId {value!r} must be 10 letters or digits")
+        return value
+
+    @field_validator("stack_name")
+    @classmethod
+    def _stack_name(cls, value: str) -> str:
+        if not _STACK_NAME.fullmatch(value):
+            raise _rule(f"stackName {value!r} must start with a letter and hold only letters, digits and '-'")
+        return value
+
+    @field_validator("approval_timeout_seconds")
+    @classmethod
+    def _approval_timeout(cls, value: int) -> int:
+        # Step Functions caps a Task's TimeoutSeconds at one year (99999999 s is the schema maximum).
+        if not 60 <= value <= 31_536_000:
+            raise _rule("approvalTimeoutSeconds must be between 60 and 31536000 (one year)")
+        return value
+
+    @field_validator("research_concurrency")
+    @classmethod
+    def _research_concurrency(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise _rule("researchConcurrency must be between 1 and 1000")
+        return value
+
+    @field_validator("tolerated_failure_percentage")
+    @classmethod
+    def _tolerated_failure_percentage(cls, value: float) -> float:
+        if not 0 <= value <= 100:
+            raise _rule("toleratedFailurePercentage must be between 0 and 100")
+        return value
+
+    @field_validator("max_revisions")
+    @classmethod
+    def _max_revisions(cls, value: int) -> int:
+        if not 0 <= value <= 10:
+            raise _rule("maxRevisions must be between 0 and 10")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _log_retention_days(cls, value: int) -> int:
+        if value not in _RETENTIONS:
+            raise _rule(f"logRetentionDays must be one of {_RETENTIONS}")
+        return value
+
+    @field_validator("api_throttle_rate", "api_throttle_burst")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise _rule("apiThrottleRate and apiThrottleBurst must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _guardrail_pair(self) -> Settings:
+        if bool(self.guardrail_id) != bool(self.guardrail_version):
+            raise _rule("guardrailId and guardrailVersion go together: set both or neither")
+        return self
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -112,32 +299,6 @@ class Settings:
     def foundation_model_id(self) -> str:
         """The model id without an inference profile's geographic prefix."""
         return self.model_id.split(".", 1)[1] if self.is_inference_profile else self.model_id
-
-
-class ContextError(ValueError):
-    """A context value is malformed or out of range; ``str()`` is one line naming the key(s)."""
-
-
-def _get(scope: Construct, key: str, default: object) -> object:
-    value = scope.node.try_get_context(key)
-    return default if value is None else value
-
-
-def _bool(scope: Construct, key: str, default: bool) -> bool:
-    value = _get(scope, key, default)
-    if isinstance(value, bool):
-        return value
-    if str(value).strip().lower() in ("true", "false"):
-        return str(value).strip().lower() == "true"
-    raise ContextError(f"invalid context: {key} must be true or false, not {value!r}")
-
-
-def _number(scope: Construct, key: str, default: object, kind: type) -> object:
-    value = _get(scope, key, default)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ContextError(f"invalid context: {key} must be a number, not {value!r}") from None
 
 
 def deploy_region(scope: Construct) -> str | None:
@@ -166,64 +327,31 @@ def profile_problem(model_id: str, region: str | None) -> str | None:
 
 
 def from_context(scope: Construct) -> Settings:
-    """Read and validate the settings.
+    """Read and validate the settings from ``scope``'s CDK context (:class:`CdkContextSource`).
 
     Raises:
-        ContextError: a value is out of range or malformed, or the model's inference-profile
-            prefix does not serve the deploy Region; the one-line message names the key(s).
+        ContextError: values are out of range or malformed, or the model's inference-profile
+            prefix does not serve the deploy Region; one line naming every such key
+            (``invalid context: maxRevisions must be between 0 and 10; …``).
     """
-    s = Settings(
-        model_id=str(_get(scope, "modelId", "us.amazon.nova-pro-v1:0")).strip(),
-        approver_email=str(_get(scope, "approverEmail", "")).strip(),
-        mail_from=str(_get(scope, "mailFrom", "Relay")).strip(),
-        approval_timeout_seconds=_number(scope, "approvalTimeoutSeconds", 86400, int),  # type: ignore[arg-type]
-        research_concurrency=_number(scope, "researchConcurrency", 3, int),  # type: ignore[arg-type]
-        tolerated_failure_percentage=_number(scope, "toleratedFailurePercentage", 34, float),  # type: ignore[arg-type]
-        max_revisions=_number(scope, "maxRevisions", 2, int),  # type: ignore[arg-type]
-        guardrail_id=str(_get(scope, "guardrailId", "")).strip(),
-        guardrail_version=str(_get(scope, "guardrailVersion", "")).strip(),
-        knowledge_base_id=str(_get(scope, "knowledgeBaseId", "")).strip(),
-        log_retention_days=_number(scope, "logRetentionDays", 30, int),  # type: ignore[arg-type]
-        api_throttle_rate=_number(scope, "apiThrottleRate", 10, float),  # type: ignore[arg-type]
-        api_throttle_burst=_number(scope, "apiThrottleBurst", 20, int),  # type: ignore[arg-type]
-        api_gateway_cloudwatch_role=_bool(scope, "apiGatewayCloudWatchRole", True),
-    )
-    problems = []
-    if not re.fullmatch(r"[A-Za-z0-9.:_-]{3,200}", s.model_id):
-        problems.append(f"modelId {s.model_id!r} is not a Bedrock model or inference profile id")
-    if s.approver_email:
-        try:
-            validate_email(s.approver_email, check_deliverability=False)
-        except EmailNotValidError as exc:
-            problems.append(f"approverEmail {s.approver_email!r} is not an email address ({exc})")
-    if (region_problem := profile_problem(s.model_id, deploy_region(scope))) is not None:
+    values = CdkContextSource(Settings, scope)()
+    settings: Settings | None = None
+    problems: list[str] = []
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        problems = [_problem(item) for item in exc.errors()]
+    model_id = str(values.get("modelId", Settings.model_fields["model_id"].default)).strip()
+    if (region_problem := profile_problem(model_id, deploy_region(scope))) is not None:
         problems.append(region_problem)
-    if s.guardrail_id and not _GUARDRAIL_ID.fullmatch(s.guardrail_id):
-        problems.append(f"guardrailId {s.guardrail_id!r} must be 1-64 lowercase letters or digits")
-    if s.guardrail_version and not _GUARDRAIL_VERSION.fullmatch(s.guardrail_version):
-        problems.append(f"guardrailVersion {s.guardrail_version!r} must be a version number or DRAFT")
-    if s.knowledge_base_id and not _KNOWLEDGE_BASE_ID.fullmatch(s.knowledge_base_id):
-        problems.append(f"knowledgeBaseId {s.knowledge_base_id!r} must be 10 letters or digits")
-    stack_name = str(_get(scope, "stackName", "Relay"))
-    if not _STACK_NAME.fullmatch(stack_name):
-        problems.append(
-            f"stackName {stack_name!r} must start with a letter and hold only letters, digits and '-'"
-        )
-    # Step Functions caps a Task's TimeoutSeconds at one year (99999999 s is the schema maximum).
-    if not 60 <= s.approval_timeout_seconds <= 31_536_000:
-        problems.append("approvalTimeoutSeconds must be between 60 and 31536000 (one year)")
-    if not 1 <= s.research_concurrency <= 1000:
-        problems.append("researchConcurrency must be between 1 and 1000")
-    if not 0 <= s.tolerated_failure_percentage <= 100:
-        problems.append("toleratedFailurePercentage must be between 0 and 100")
-    if not 0 <= s.max_revisions <= 10:
-        problems.append("maxRevisions must be between 0 and 10")
-    if bool(s.guardrail_id) != bool(s.guardrail_version):
-        problems.append("guardrailId and guardrailVersion go together: set both or neither")
-    if s.log_retention_days not in _RETENTIONS:
-        problems.append(f"logRetentionDays must be one of {_RETENTIONS}")
-    if s.api_throttle_rate <= 0 or s.api_throttle_burst <= 0:
-        problems.append("apiThrottleRate and apiThrottleBurst must be positive")
-    if problems:
-        raise ContextError("invalid context: " + "; ".join(problems))
-    return s
+    if problems or settings is None:
+        raise ContextError("invalid context: " + "; ".join(dict.fromkeys(problems)))
+    return settings
+
+
+def _problem(error: Any) -> str:
+    """One validation error as the key and its rule (the rules above name their key)."""
+    if error["type"] == "context":
+        return str(error["msg"])
+    key = ".".join(str(part) for part in error.get("loc", ())) or "context"
+    return f"{key}: {error['msg']}"

@@ -16,18 +16,24 @@ Environment variables:
     ``RELAY_CORPUS`` is ignored.
 ``RELAY_CACHE_DIR``
     Where search indexes are cached (default ``~/.cache/relay``).
+``RELAY_GUARDRAIL_ID``, ``RELAY_GUARDRAIL_VERSION``
+    An Amazon Bedrock guardrail applied to every Bedrock model call (both or neither).
+
+Names are matched exactly; a value that is empty or only spaces counts as unset. A bad
+value raises :class:`relay_core.errors.ConfigurationError` naming the variable and its rule.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from relay_core.errors import InvalidInput
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from relay_core.errors import ConfigurationError, InvalidInput
 
 Provider = Literal["offline", "bedrock", "anthropic", "openai", "ollama", "litellm"]
 PROVIDERS: tuple[str, ...] = ("offline", "bedrock", "anthropic", "openai", "ollama", "litellm")
@@ -36,10 +42,21 @@ PROVIDERS: tuple[str, ...] = ("offline", "bedrock", "anthropic", "openai", "olla
 #: ``Retrieve``: ``knowledgeBaseId`` pattern ``[0-9a-zA-Z]{10}``).
 _KB_ID_RE = re.compile(r"^[0-9a-zA-Z]{10}$")
 _S3_URI_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?$")
+DEFAULT_CACHE_DIR = "~/.cache/relay"
 
 
-class AgentSettings(BaseModel):
-    """The agents' configuration (frozen, hashable).
+def _rule(message: str) -> PydanticCustomError:
+    """A validation error whose text is exactly ``message`` (no "Value error, " prefix)."""
+    return PydanticCustomError("relay_setting", "{message}", {"message": message})
+
+
+class AgentSettings(BaseSettings):
+    """The agents' configuration (frozen, hashable), read from the environment variables
+    in the module docstring by pydantic-settings.
+
+    ``AgentSettings()`` reads ``os.environ``; keyword arguments by field name override it
+    (``AgentSettings(model_provider="bedrock")``). :meth:`from_env` is the call that turns a
+    bad value into :class:`~relay_core.errors.ConfigurationError`.
 
     Attributes:
         model_provider: one of :data:`PROVIDERS`.
@@ -51,63 +68,94 @@ class AgentSettings(BaseModel):
             Bedrock model call (``RELAY_GUARDRAIL_ID``/``RELAY_GUARDRAIL_VERSION``; both or neither).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True, populate_by_name=True)
 
-    model_provider: Provider = "offline"
-    model_id: str | None = None
-    corpus: str | None = None
-    knowledge_base_id: str | None = None
-    cache_dir: Path = Path("~/.cache/relay").expanduser()
-    guardrail_id: str | None = None
-    guardrail_version: str | None = None
+    model_provider: Provider = Field(default="offline", validation_alias="RELAY_MODEL_PROVIDER")
+    model_id: str | None = Field(default=None, validation_alias="RELAY_MODEL_ID")
+    corpus: str | None = Field(default=None, validation_alias="RELAY_CORPUS")
+    knowledge_base_id: str | None = Field(default=None, validation_alias="RELAY_KNOWLEDGE_BASE_ID")
+    cache_dir: Path = Field(default_factory=lambda: Path(DEFAULT_CACHE_DIR).expanduser(), validation_alias="RELAY_CACHE_DIR")
+    guardrail_id: str | None = Field(default=None, validation_alias="RELAY_GUARDRAIL_ID")
+    guardrail_version: str | None = Field(default=None, validation_alias="RELAY_GUARDRAIL_VERSION")
+
+    @field_validator("model_id", "corpus", "knowledge_base_id", "guardrail_id", "guardrail_version", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("model_provider", mode="before")
+    @classmethod
+    def _known_provider(cls, value: Any) -> Any:
+        provider = (value.strip() if isinstance(value, str) else value) or "offline"
+        provider = provider.lower() if isinstance(provider, str) else provider
+        if provider not in PROVIDERS:
+            raise _rule(f"{provider!r} is not one of {', '.join(PROVIDERS)}")
+        return provider
+
+    @field_validator("corpus")
+    @classmethod
+    def _s3_uri(cls, value: str | None) -> str | None:
+        if value and value.startswith("s3://") and not _S3_URI_RE.match(value):
+            raise _rule(f"{value!r} is not a valid s3://bucket/prefix URI")
+        return value
+
+    @field_validator("knowledge_base_id")
+    @classmethod
+    def _knowledge_base_id(cls, value: str | None) -> str | None:
+        if value and not _KB_ID_RE.match(value):
+            raise _rule(f"{value!r} is not a Knowledge Base id (10 letters or digits)")
+        return value
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _cache_dir(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return Path((value or "").strip() or DEFAULT_CACHE_DIR).expanduser()
+        return value
+
+    @model_validator(mode="after")
+    def _guardrail_pair(self) -> AgentSettings:
+        if bool(self.guardrail_id) != bool(self.guardrail_version):
+            raise _rule("RELAY_GUARDRAIL_ID/RELAY_GUARDRAIL_VERSION: set both or neither")
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentSettings:
         """Read the settings from ``env`` (default ``os.environ``).
 
         Raises:
-            InvalidInput: a variable holds an invalid value; the message names the variable.
+            ConfigurationError: a variable holds an invalid value; one line naming each
+                such variable and its rule, e.g. ``RELAY_MODEL_PROVIDER: 'gpt' is not one of …``.
         """
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        provider = (get("RELAY_MODEL_PROVIDER") or "offline").lower()
-        if provider not in PROVIDERS:
-            raise InvalidInput(f"RELAY_MODEL_PROVIDER: {provider!r} is not one of {', '.join(PROVIDERS)}")
-        corpus = get("RELAY_CORPUS")
-        if corpus and corpus.startswith("s3://") and not _S3_URI_RE.match(corpus):
-            raise InvalidInput(f"RELAY_CORPUS: {corpus!r} is not a valid s3://bucket/prefix URI")
-        kb_id = get("RELAY_KNOWLEDGE_BASE_ID")
-        if kb_id and not _KB_ID_RE.match(kb_id):
-            raise InvalidInput(
-                f"RELAY_KNOWLEDGE_BASE_ID: {kb_id!r} is not a Knowledge Base id (10 letters or digits)"
-            )
-        cache_dir = Path(get("RELAY_CACHE_DIR") or "~/.cache/relay").expanduser()
-        guardrail_id, guardrail_version = get("RELAY_GUARDRAIL_ID"), get("RELAY_GUARDRAIL_VERSION")
-        if bool(guardrail_id) != bool(guardrail_version):
-            raise InvalidInput("RELAY_GUARDRAIL_ID/RELAY_GUARDRAIL_VERSION: set both or neither")
         try:
-            return cls(
-                model_provider=provider,  # type: ignore[arg-type]
-                model_id=get("RELAY_MODEL_ID"),
-                corpus=corpus,
-                knowledge_base_id=kb_id,
-                cache_dir=cache_dir,
-                guardrail_id=guardrail_id,
-                guardrail_version=guardrail_version,
-            )
-        except ValidationError as exc:  # pragma: no cover - every field is checked above
-            raise InvalidInput(f"agent settings: {exc}") from exc
+            if env is None:
+                return cls()
+            # Every variable is passed (None when absent = unset), so nothing comes from os.environ.
+            values: dict[str, Any] = {str(field.validation_alias): env.get(str(field.validation_alias)) for field in cls.model_fields.values()}
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    """One line naming each bad variable and its rule: ``RELAY_X: rule; RELAY_Y: rule``
+    (a field given by its Python name is still shown by its variable's name)."""
+    variables = {name: str(field.validation_alias) for name, field in AgentSettings.model_fields.items()}
+    parts = []
+    for item in error.errors():
+        loc = item.get("loc") or ()
+        where = variables.get(str(loc[0]), str(loc[0])) if loc else ""
+        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(parts)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """Split ``s3://bucket/prefix`` into ``(bucket, prefix)``; the prefix may be empty.
 
     Raises:
-        InvalidInput: not an S3 URI.
+        InvalidInput: not an S3 URI (the corpus check turns it into its own error).
     """
     match = _S3_URI_RE.match(uri)
     if not match:

@@ -51,6 +51,37 @@ def test_bad_context_fails_the_synth_naming_the_key(key: str, value: object, mes
     assert "\n" not in str(err.value)
 
 
+def test_every_bad_key_is_named_in_the_one_line() -> None:
+    # Given two malformed values and one out of range
+    context = cdk_context(researchConcurrency="three", maxRevisions=11, apiGatewayCloudWatchRole="maybe")
+    # When the context is read / Then one line names each key with its rule
+    with pytest.raises(ContextError) as err:
+        from_context(App(context=context))
+    message = str(err.value)
+    assert message.startswith("invalid context: ") and "\n" not in message
+    assert "researchConcurrency must be a number, not 'three'" in message
+    assert "maxRevisions must be between 0 and 10" in message
+    assert "apiGatewayCloudWatchRole must be true or false, not 'maybe'" in message
+
+
+def test_a_key_left_out_of_the_context_takes_the_cdk_json_default(monkeypatch) -> None:
+    from stacks.settings import Settings
+
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    # Given the defaults in cdk.json and an app whose context names none of the keys
+    defaults = json.loads((layer_build.ROOT / "cdk.json").read_text())["context"]
+    bare = from_context(App())
+    # Then every setting equals its cdk.json default
+    for name, field in Settings.model_fields.items():
+        assert getattr(bare, name) == defaults[str(field.validation_alias)], name
+
+
+def test_context_values_given_as_strings_are_converted() -> None:
+    # `-c key=value` passes strings
+    s = from_context(App(context=cdk_context(maxRevisions="3", apiGatewayCloudWatchRole="False", apiThrottleRate="2.5")))
+    assert (s.max_revisions, s.api_gateway_cloudwatch_role, s.api_throttle_rate) == (3, False, 2.5)
+
+
 @pytest.mark.parametrize(
     ("model_id", "region"),
     [

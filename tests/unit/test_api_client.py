@@ -152,6 +152,51 @@ def test_missing_or_bad_configuration_is_a_config_error(clean_env, kwargs, messa
         api.resolve_settings(**kwargs)
 
 
+def test_the_data_folder_comes_from_the_flag_then_env_then_config(clean_env, monkeypatch):
+    config = clean_env / "relay.toml"
+    config.write_text('data_dir = "from-config"\n')
+    monkeypatch.setenv("RELAY_CONFIG", str(config))
+    assert api.resolve_data_dir() == Path("from-config")
+    monkeypatch.setenv("RELAY_DATA_DIR", "from-env")
+    assert api.resolve_data_dir() == Path("from-env")
+    assert api.resolve_data_dir("from-flag") == Path("from-flag")
+
+
+def test_an_empty_variable_counts_as_unset(clean_env, monkeypatch):
+    config = clean_env / "relay.toml"
+    config.write_text(f'api_url = "{DEPLOYED}"\n')
+    monkeypatch.setenv("RELAY_CONFIG", str(config))
+    monkeypatch.setenv("RELAY_API_URL", "")
+    monkeypatch.setenv("RELAY_DATA_DIR", "")
+    settings = api.resolve_settings()
+    assert (settings.api_url, settings.data_dir) == (DEPLOYED, Path(".relay"))
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("env", "RELAY_API_URL: 'ftp://x' is not an http(s) URL with a host"),
+    ("file", "api_url in the config file: 'ftp://x' is not an http(s) URL with a host"),
+])
+def test_a_bad_api_url_is_named_by_where_it_came_from(clean_env, monkeypatch, source, message):
+    config = clean_env / "relay.toml"
+    config.write_text('api_url = "ftp://x"\n' if source == "file" else "")
+    monkeypatch.setenv("RELAY_CONFIG", str(config))
+    if source == "env":
+        monkeypatch.setenv("RELAY_API_URL", "ftp://x")
+    with pytest.raises(api.ConfigError) as raised:
+        api.resolve_settings()
+    assert str(raised.value) == message
+
+
+def test_a_config_key_of_the_wrong_type_is_named_with_the_file(clean_env):
+    config = clean_env / "relay.toml"
+    config.write_text(f'api_url = "{DEPLOYED}"\nsigv4 = "sometimes"\nregion = 7\nunknown = 1\n')
+    with pytest.raises(api.ConfigError) as raised:
+        api.resolve_settings(config=str(config))
+    message = str(raised.value)
+    assert message.startswith(f"config file {config}: ") and "sigv4: Input should be a valid boolean" in message
+    assert "region: Input should be a valid string" in message and "unknown" not in message
+
+
 def test_the_cli_reports_configuration_problems_with_exit_code_2(clean_env, capsys):
     assert main(["status", "wf-1"]) == 2
     assert capsys.readouterr().err.startswith("relay: error: no API URL")

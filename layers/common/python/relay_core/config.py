@@ -1,28 +1,38 @@
 """Typed configuration read from the environment inside handlers, never at import time.
 
-Each function reads only the settings it needs via :func:`load`; a missing or
-malformed variable raises :class:`relay_core.errors.InvalidInput` naming the variable.
+Each function reads only the settings it needs via :func:`load`, which builds one of the
+pydantic-settings classes below from ``os.environ``; a missing or malformed variable
+raises :class:`relay_core.errors.ConfigurationError` naming the variable and its rule.
+
+Variable names are matched exactly (case-sensitive): the name in each field's alias is
+the name the stack sets. The classes also validate a plain mapping keyed by those names
+(``ApprovalSettings.model_validate({...})``), which reads no environment.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import InvalidInput, describe_validation_error
+from .errors import ConfigurationError, describe_validation_error
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound=BaseSettings)
+
+#: Shared by every settings class: exact variable names, unrelated variables ignored,
+#: fields also settable by their Python names (``StoreSettings(table_name=...)``).
+_FROM_ENVIRONMENT = SettingsConfigDict(case_sensitive=True, populate_by_name=True, extra="ignore")
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(BaseSettings):
     """Where artifacts and records live.
 
-    Environment: ``RELAY_ARTIFACT_BUCKET``, ``RELAY_TABLE_NAME``.
+    Environment: ``RELAY_ARTIFACT_BUCKET``, ``RELAY_TABLE_NAME`` (both required, at least
+    3 characters: the S3 and DynamoDB minimum name lengths).
     """
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = _FROM_ENVIRONMENT
     artifact_bucket: str = Field(alias="RELAY_ARTIFACT_BUCKET", min_length=3)
     table_name: str = Field(alias="RELAY_TABLE_NAME", min_length=3)
 
@@ -51,7 +61,7 @@ class ApiSettings(ApprovalSettings):
     console_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
 
-class RequestDefaults(BaseModel):
+class RequestDefaults(BaseSettings):
     """Deployment-wide defaults for execution input fields the caller leaves out.
 
     Environment (set by the stack from ``cdk.json`` context): ``RELAY_DEFAULT_MAX_CONCURRENCY``,
@@ -60,7 +70,7 @@ class RequestDefaults(BaseModel):
     default. Values are validated with the request itself.
     """
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = _FROM_ENVIRONMENT
     max_concurrency: str | None = Field(default=None, alias="RELAY_DEFAULT_MAX_CONCURRENCY")
     tolerated_failure_percentage: str | None = Field(default=None, alias="RELAY_DEFAULT_TOLERATED_FAILURE_PERCENTAGE")
     approval_timeout_seconds: str | None = Field(default=None, alias="RELAY_DEFAULT_APPROVAL_TIMEOUT_SECONDS")
@@ -75,12 +85,13 @@ class RequestDefaults(BaseModel):
 
 
 def load(model: type[T]) -> T:
-    """Read ``model`` from ``os.environ``.
+    """Read ``model`` from ``os.environ`` (pydantic-settings' environment source).
 
     Raises:
-        InvalidInput: a required variable is missing or malformed; the message names it.
+        ConfigurationError: a required variable is missing or malformed; one line naming
+            each such variable and its rule, e.g. ``configuration: RELAY_TABLE_NAME: Field required``.
     """
     try:
-        return model.model_validate(dict(os.environ))
+        return model()
     except ValidationError as exc:
-        raise InvalidInput(f"configuration: {describe_validation_error(exc)}") from exc
+        raise ConfigurationError(f"configuration: {describe_validation_error(exc)}") from exc

@@ -29,6 +29,15 @@ class InvalidInput(RelayError):
     http_status = 400
 
 
+class ConfigurationError(RelayError):
+    """The deployment's configuration is missing or malformed (an environment variable
+    of a function or agent): the operator's problem, not the caller's, so it answers 500
+    rather than :class:`InvalidInput`'s 400. The message names the variable and its rule.
+    Never retried: the same configuration fails again."""
+
+    http_status = 500
+
+
 class ArtifactNotFound(RelayError):
     """An artifact reference points at an object that does not exist."""
 
