@@ -42,6 +42,7 @@ from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from relay_core import __version__
 from relay_core.errors import (
     AgentFailed,
+    ConfigurationError,
     InvalidInput,
     KnowledgeBaseThrottled,
     KnowledgeBaseUnavailable,
@@ -92,7 +93,7 @@ def handle(payload: Any) -> Finding:
         raise InvalidInput(describe_validation_error(exc)) from exc
     bucket = os.environ.get("RELAY_ARTIFACT_BUCKET", "").strip()
     if not bucket:
-        raise InvalidInput("RELAY_ARTIFACT_BUCKET: required")
+        raise ConfigurationError("RELAY_ARTIFACT_BUCKET: required")
     result = research(request.question)
     ref = artifact_store(bucket).put_text(
         artifact_key(request.workflow_id, finding_name(request.question_id)), result.answer_markdown
@@ -109,6 +110,9 @@ def handle(payload: Any) -> Finding:
 #: (exception type, HTTP status, error name in the body). Order matters: first match wins.
 ERROR_RESPONSES: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidInput, 400, "ValidationException"),
+    # A misconfigured runtime fails the same way every time: answered as a 400 so that
+    # AskResearcher does not retry it (its Retry names only transient AgentCore errors).
+    (ConfigurationError, 400, "ValidationException"),
     (ModelThrottled, 429, "ThrottlingException"),
     (KnowledgeBaseThrottled, 429, "ThrottlingException"),
     (ModelUnavailable, 503, "ServiceUnavailableException"),
@@ -137,7 +141,7 @@ def invoke(payload: Any, context: Any = None) -> dict[str, Any] | JSONResponse:
     try:
         return handle(payload).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - mapped in one place
-        if not isinstance(exc, InvalidInput | ModelThrottled | ModelUnavailable | KnowledgeBaseThrottled | KnowledgeBaseUnavailable | AgentFailed):
+        if not isinstance(exc, InvalidInput | ConfigurationError | ModelThrottled | ModelUnavailable | KnowledgeBaseThrottled | KnowledgeBaseUnavailable | AgentFailed):
             logger.exception("research failed")
         else:
             logger.warning("research failed", extra={"error": type(exc).__name__, "reason": str(exc)})

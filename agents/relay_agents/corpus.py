@@ -28,7 +28,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from relay_core.errors import InvalidInput, KnowledgeBaseThrottled, KnowledgeBaseUnavailable
+from relay_core.errors import (
+    ConfigurationError,
+    InvalidInput,
+    KnowledgeBaseThrottled,
+    KnowledgeBaseUnavailable,
+)
 from relay_core.observability import logger
 
 from .settings import AgentSettings, parse_s3_uri
@@ -652,7 +657,7 @@ class KnowledgeBaseCorpus(Corpus):
             if code in {"ThrottlingException", "TooManyRequestsException"}:
                 raise KnowledgeBaseThrottled(f"knowledge base {self.knowledge_base_id}: {code}") from exc
             if code in {"ResourceNotFoundException", "AccessDeniedException", "ValidationException"}:
-                raise InvalidInput(f"RELAY_KNOWLEDGE_BASE_ID: {code} for {self.knowledge_base_id}") from exc
+                raise ConfigurationError(f"RELAY_KNOWLEDGE_BASE_ID: {code} for {self.knowledge_base_id}") from exc
             raise KnowledgeBaseUnavailable(f"knowledge base {self.knowledge_base_id}: {code or exc}") from exc
         hits = []
         for n, result in enumerate(response.get("retrievalResults", [])[:k], 1):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from relay_core.errors import InvalidInput
+from relay_core.errors import ConfigurationError
 from strands.models import Model
 
 from .provenance import OFFLINE_MODEL_ID
@@ -38,7 +38,7 @@ def _optional(provider: str, module: str, cls: str) -> Any:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        raise InvalidInput(
+        raise ConfigurationError(
             f"RELAY_MODEL_PROVIDER: {provider} needs the optional extra: pip install 'relay[{provider}]' ({exc})"
         ) from exc
 
@@ -50,7 +50,7 @@ def build_model(settings: AgentSettings | None = None) -> Model:
         settings: defaults to :meth:`AgentSettings.from_env`.
 
     Raises:
-        InvalidInput: the provider's optional package is not installed, or LiteLLM has no
+        ConfigurationError: the provider's optional package is not installed, or LiteLLM has no
             ``RELAY_MODEL_ID``.
     """
     settings = settings or AgentSettings.from_env()
@@ -81,10 +81,10 @@ def build_model(settings: AgentSettings | None = None) -> Model:
         return cls(os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"), model_id=model_id)  # type: ignore[no-any-return]
     if provider == "litellm":
         if not model_id:
-            raise InvalidInput("RELAY_MODEL_ID: required for litellm (e.g. 'bedrock/anthropic.claude-…')")
+            raise ConfigurationError("RELAY_MODEL_ID: required for litellm (e.g. 'bedrock/anthropic.claude-…')")
         cls = _optional(provider, "strands.models.litellm", "LiteLLMModel")
         return cls(model_id=model_id)  # type: ignore[no-any-return]
-    raise InvalidInput(f"RELAY_MODEL_PROVIDER: {provider!r} is not supported")  # pragma: no cover
+    raise ConfigurationError(f"RELAY_MODEL_PROVIDER: {provider!r} is not supported")  # pragma: no cover
 
 
 _PROVIDER_NAMES = {

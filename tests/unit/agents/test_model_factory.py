@@ -6,7 +6,7 @@ import pytest
 from relay_agents.model_factory import build_model, describe_model
 from relay_agents.offline import OfflineModel
 from relay_agents.settings import AgentSettings
-from relay_core.errors import InvalidInput
+from relay_core.errors import ConfigurationError
 
 pytestmark = pytest.mark.unit
 
@@ -34,10 +34,10 @@ def test_bedrock_default_model_id(aws_credentials):
 def test_missing_optional_extra_is_a_clear_error(provider, module):
     if importlib.util.find_spec(module) is not None:
         pytest.skip(f"{module} is installed")
-    with pytest.raises(InvalidInput, match=rf"relay\[{provider}\]"):
+    with pytest.raises(ConfigurationError, match=rf"relay\[{provider}\]"):
         build_model(AgentSettings(model_provider=provider))
 
 
 def test_litellm_needs_a_model_id():
-    with pytest.raises(InvalidInput, match="RELAY_MODEL_ID"):
+    with pytest.raises(ConfigurationError, match="RELAY_MODEL_ID"):
         build_model(AgentSettings(model_provider="litellm"))
