@@ -166,6 +166,7 @@ class Console:
         """Stop receiving the engine's changes (call when the console stops serving)."""
         self._compat.remove_persistence(self.feed)
         self._compat.remove_status_listener(self._status_changed)
+        self.feed.close()  # open event streams end
 
     # ----- reads ------------------------------------------------------------------------
     @cached_property
@@ -265,7 +266,7 @@ class Console:
                 output = outputs.get(row["index"])
                 row["summary"] = str(output.get("summary", ""))[:300] if isinstance(output, dict) else None
             iterations[state_name] = rows
-            map_runs.append({**run, "iterations": rows, "counts": self._map_run_counts(run.get("map_run_arn"))})
+            map_runs.append({**run, "iterations": rows})
         workflow: dict[str, Any] | None = None
         with contextlib.suppress(WorkflowNotFound):
             workflow = workflows_api.describe_workflow(self.executions, self.records, name).model_dump(mode="json")
@@ -307,19 +308,6 @@ class Console:
             "artifacts_location": f"s3://{BUCKET}/workflows/{name}/",
             "cost": run_cost(events, self.definition).model_dump(mode="json"),
         }
-
-    def _map_run_counts(self, map_run_arn: str | None) -> dict[str, Any] | None:
-        """DescribeMapRun's item counts, or ``None`` when the engine no longer holds the
-        Map Run (a restored or redriven execution runs in a new environment)."""
-        if not map_run_arn:
-            return None
-        try:
-            described = self.relay.sfn.describe_map_run(mapRunArn=map_run_arn)
-        except ClientError as exc:
-            if _error_code(exc) in {"ResourceNotFound", "InvalidArn"}:
-                return None
-            raise
-        return dict(described.get("itemCounts") or {})
 
     # ----- commands -----------------------------------------------------------------------
     def start(self, name: str, input_text: str) -> str:
@@ -486,7 +474,7 @@ def console_app(relay: Any) -> Starlette:
             sent_artifacts: str | None = None
             last: str | None = None
             try:
-                while True:
+                while not console.feed.closed:
                     wake.clear()
                     view = await run_in_threadpool(console.view, name)
                     signature = json.dumps([(a["key"], a["sha256"]) for a in view["artifacts"]])
@@ -497,6 +485,8 @@ def console_app(relay: Any) -> Starlette:
                         yield {"event": "view", "data": body}
                         last, sent_artifacts = body, signature
                     await asyncio.sleep(0.1)  # coalesce bursts of changes into one view
+                    if console.feed.closed:
+                        break
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=15)  # the timeout refreshes durations
             finally:

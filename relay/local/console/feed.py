@@ -22,6 +22,8 @@ class ChangeFeed:
         self._lock = threading.Lock()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.version = 0
+        #: Set by :meth:`close`: streams end instead of waiting for the next change.
+        self.closed = False
 
     # ----- for the streams -----------------------------------------------------------
     def subscribe(self) -> asyncio.Event:
@@ -45,6 +47,11 @@ class ChangeFeed:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # its loop closed (the server stopped): it will never wait again
                 self.unsubscribe(event)
+
+    def close(self) -> None:
+        """Wake every subscriber one last time with :attr:`closed` set (the server is stopping)."""
+        self.closed = True
+        self.changed()
 
     # ----- the persistence hook interface (relay.local.compat.add_persistence) ----------------
     def history_changed(self, execution_arn: str, events: Any) -> None:

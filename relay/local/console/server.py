@@ -61,12 +61,12 @@ class ConsoleServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving (open event streams are closed) and detach from the engine."""
+        """Detach from the engine (open event streams end), then stop serving."""
+        self.app.state.console.close()
         self.server.should_exit = True
         if self.thread.is_alive():
             self.thread.join(timeout=10)
         self._socket.close()
-        self.app.state.console.close()
 
 
 def serve_console(relay: Any, port: int = 0) -> ConsoleServer:
