@@ -209,6 +209,8 @@ def read_history(events: list[dict[str, Any]], execution_status: str = "RUNNING"
             _, status = _STOP_EVENTS[kind]
             for entry in open_states:
                 entry.status = status
+                if status == CANCELLED and details.get("error"):  # why it was stopped, not what the stop interrupted
+                    entry.error, entry.cause = str(details["error"]), str(details.get("cause") or "") or None
                 entry.error = entry.error or str(details.get("error") or "") or None
                 entry.cause = entry.cause or str(details.get("cause") or "") or None
             if kind == "ExecutionTimedOut":
