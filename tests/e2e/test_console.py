@@ -312,6 +312,20 @@ def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_repor
     node(page, "RequestApproval").and_(page.locator(".IN_PROGRESS")).wait_for(timeout=WAIT_MS)
     assert page.inner_text("#redrive-count") == "1"
 
+    # And the executions list pages newest first (here one execution a page)
+    import relay.local.console.app as console_module
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(console_module, "PAGE_SIZE", 1)
+    try:
+        page.goto(server.url + "executions")
+        assert page.locator("#executions tr[data-name]").evaluate_all("rows => rows.map(r => r.dataset.name)") == ["console-stop"]
+        page.click("#next-page")
+        assert page.locator("#executions tr[data-name]").evaluate_all("rows => rows.map(r => r.dataset.name)") == ["console-e2e"]
+        assert page.locator("#next-page").count() == 0
+    finally:
+        patch.undo()
+
     # And no task token appears in any page, stream, view or API answer
     answers = [
         first_stream_event(stream),

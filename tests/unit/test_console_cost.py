@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from relay_core.cost import LAMBDA_MEMORY_MB, PRICES, PriceTable, cost_line, item_processor_path_length, run_cost
+from relay_core.cost import (
+    LAMBDA_MEMORY_MB,
+    PRICES,
+    PriceTable,
+    cost_line,
+    item_processor_path_length,
+    run_cost,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = json.loads((ROOT / "statemachines" / "research_report.asl.json").read_text())

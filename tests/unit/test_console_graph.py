@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from relay.local.console.graph import DefinitionError, build_graph, condition_text, resource_label, state_paths
+from relay.local.console.graph import (
+    DefinitionError,
+    build_graph,
+    condition_text,
+    resource_label,
+    state_paths,
+)
 
 ASL = Path(__file__).resolve().parents[2] / "statemachines" / "research_report.asl.json"
 

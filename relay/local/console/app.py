@@ -155,6 +155,8 @@ class Console:
         self.executions = workflows_api.Executions(relay.state_machine_arn, client=relay.sfn)
         self.records = WorkflowRecords(TABLE)
         self.feed = ChangeFeed()
+        #: Rendered artifacts by (key, sha256): each version is rendered once, not once per view.
+        self._rendered: dict[tuple[str, str], str] = {}
         self._compat = compat
         compat.add_persistence(self.feed)
         compat.add_status_listener(self._status_changed)
@@ -274,9 +276,11 @@ class Console:
             workflow["report"].pop("url", None)  # a presigned URL into the in-process S3: not reachable from a browser
         artifacts = []
         for key, data in sorted(self.relay.artifacts(name).items()):
-            artifacts.append(
-                {"key": key, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "html": render_artifact(key, data)}
-            )
+            digest = hashlib.sha256(data).hexdigest()
+            html = self._rendered.get((key, digest))
+            if html is None:
+                html = self._rendered[(key, digest)] = render_artifact(key, data)
+            artifacts.append({"key": key, "bytes": len(data), "sha256": digest, "html": html})
         return {
             "execution": {
                 "name": name,
