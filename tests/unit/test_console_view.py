@@ -213,3 +213,29 @@ def test_the_start_page_example_is_the_readme_s_and_valid():
 
     assert json.dumps(EXAMPLE_INPUT, indent=2) in (ROOT / "README.md").read_text()
     assert parse_workflow_request(json.dumps(EXAMPLE_INPUT)).questions == EXAMPLE_INPUT["questions"]
+
+
+def test_the_change_feed_wakes_streams_from_the_engine_s_threads_and_ends_them_on_close():
+    import asyncio
+    import threading
+
+    from relay.local.console.feed import ChangeFeed
+
+    feed = ChangeFeed()
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        wake = feed.subscribe()
+        assert not wake.is_set()
+        threading.Thread(target=feed.history_changed, args=("arn", [])).start()  # as the engine calls it
+        await asyncio.wait_for(wake.wait(), timeout=30)
+        woken = wake.is_set()
+        wake.clear()
+        threading.Thread(target=feed.close).start()
+        await asyncio.wait_for(wake.wait(), timeout=30)
+        feed.unsubscribe(wake)
+        return woken, wake.is_set(), feed.closed
+
+    assert asyncio.run(scenario()) == (True, True, True)
+    assert feed.version == 2
+    feed.item_changed("table", {}, None)  # no subscriber left: nothing to wake, no error
+    assert feed.version == 3
