@@ -1,7 +1,7 @@
 # Relay — the two commands:
 #   make run TOPIC="How do AWS Step Functions task tokens work?"   (the main job, auto-approved, offline)
 #   make test                                                      (every test tier)
-# Each sets itself up on a fresh clone: a virtualenv in .venv, the npm CDK CLI, Chromium for the browser test.
+# Each sets itself up on a fresh clone: a virtualenv in .venv, npm packages (the console's elkjs; the CDK CLI), Chromium for the browser tests.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,9 +18,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Runtime install (what `make run` needs).
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+# Runtime install (what `make run` needs): Relay, and the console's graph layout library (elkjs, npm).
+$(VENV)/.run-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[local]"
+	if ! command -v npm >/dev/null 2>&1; then \
+	  echo "make: warning: npm not found: the console (relay serve, relay run --console) draws no graph until Node.js 20 is installed and make setup-run runs again" >&2; \
+	elif [ -f package-lock.json ]; then npm ci --omit=dev --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 # Everything the tests need: dev extras, the pinned CDK CLI, Chromium for the browser test.

@@ -5,7 +5,9 @@ prints each state as the execution history records it, handles the approval emai
 (auto-approves it, or prints the link and waits for a person), and writes
 ``runs/<execution-name>/``: ``report.md``, ``history.json`` (the GetExecutionHistory
 events), ``execution.json`` (DescribeExecution), ``artifacts/`` (every S3 object of
-the workflow) and ``outbox/`` (the delivered emails).
+the workflow) and ``outbox/`` (the delivered emails), and prints what the execution
+cost (:mod:`relay_core.cost`). With ``console=True`` the web console
+(:mod:`relay.local.console`) watches the run live and keeps serving after it, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class RunOptions:
     name: str | None = None
     api_port: int = 0
     verbose: bool = False
+    #: Serve the web console while the run goes and after it ends, until Ctrl-C.
+    console: bool = False
+    #: The console's port on 127.0.0.1 (0 = any free port).
+    console_port: int = 0
 
 
 #: The ``relay run``/``relay start`` option that sets each workflow input field (errors name
@@ -167,6 +173,8 @@ def validate(options: RunOptions) -> WorkflowRequest:
         raise InputError(describe_options(exc)) from None
     check_folder_option(Path(options.runs_dir), "--runs-dir")
     check_port(options.api_port)
+    if options.console:
+        check_port(options.console_port, "--console-port")
     return request
 
 
@@ -310,6 +318,7 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     history = relay.history(arn)
     export(relay, run_dir, arn.rsplit(":", 1)[1], description, history)
     elapsed = time.time() - started
+    out.write(f"relay: cost: {cost_of(relay, history)}\n")
     resume = _resume_command(run_dir, auto_approve)
     if interrupted:
         print(f"relay: interrupted ({interrupted}); everything is kept in {run_dir}/; resume with:  {resume}", file=sys.stderr)
@@ -325,6 +334,28 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     print(f"relay: {description['status']}: {failure_of(description, history)}", file=sys.stderr)
     print(f"relay: resume from the state that failed with:  {resume}", file=sys.stderr)
     return 1
+
+
+def cost_of(relay: Any, history: list[dict[str, Any]]) -> str:
+    """One line: what the execution cost at list prices (:func:`relay_core.cost.run_cost`)."""
+    from relay_core.cost import cost_line, run_cost
+
+    definition = json.loads(relay.sfn.describe_state_machine(stateMachineArn=relay.state_machine_arn)["definition"])
+    return cost_line(run_cost(history, definition))
+
+
+def keep_serving(console: Any, out: TextIO) -> None:
+    """Block until Ctrl-C or SIGTERM while the console serves (``relay run --console``)."""
+    import threading
+
+    out.write(f"relay: the console keeps serving at {console.url}; press Ctrl-C to stop\n")
+    out.flush()
+    try:
+        with interruptible():
+            threading.Event().wait()
+    except Interrupted:
+        out.write("relay: console stopped\n")
+        out.flush()
 
 
 def export(relay: Any, run_dir: Path, name: str, description: dict[str, Any], history: list[dict[str, Any]]) -> None:
@@ -379,14 +410,25 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
         except Interrupted as signal_name:
             print(f"relay: interrupted ({signal_name}) before the execution started; nothing to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
+        console = None
         try:
             progress.note("local runtime ready (moto Step Functions engine, Lambda + AgentCore endpoints on loopback)")
+            if options.console:
+                from relay.local.console import serve_console
+
+                console = serve_console(relay, options.console_port)
+                progress.note(f"console: {console.url}executions/{name} (Step Functions API: --endpoint-url {console.sfn_endpoint})")
             arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
-            return _drive(relay, arn, run_dir, options.auto_approve, progress, out)
+            code = _drive(relay, arn, run_dir, options.auto_approve, progress, out)
+            if console is not None and code != EXIT_INTERRUPTED:
+                keep_serving(console, out)
+            return code
         except Interrupted as signal_name:  # between the start and the first event
             print(f"relay: interrupted ({signal_name}); resume with:  {_resume_command(run_dir, options.auto_approve)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         finally:
+            if console is not None:
+                console.stop()
             relay.close()
 
 

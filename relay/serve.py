@@ -18,10 +18,15 @@ publishes ``DIR/serve.json`` (``{"api_url", "pid"}``) so ``relay start`` and fri
 find it without configuration; a second server on a held folder is refused, a stale
 ``serve.json`` left by a killed server is replaced. Finished reports are also copied
 to ``DIR/reports/{workflow_id}.md``.
+
+The web console (:mod:`relay.local.console`) is served beside the API on
+``127.0.0.1:CONSOLE_PORT`` (any free port unless given), and its URL printed; it also
+answers the Step Functions API at ``/sfn``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -65,6 +70,8 @@ class ServeOptions:
     corpus: str | None = None
     retry_time_scale: float = 1.0
     verbose: bool = False
+    #: The web console's port on 127.0.0.1 (0 = any free port); ``None`` = no console.
+    console_port: int | None = 0
 
 
 def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
@@ -78,6 +85,8 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
 
     try:
         check_port(options.port)
+        if options.console_port is not None:
+            check_port(options.console_port, "--console-port")
         check_folder_option(Path(options.data_dir), "--data-dir")
         if not (math.isfinite(options.retry_time_scale) and options.retry_time_scale > 0):
             raise InputError(f"--retry-time-scale: {options.retry_time_scale} must be a number above 0")
@@ -110,13 +119,16 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
     try:
-        with LocalRelay(
-            data_dir=data_dir,
-            corpus=options.corpus,
-            api_port=options.port,
-            retry_time_scale=options.retry_time_scale,
-            log_level="INFO" if options.verbose else "WARNING",
-        ) as relay:
+        with (
+            LocalRelay(
+                data_dir=data_dir,
+                corpus=options.corpus,
+                api_port=options.port,
+                retry_time_scale=options.retry_time_scale,
+                log_level="INFO" if options.verbose else "WARNING",
+            ) as relay,
+            contextlib.ExitStack() as stack,  # the console, stopped before the runtime
+        ):
             lock.publish(relay.api_url)
             reports = data_dir / "reports"
             restored = relay.restored
@@ -124,6 +136,14 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
                 f"relay: serving {relay.api_url}\n"
                 f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
             )
+            if options.console_port is not None:
+                from relay.local.console import serve_console
+
+                console = serve_console(relay, options.console_port)
+                stack.callback(console.stop)
+                out.write(
+                    f"relay: console {console.url} (Step Functions API: --endpoint-url {console.sfn_endpoint})\n"
+                )
             if lock.replaced:
                 out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
             if restored.executions:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .contracts import ApprovalRecordStatus, RecordStatus
+from .cost import RunCost
 from .errors import InvalidInput, describe_validation_error
 from .models import EXECUTION_NAME_RE, PlainText, WorkflowRequest
 
@@ -327,6 +328,7 @@ class WorkflowStatus(_Model):
     redriven_from: str | None = Field(default=None, description="the state the last redrive resumed from")
     redrive_date: datetime | None = None
     console_url: str
+    cost: RunCost | None = Field(default=None, description="what the execution cost so far, priced from its history (relay_core.cost)")
 
 
 class WorkflowSummary(_Model):

@@ -48,6 +48,7 @@ from .api_models import (
     WorkflowSummary,
 )
 from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, RecordStatus, cancel_cause
+from .cost import run_cost
 from .errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -223,6 +224,7 @@ def describe_workflow(
         redriven_from=record.get("redriven_from") or None,
         redrive_date=execution.get("redriveDate"),
         console_url=console_url(str(execution["executionArn"])),
+        cost=run_cost(executions.events(str(execution["executionArn"]))),
     )
 
 
