@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -136,21 +135,16 @@ def test_the_map_iteration_path_length_follows_the_item_processor():
 
 
 def test_lambda_memory_is_the_stack_s_for_every_lambda_task_state():
-    """Each Lambda Task's ``${…FunctionArn}`` names a function in stacks/workflow.py's TASK_FUNCTIONS;
-    its memory there is the one priced here (read with ast: no CDK import in the unit tier)."""
-    tree = ast.parse((ROOT / "stacks" / "workflow.py").read_text())
-    specs: dict[str, int] = {}
-    task_functions = next(
-        n.value for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", None) == "TASK_FUNCTIONS"
-    )
-    for node in ast.walk(task_functions):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FunctionSpec" and len(node.args) == 4:
-            name, _, _, memory = (ast.literal_eval(a) for a in node.args)
-            specs["".join(p.title() for p in name.split("_")) + "FunctionArn"] = memory
-    assert len(specs) >= 6
+    """Each Lambda Task's ``${…FunctionArn}`` names a function of ``relay_core.contracts.TASK_FUNCTIONS``
+    (the table the stack deploys from) that lists the state; its memory there is the one priced here."""
+    from relay_core.contracts import TASK_FUNCTIONS
+
+    specs = {spec.substitution_key: spec for spec in TASK_FUNCTIONS}
     lambda_states = {
         name: re.fullmatch(r"\$\{(\w+)\}", state["Parameters"]["FunctionName"]).group(1)  # type: ignore[union-attr]
         for name, state in ASL["States"].items()
         if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]
     }
-    assert {state: specs[key] for state, key in lambda_states.items()} == LAMBDA_MEMORY_MB
+    # every Lambda Task state is listed under the function its ARN substitution names
+    assert all(state in specs[key].states for state, key in lambda_states.items())
+    assert {state: specs[key].memory_mb for state, key in lambda_states.items()} == LAMBDA_MEMORY_MB

@@ -41,7 +41,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 from relay_core import api_models, workflows_api
 from relay_core.cost import run_cost
-from relay_core.errors import InvalidInput, RelayError, WorkflowConflict, WorkflowNotFound, http_status_for
+from relay_core.errors import (
+    ExecutionExists,
+    InvalidInput,
+    RelayError,
+    WorkflowConflict,
+    WorkflowNotFound,
+    http_status_for,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -145,29 +152,30 @@ class Console:
     """
 
     def __init__(self, relay: Any) -> None:
-        from relay_core.records import WorkflowRecords
+        from relay_core.adapters.step_functions import StepFunctionsExecutions
+        from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-        from relay.local import compat
+        from relay.local import moto_patches
         from relay.local.runtime import TABLE
 
         self.relay = relay
         self.secret = secrets.token_bytes(32)
-        self.executions = workflows_api.Executions(relay.state_machine_arn, client=relay.sfn)
-        self.records = WorkflowRecords(TABLE)
+        self.executions = StepFunctionsExecutions(relay.state_machine_arn, client=relay.sfn)
+        self.records = DynamoDBWorkflowRecords(TABLE)
         self.feed = ChangeFeed()
         #: Rendered artifacts by (key, sha256): each version is rendered once, not once per view.
         self._rendered: dict[tuple[str, str], str] = {}
-        self._compat = compat
-        compat.add_persistence(self.feed)
-        compat.add_status_listener(self._status_changed)
+        self._patches = moto_patches
+        moto_patches.add_persistence(self.feed)
+        moto_patches.add_status_listener(self._status_changed)
 
     def _status_changed(self, event: dict[str, Any]) -> None:
         self.feed.changed()
 
     def close(self) -> None:
         """Stop receiving the engine's changes (call when the console stops serving)."""
-        self._compat.remove_persistence(self.feed)
-        self._compat.remove_status_listener(self._status_changed)
+        self._patches.remove_persistence(self.feed)
+        self._patches.remove_status_listener(self._status_changed)
         self.feed.close()  # open event streams end
 
     # ----- reads ------------------------------------------------------------------------
@@ -261,8 +269,8 @@ class Console:
             items: Any = None
             with contextlib.suppress(ValueError):
                 items = resolve_path(entry.input if entry else None, str(state.get("ItemsPath", "$")))
-            kept = {int(e[1]) for e in self._compat.memo_entries(arn) if e[0] == state_name}
-            outputs = {int(e[1]): e[3] for e in self._compat.memo_entries(arn) if e[0] == state_name}
+            kept = {int(e[1]) for e in self._patches.memo_entries(arn) if e[0] == state_name}
+            outputs = {int(e[1]): e[3] for e in self._patches.memo_entries(arn) if e[0] == state_name}
             rows = map_iterations(items if isinstance(items, list) else [], kept, run.get("status"), status)
             for row in rows:
                 output = outputs.get(row["index"])
@@ -328,10 +336,8 @@ class Console:
         name = api_models.parse_workflow_id(name)
         try:
             self.executions.start(name, workflows_api.canonical_input(request))
-        except ClientError as exc:
-            if _error_code(exc) == "ExecutionAlreadyExists":
-                raise WorkflowConflict(f"name: an execution named {name!r} exists already; pick another name") from None
-            raise
+        except ExecutionExists:
+            raise WorkflowConflict(f"name: an execution named {name!r} exists already; pick another name") from None
         return name
 
     def stop(self, name: str, cause: str) -> None:

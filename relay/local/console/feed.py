@@ -1,6 +1,6 @@
 """Wake the console's server-sent event streams when the local AWS state changes.
 
-A :class:`ChangeFeed` is a persistence hook of :func:`relay.local.compat.add_persistence`:
+A :class:`ChangeFeed` is a persistence hook of :func:`relay.local.moto_patches.add_persistence`:
 the engine calls it on its own threads whenever a history grows, an execution changes
 status, a Map iteration finishes, an S3 object or a DynamoDB item (an approval record)
 is written. It bumps a version and wakes every subscribed stream on that stream's
@@ -53,7 +53,7 @@ class ChangeFeed:
         self.closed = True
         self.changed()
 
-    # ----- the persistence hook interface (relay.local.compat.add_persistence) ----------------
+    # ----- the persistence hook interface (relay.local.moto_patches.add_persistence) ----------------
     def history_changed(self, execution_arn: str, events: Any) -> None:
         self.changed()
 

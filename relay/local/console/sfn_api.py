@@ -6,7 +6,7 @@ request (AWS JSON 1.0, ``X-Amz-Target: AWSStepFunctions.<Action>``) is handed to
 own Step Functions response layer (``StepFunctionResponse.dispatch`` on a
 ``moto.core.request.Request``, the path moto's in-process mock takes for boto3 calls),
 so it reaches the same backend the local runtime's engine runs in — every action the
-engine implements, including Relay's RedriveExecution (:mod:`relay.local.compat`).
+engine implements, including Relay's RedriveExecution (:mod:`relay.local.moto_patches`).
 
 Two differences from the service, both for safety on a developer machine:
 

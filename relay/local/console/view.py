@@ -267,7 +267,7 @@ def map_iterations(
 
     Args:
         items: the Map's items (its ItemsPath applied to the state input).
-        kept: indexes of the iterations that finished (``relay.local.compat.memo_entries``).
+        kept: indexes of the iterations that finished (``relay.local.moto_patches.memo_entries``).
         map_status: the Map Run's status (RUNNING, SUCCEEDED, FAILED, ABORTED) or ``None``.
         execution_status: DescribeExecution's status.
     """

@@ -120,7 +120,7 @@ def test_importing_the_runtime_defers_the_agent_and_heavy_libraries():
     # Given a fresh interpreter, When it imports the runtime app (what AgentCore's main.py does)
     code = (
         "import sys, relay_agents.agentcore_app as r; "
-        "heavy = [m for m in ('strands', 'bm25s', 'numpy', 'relay_agents.researcher', 'relay_core.store', "
+        "heavy = [m for m in ('strands', 'bm25s', 'numpy', 'relay_agents.researcher', 'relay_core.adapters.artifact_store', "
         "'relay_core.observability', 'aws_xray_sdk') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
