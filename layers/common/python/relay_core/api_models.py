@@ -4,10 +4,13 @@ The request side parses untrusted input: every parser here raises
 :class:`relay_core.errors.InvalidInput` (or a subclass with its own status) whose
 message names the field and the rule (``questions: Input should be less than or
 equal to 40``), so the handler answers 4xx ``{"message": …}`` and never 5xx on bad
-input. Request bodies are strict: only ``application/json`` (415 otherwise), JSON
-types are not coerced (``"3"``, ``true`` and ``3.0`` are not integers), and text
-fields refuse control characters other than tab and newline. The response side is what the
-handler returns with ``model_dump(mode="json")``; none of it ever carries a task
+input. Request bodies are strict: only ``application/json`` (415 otherwise), each key
+given once, JSON types are not coerced (``"3"``, ``true`` and ``3.0`` are not
+integers), and text fields refuse control characters other than tab and newline.
+The handler declares these models to Powertools' request validation, which also
+generates the API's OpenAPI document (``docs/openapi.json``); the ``parse_*``
+functions apply the same rules to raw text. The response side is what the handler
+returns (serialised as ``model_dump(mode="json")``); none of it ever carries a task
 token (see relay_core.decisions).
 """
 
@@ -18,13 +21,14 @@ import binascii
 import json
 import re
 from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .contracts import ApprovalRecordStatus, RecordStatus
 from .cost import RunCost
-from .errors import InvalidInput, describe_validation_error
+from .errors import InvalidInput
 from .models import EXECUTION_NAME_RE, PlainText, WorkflowRequest
 
 #: Workflow record statuses, the partition key of the status index, in listing order.
@@ -33,10 +37,22 @@ RECORD_STATUSES: tuple[RecordStatus, ...] = tuple(RecordStatus)
 #: limit; 255 matches common practice and keeps keys out of the way of header limits).
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
+#: The rule an ``Idempotency-Key`` breaks, as the 400 message states it.
+IDEMPOTENCY_KEY_RULE = (
+    f"Idempotency-Key: must be 1-{IDEMPOTENCY_KEY_MAX_CHARS} printable ASCII characters, not starting or ending with a space"
+)
+#: The rule a workflow id in the path breaks, as the 400 message states it.
+WORKFLOW_ID_RULE = "workflow_id: must be 1-80 characters of letters, digits, '-' or '_' (an execution name)"
+#: The 400 message for a request without the body its route requires.
+BODY_REQUIRED = "body: required, a JSON object"
 #: Longest cancel reason kept, in characters (StopExecution's cause allows 32,768).
 REASON_MAX_CHARS = 1000
 #: Page size bounds for GET /workflows (DynamoDB Query returns at most 1 MB per page).
 LIST_MAX_LIMIT = 100
+LIST_DEFAULT_LIMIT = 20
+#: Events per page of GET /workflows/{id}/history (GetExecutionHistory's maxResults is at most 1,000).
+HISTORY_MAX_LIMIT = 1000
+HISTORY_DEFAULT_LIMIT = 100
 NEXT_TOKEN_MAX_CHARS = 4096
 _CREATED_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _PK_RE = re.compile(r"^WORKFLOW#[A-Za-z0-9_-]{1,80}$")
@@ -77,16 +93,21 @@ _STRICT_TYPE_RULES = {
 }
 
 
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
+    """One line naming each failing field and its rule, from pydantic's error dicts
+    (``ValidationError.errors()``, or Powertools' ``RequestValidationError.errors()`` with
+    the location kind taken off ``loc``). When every error is a strict type error the
+    rule is spelled out (``questions: must be a JSON integer such as 3 …``); otherwise
+    each error gives pydantic's message, as :func:`relay_core.errors.describe_validation_error`.
+    """
+    named = [(".".join(str(p) for p in item.get("loc", ())) or "input", item) for item in errors]
+    if named and all(item.get("type") in _STRICT_TYPE_RULES for _, item in named):
+        return "; ".join(f"{field}: {_STRICT_TYPE_RULES[str(item['type'])]}" for field, item in named)
+    return "; ".join(f"{field}: {item.get('msg', 'invalid')}" for field, item in named)
+
+
 def _invalid(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    parts = []
-    for item in exc.errors():
-        if item.get("type") not in _STRICT_TYPE_RULES:
-            continue
-        field = ".".join(str(p) for p in item.get("loc", ())) or "input"
-        parts.append(f"{field}: {_STRICT_TYPE_RULES[str(item['type'])]}")
-    if parts and len(parts) == len(exc.errors()):
-        return InvalidInput(prefix + "; ".join(parts))
-    return InvalidInput(prefix + describe_validation_error(exc))
+    return InvalidInput(prefix + describe_errors(exc.errors()))
 
 
 def check_json_content_type(content_type: str | None) -> None:
@@ -106,16 +127,28 @@ def check_json_content_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(f"Content-Type: must be {JSON_MEDIA_TYPE} (UTF-8) for a request body; got {got}")
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook: a key given twice is refused rather than the last one
+    silently winning (RFC 8259 §4: names SHOULD be unique; receivers differ on duplicates)."""
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise InvalidInput(f"body: key {key[:100]!r} appears more than once in a JSON object; give each key once")
+        value[key] = item
+    return value
+
+
 def parse_json_object(text: str | None) -> dict[str, Any]:
-    """A request body that must be one JSON object.
+    """A request body that must be one JSON object, each key given once. The workflows
+    API's ``json_body_deserializer`` (Powertools calls it with the decoded body).
 
     Raises:
-        InvalidInput: empty body, not JSON, or JSON that is not an object.
+        InvalidInput: empty body, not JSON, a duplicate key, or JSON that is not an object.
     """
     if text is None or not text.strip():
-        raise InvalidInput("body: required, a JSON object")
+        raise InvalidInput(BODY_REQUIRED)
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except (ValueError, RecursionError):
         raise InvalidInput("body: not valid JSON") from None
     if not isinstance(value, dict):
@@ -147,23 +180,29 @@ def parse_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not IDEMPOTENCY_KEY_RE.fullmatch(value):
-        raise InvalidInput(
-            f"Idempotency-Key: must be 1-{IDEMPOTENCY_KEY_MAX_CHARS} printable ASCII characters, "
-            "not starting or ending with a space"
-        )
+        raise InvalidInput(IDEMPOTENCY_KEY_RULE)
     return value
 
 
 def parse_workflow_id(value: str) -> str:
     """A workflow id from the path: an execution name (1-80 of ``A-Z a-z 0-9 - _``)."""
     if not EXECUTION_NAME_RE.fullmatch(value):
-        raise InvalidInput("workflow_id: must be 1-80 characters of letters, digits, '-' or '_' (an execution name)")
+        raise InvalidInput(WORKFLOW_ID_RULE)
     return value
 
 
-class CancelRequest(_Model):
-    """``POST /workflows/{id}/cancel`` body: why the workflow is being stopped."""
+class StartWorkflowRequest(WorkflowRequest):
+    """``POST /workflows`` body: a :class:`relay_core.models.WorkflowRequest` validated
+    strictly: JSON types are not coerced (``"3"``, ``true`` and ``3.0`` are not integers;
+    a number field takes any JSON number) and unknown fields are refused."""
 
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CancelRequest(_Model):
+    """``POST /workflows/{id}/cancel`` body: why the workflow is being stopped (strict, as above)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS), PlainText]
 
 
@@ -185,7 +224,7 @@ class ListQuery(_Model):
     """
 
     status: RecordStatus | None = None
-    limit: int = Field(default=20, ge=1, le=LIST_MAX_LIMIT)
+    limit: int = Field(default=LIST_DEFAULT_LIMIT, ge=1, le=LIST_MAX_LIMIT)
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=NEXT_TOKEN_MAX_CHARS)] | None = None
 
 
@@ -371,7 +410,7 @@ class HistoryQuery(_Model):
     """``GET /workflows/{id}/history`` query: ``limit`` events per page (1-1,000,
     GetExecutionHistory's maximum; default 100), ``next_token``, ``reverse`` (newest first)."""
 
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: int = Field(default=HISTORY_DEFAULT_LIMIT, ge=1, le=HISTORY_MAX_LIMIT)
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=NEXT_TOKEN_MAX_CHARS)] | None = None
     reverse: bool = False
 
