@@ -12,7 +12,7 @@ CORPUS ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock
+.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock openapi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ lock: setup-test
 	    --python-platform aarch64-manylinux_2_28 --no-header \
 	    layers/requirements/$$n.in -o layers/requirements/$$n.txt || exit 1; \
 	done
+
+# Regenerate docs/openapi.json from the API handler's resolver (tests/unit/test_openapi.py fails until it is current).
+openapi: setup-run
+	$(BIN)/python -m relay.openapi
 
 # ruff over everything; mypy over every package: the shared layer, the agents, the CLI and
 # local runtime, the stacks, the benchmarks, and each function (one at a time: every

@@ -28,7 +28,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -84,7 +86,9 @@ class StrictRequestValidation(OpenAPIRequestValidationMiddleware):
             _check_query_names(app.current_event, declared)
         return super().handler(app, next_middleware)
 
-    def _get_body(self, app: Any) -> dict[str, Any] | None:
+    def _get_body(self, app: Any) -> Any:
+        """The body as a JSON object, or ``None`` when there is none (Powertools then reports
+        the route's required body missing). Raises the 415/400 above."""
         event = app.current_event
         if event.body is None:
             return None  # no body: the route's required body is reported missing (400)
@@ -115,12 +119,7 @@ def _check_query_names(event: Any, declared: set[str]) -> None:
         raise InvalidInput("; ".join(f"{name}: Extra inputs are not permitted" for name in unknown))
 
 
-app = APIGatewayRestResolver(
-    enable_validation=True,
-    json_body_deserializer=api_models.parse_json_object,
-    # an answer that does not match its declared model is our fault: 500, never a 4xx
-    response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR,
-)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_models.parse_json_object)
 # Powertools installs its request validation as the first middleware of every route; ours
 # adds the checks above. tests/unit/test_api_validation.py fails if an upgrade moves it.
 app._request_validation_middleware = StrictRequestValidation()
@@ -137,6 +136,10 @@ def _answer(status: int, model: Any, headers: dict[str, str] | None = None) -> R
     return Response(status_code=status, content_type=JSON, body=model, headers={**HEADERS, **(headers or {})})
 
 
+#: An answer that does not match its route's declared model is our fault: a 500 (through
+#: ``unexpected_error``), never the 400 Powertools would otherwise raise it as. Set per route
+#: rather than on the resolver, whose setting would replace each route's documented 500.
+OUR_FAULT = HTTPStatus.INTERNAL_SERVER_ERROR
 #: What each error status means, for the OpenAPI document.
 _ERRORS: dict[int, str] = {
     400: "Bad input: the message names the field and the rule.",
@@ -196,6 +199,7 @@ def _caller() -> str:
     "(`Idempotent-Replayed: true`) instead of starting a second one.",
     operation_id="startWorkflow",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(
         202,
         api_models.StartedWorkflow,
@@ -232,6 +236,7 @@ def start_workflow(
     description="One page of workflows, newest first; pass `next_token` back for the next page.",
     operation_id="listWorkflows",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(200, api_models.WorkflowList, "One page of workflows, newest first.", {400: None}),
 )
 def list_workflows(
@@ -251,6 +256,7 @@ def list_workflows(
     "and, once it completed, where the report is.",
     operation_id="describeWorkflow",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(200, api_models.WorkflowStatus, "The workflow.", {400: None, 404: None}),
 )
 def describe_workflow(workflow_id: WorkflowIdPath) -> Response[api_models.WorkflowStatus]:
@@ -272,6 +278,7 @@ def describe_workflow(workflow_id: WorkflowIdPath) -> Response[api_models.Workfl
     description="Stops a RUNNING workflow's execution and records who cancelled it and why; a pending approval link expires.",
     operation_id="cancelWorkflow",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(
         200,
         api_models.CancelledWorkflow,
@@ -302,6 +309,7 @@ def cancel_workflow(
     description="Runs a FAILED, TIMED_OUT or ABORTED execution again from the state that failed; nothing that succeeded runs again.",
     operation_id="redriveWorkflow",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(
         202,
         api_models.RedrivenWorkflow,
@@ -326,6 +334,7 @@ def redrive_workflow(workflow_id: WorkflowIdPath) -> Response[api_models.Redrive
     description="GetExecutionHistory events, one page at a time, with every task token replaced by `<redacted>`.",
     operation_id="getWorkflowHistory",
     tags=["workflows"],
+    custom_response_validation_http_code=OUR_FAULT,
     responses=_responses(200, api_models.HistoryPage, "One page of events.", {400: None, 404: None}),
 )
 def workflow_history(

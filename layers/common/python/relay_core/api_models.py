@@ -20,8 +20,8 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -192,15 +192,16 @@ def parse_workflow_id(value: str) -> str:
 
 
 class StartWorkflowRequest(WorkflowRequest):
-    """``POST /workflows`` body: a :class:`relay_core.models.WorkflowRequest` validated
-    strictly: JSON types are not coerced (``"3"``, ``true`` and ``3.0`` are not integers;
-    a number field takes any JSON number) and unknown fields are refused."""
+    """The body of POST /workflows: a workflow request (relay_core.models.WorkflowRequest)
+    validated strictly. JSON types are not coerced ("3", true and 3.0 are not integers; a
+    number field takes any JSON number) and unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CancelRequest(_Model):
-    """``POST /workflows/{id}/cancel`` body: why the workflow is being stopped (strict, as above)."""
+    """The body of POST /workflows/{id}/cancel: why the workflow is being stopped, validated
+    strictly as the start request is."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS), PlainText]
