@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Where the document is published.
 PUBLISHED = ROOT / "docs" / "openapi.json"
 TITLE = "Relay workflows API"
-#: The deployed stage (``stacks/api.py``: ``STAGE``) and the port ``relay serve`` listens on by default.
+#: The deployed stage (``stacks/api.py``: ``STAGE``; a test checks they agree).
 STAGE = "v1"
-LOCAL_PORT = 8787
 DESCRIPTION = """\
 Start research workflows, follow them, cancel and redrive them, and read their execution history.
 
@@ -52,9 +51,10 @@ def document() -> dict[str, Any]:
     Raises:
         FileNotFoundError: the handler is not where this repository keeps it.
     """
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server, ServerVariable
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, Server, ServerVariable
 
     from relay.local.servers import load_handler
+    from relay.serve import ServeOptions
 
     api = load_handler(ROOT / "functions" / "api")
     text = api.app.get_openapi_json_schema(
@@ -70,15 +70,17 @@ def document() -> dict[str, Any]:
                     "region": ServerVariable(default="us-east-1", description="the stack's AWS Region"),
                 },
             ),
-            Server(url=f"http://127.0.0.1:{LOCAL_PORT}", description="relay serve (no authentication)"),
+            Server(url=f"http://127.0.0.1:{ServeOptions.port}", description="relay serve (no authentication)"),
         ],
         security_schemes={
-            "sigv4": APIKey(
-                name="Authorization",
-                in_=APIKeyIn.header,
-                description="AWS Signature Version 4 (IAM authorisation, service execute-api)",
-                openapi_extensions={"x-amazon-apigateway-authtype": "awsSigv4"},
-            )
+            # API Gateway's way to say "IAM authorisation" in OpenAPI (x-amazon-apigateway-authtype)
+            "sigv4": APIKey.model_validate({
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "AWS Signature Version 4 (IAM authorisation, service execute-api)",
+                "openapi_extensions": {"x-amazon-apigateway-authtype": "awsSigv4"},
+            })
         },
         security=[{"sigv4": []}],
     )
