@@ -77,6 +77,10 @@ class StrictRequestValidation(OpenAPIRequestValidationMiddleware):
     (:func:`relay_core.api_models.parse_json_object`: one JSON object, each key once), and
     everything else (types, bounds, patterns, required and unknown body fields) is the
     declared models' and parameters' validation.
+
+    These checks refuse a request at once, so a request bad in two ways is told about its
+    unreadable body or wrong query name before its malformed workflow id; every other
+    combination is reported in the order of :data:`_LOCATIONS`.
     """
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response:
@@ -358,6 +362,8 @@ def _error(status: int, message: str) -> Response[Any]:
 _LOCATIONS = ("path", "body", "query", "header")
 #: Parameters whose pattern is stated as a rule rather than as pydantic's regex message.
 _RULES = {("path", "workflow_id"): api_models.WORKFLOW_ID_RULE, ("header", "idempotency-key"): api_models.IDEMPOTENCY_KEY_RULE}
+#: Header names as the messages spell them (Powertools reports them in lower case).
+_HEADER_NAMES = {"idempotency-key": "Idempotency-Key"}
 
 
 def describe_request_errors(errors: Sequence[Mapping[str, Any]]) -> str:
@@ -366,6 +372,9 @@ def describe_request_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     rule (``questions: Input should be less than or equal to 40``)."""
     first = min((str(e["loc"][0]) for e in errors), key=lambda where: _LOCATIONS.index(where) if where in _LOCATIONS else len(_LOCATIONS))
     group = [e for e in errors if str(e["loc"][0]) == first]
+    repeated = [str(e["loc"][-1]) for e in group if first == "header" and isinstance(e.get("input"), list)]
+    if repeated:  # API Gateway passes a header sent twice as two values (multiValueHeaders)
+        return "; ".join(f"{_HEADER_NAMES.get(name, name)}: give this header once" for name in dict.fromkeys(repeated))
     rules = [rule for e in group if len(e["loc"]) > 1 and (rule := _RULES.get((first, str(e["loc"][1]).lower())))]
     if rules:
         return "; ".join(dict.fromkeys(rules))

@@ -6,6 +6,7 @@ by test_api_handler.py and test_api_strict.py; these tests pin what the move add
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -81,6 +82,16 @@ def test_routes_without_query_parameters_still_ignore_a_query_string(api, stores
 def test_a_list_query_names_only_its_own_parameters_once(api, stores, lambda_context, query, message):
     status, _, answer = call(api, lambda_context, "GET", "/workflows?" + query)
     assert (status, answer["message"]) == (400, message)
+
+
+def test_an_idempotency_key_sent_twice_is_refused_rather_than_guessed(api, stores, lambda_context):
+    from tests.support.apigw import event
+
+    raw = event("POST", "/workflows", {"topic": "t"}, {"Idempotency-Key": "k-2"})
+    raw["multiValueHeaders"]["Idempotency-Key"] = ["k-1", "k-2"]  # as API Gateway passes a repeated header
+    result = api.handler(raw, lambda_context)
+    assert (result["statusCode"], json.loads(result["body"])) == (400, {"message": "Idempotency-Key: give this header once"})
+    assert stores.executions() == []
 
 
 # ----- one location's problems per answer, in the order the handlers used to check them -----------------
