@@ -40,6 +40,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from relay_core import api_models, workflows_api
+from relay_core.contracts import ExecutionStatus
 from relay_core.cost import run_cost
 from relay_core.errors import (
     ExecutionExists,
@@ -73,7 +74,7 @@ ELK_FILE = ROOT / "node_modules" / "elkjs" / "lib" / "elk.bundled.js"
 #: Executions per page of the list (ListExecutions ``maxResults``).
 PAGE_SIZE = 20
 #: Execution statuses the list filters by (ListExecutions ``statusFilter``).
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+STATUSES: tuple[str, ...] = tuple(status.value for status in ExecutionStatus)
 SESSION_COOKIE = "relay_console_session"
 CSRF_FIELD = "csrf_token"
 #: Host headers answered (the console binds 127.0.0.1 only).
