@@ -533,13 +533,13 @@ class _Answer(Response):
 
 def _json_answer(status: int, message: str, headers: dict[str, str] | None = None, close: bool = False) -> _Answer:
     out = {"Content-Type": "application/json", **(headers or {})}
-    answer = answer_of(status, out, json.dumps({"message": message}).encode())
+    answer = _answer_of(status, out, json.dumps({"message": message}).encode())
     if close:
         answer.raw_headers.append((b"Connection", b"close"))
     return answer
 
 
-def answer_of(status: int, headers: dict[str, str], payload: bytes) -> _Answer:
+def _answer_of(status: int, headers: dict[str, str], payload: bytes) -> _Answer:
     """The HTTP answer for a handler's ``(status, headers, body)``.
 
     Framing headers (``Content-Length``, ``Transfer-Encoding``, ``Connection``) are the
@@ -647,6 +647,8 @@ class _LocalHttp:
         """
         self._thread.start()
         if not self._server.ready.wait(timeout) or not self._server.started:
+            self._server.request_stop()
+            self._socket.close()
             raise RuntimeError(f"{type(self).__name__} on 127.0.0.1:{self.port} did not start")
         return self
 
@@ -678,7 +680,7 @@ class _LocalHttp:
             status, headers, payload = await self._workers.run(function, *args)
         except Exception:  # the server must answer, never hang the caller
             status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
-        return answer_of(status, headers, payload)
+        return _answer_of(status, headers, payload)
 
     async def _read_body(self, request: Request) -> bytes:
         """The request's body, read within the limits.
@@ -1028,7 +1030,7 @@ class AgentCoreGateway(_LocalHttp):
         return [Route("/runtimes/{arn:path}/invocations", self._invoke_request, methods=["POST"])]
 
     async def _unrouted(self, request: Request, exc: Exception) -> Response:
-        return answer_of(*self._error(404, "ResourceNotFoundException", "unknown route"))
+        return _answer_of(*self._error(404, "ResourceNotFoundException", "unknown route"))
 
     async def _invoke_request(self, request: Request) -> Response:
         try:
