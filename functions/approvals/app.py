@@ -18,7 +18,7 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from relay_core import api_models, decisions
+from relay_core import api_models, decisions, pages
 from relay_core.adapters.step_functions import StepFunctionsTaskTokens
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.approvals import load_secret
@@ -69,44 +69,44 @@ def show_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
     query = app.current_event.query_string_parameters or {}
     view = decisions.show(workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"))
-    return _html(200, decisions.approval_page(view))
+    return _html(200, pages.approval_page(view))
 
 
 @app.post("/approvals/<approval_id>")
 def decide_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
     if _cross_site(settings.api_base_url):
-        return _html(403, decisions.error_page(403, "Cross-site form submissions are refused."))
+        return _html(403, pages.error_page(403, "Cross-site form submissions are refused."))
     try:
         fields = dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
     except (ValueError, UnicodeError):
-        return _html(400, decisions.error_page(400, "body: not a valid form submission"))
+        return _html(400, pages.error_page(400, "body: not a valid form submission"))
     try:
         form = DecisionForm.model_validate(fields)
     except ValidationError as exc:
-        return _html(400, decisions.error_page(400, describe_validation_error(exc)))
+        return _html(400, pages.error_page(400, describe_validation_error(exc)))
     records = workflow_records(settings.table_name)
     decision = decisions.decide(records, StepFunctionsTaskTokens(_sfn()), load_secret(settings), approval_id, form)
     try:  # for the page's "what happens next" (revision, max_revisions); the decision stands either way
         approval: dict[str, Any] | None = records.get_approval(approval_id)
     except RelayError:
         approval = None
-    return _html(200, decisions.decision_page(decision, approval))
+    return _html(200, pages.decision_page(decision, approval))
 
 
 @app.exception_handler(RelayError)
 def relay_error(exc: RelayError) -> Response:
     status = http_status_for(exc)
     if isinstance(exc, ApprovalAlreadyDecided):
-        return _html(409, decisions.page("Already decided", decisions.decided_html("decided", exc.decided_by, exc.decided_at, None)))
+        return _html(409, pages.already_decided_page(exc.decided_by, exc.decided_at))
     message = "This link is not valid." if status == 404 else str(exc)
-    return _html(status, decisions.error_page(status, message))
+    return _html(status, pages.error_page(status, message))
 
 
 @app.exception_handler(Exception)
 def unexpected_error(exc: Exception) -> Response:
     logger.exception("approval request failed")
-    return _html(500, decisions.error_page(500, "Something went wrong. Open the link again in a minute."))
+    return _html(500, pages.error_page(500, "Something went wrong. Open the link again in a minute."))
 
 
 @app.not_found
@@ -118,7 +118,7 @@ def not_found(exc: Exception) -> Response:
         error = api_models.MethodNotAllowed(event.http_method, event.path, allowed)
         body = api_models.ErrorBody(message=str(error)).model_dump_json()
         return Response(405, "application/json", body, {**HEADERS, "Allow": ", ".join(allowed)})
-    return _html(404, decisions.error_page(404, "This link is not valid."))
+    return _html(404, pages.error_page(404, "This link is not valid."))
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

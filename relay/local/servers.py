@@ -13,15 +13,24 @@
 - :class:`ApiServer`: the REST API, turning requests into API Gateway proxy events
   (payload format 1.0) for the API handlers, as API Gateway does.
 
-All bind to 127.0.0.1 only and use a large listen backlog: moto's clients do not retry.
+Each is a Starlette app served by uvicorn (HTTP/1.1 parsed by h11) on an asyncio loop
+in a daemon thread of its own, bound to 127.0.0.1 only, with a listen backlog of
+:data:`BACKLOG` (moto's clients do not retry). Every accepted connection has
+``TCP_NODELAY``, so an answer on a kept-alive connection never waits for the peer's
+delayed ACK (~40 ms per call otherwise, measured with ``bench/bench_engine.py``).
+The handlers are synchronous: each call runs in a worker thread, at most
+:data:`CONCURRENCY` at once per server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import importlib.util
 import json
+import logging
+import queue
 import re
 import socket
 import threading
@@ -31,261 +40,724 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.utils import formatdate
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+import h11
+import uvicorn
+from h11._readers import ChunkedReader
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 #: Listen backlog for every local server.
 BACKLOG = 1024
 #: Where the Lambda handlers live.
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = BACKLOG
-    allow_reuse_address = True
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        # No Nagle delay on loopback: a small answer on a kept-alive connection must not
-        # wait for the peer's delayed ACK (~40 ms per call, measured with bench/bench_engine.py).
-        connection, address = super().get_request()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
-
-
 #: Largest request body a local server reads, in bytes: API Gateway's payload quota
 #: (10 MB, "Amazon API Gateway quotas"); larger bodies are refused with 413.
 MAX_BODY_BYTES = 10 * 1024 * 1024
-#: Seconds a client may take to send the body it announced (Content-Length or chunks)
-#: before the answer is 408 and the connection closes. Idle keep-alive waits are not limited.
+#: Seconds a client may take to send each part of the body it announced (Content-Length
+#: or chunks) before the answer is 408 and the connection closes. Idle keep-alive waits
+#: are limited by :data:`KEEP_ALIVE_SECONDS` instead.
 BODY_TIMEOUT_SECONDS = 30.0
-#: An HTTP method is a token (RFC 9110 §9.1, §5.6.2).
-_METHOD_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}")
+#: Largest request line plus headers, in bytes (h11's ``max_incomplete_event_size``);
+#: a larger request head is refused with 431.
+MAX_HEAD_BYTES = 65_536
+#: Handler calls one server runs at once, each in a worker thread: Lambda's default
+#: concurrent-executions quota ("Lambda quotas": 1,000 per Region). Lambda gives each
+#: concurrent invocation its own execution environment, and so do the servers here.
+CONCURRENCY = 1000
+#: Seconds an idle kept-alive connection stays open. Long, because a server closing a
+#: pooled connection just as a client reuses it fails that call, and moto's clients do
+#: not retry; an idle connection costs no thread here.
+KEEP_ALIVE_SECONDS = 3600
+#: After refusing a request whose body is still arriving, seconds to read and drop what
+#: the client still sends before closing: closing with unread input makes the kernel send
+#: RST, which can destroy the answer before the client reads it (RFC 9112 §9.6).
+LINGER_SECONDS = 1.0
+#: Seconds between the server loop's housekeeping ticks (the ``Date`` header); a stop
+#: wakes it at once.
+_TICK_SECONDS = 1.0
+#: Longest chunk-size line of a chunked body (RFC 9112 §7.1), in bytes.
+_MAX_CHUNK_LINE_BYTES = 1024
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: The blank line ending a request head (h11 accepts a bare LF too).
+_BLANK_LINE_RE = re.compile(rb"\n\r?\n")
 _CONTENT_LENGTH_RE = re.compile(r"[0-9]{1,19}")
+#: A header name is a token (RFC 9110 §5.1, §5.6.2).
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Characters h11 refuses in a header value (RFC 9110 §5.5), but tab.
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 #: Headers the server writes itself; a handler's own values for them are ignored.
 _FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
+#: The scope extension holding the request's header names as the client sent them.
+_RAW_HEADERS = "relay.raw_headers"
+#: The scope extension saying the whole body had arrived when the request was handed on.
+_BODY_RECEIVED = "relay.body_received"
+#: Client mistakes are answered, not logged; errors in this module's code are logged.
+_log = logging.getLogger("relay.local.servers")
+_log.setLevel(logging.ERROR)
 
 
 class _Refused(Exception):
-    """A request the server answers itself, without calling ``handle``, then closes."""
+    """A request the server answers itself, without calling the handler, then closes."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
 
 
+class _Gone(Exception):
+    """The request ended without a complete body and was already answered (or the client left)."""
+
+
+class _RuleBroken(h11.RemoteProtocolError):
+    """A framing rule of this module's, in the words of the refusal."""
+
+
+class _H11Connection(h11.Connection):
+    """h11's server side of one connection, plus what the answers to refused requests need.
+
+    h11 parses requests and frames bodies. This adds:
+
+    - the header names of the current request as the client sent them (ASGI lowercases
+      them; API Gateway hands them to the handler as sent);
+    - whether the request being read is ``HEAD`` (no answer to HEAD has a body, a 400 included);
+    - two rules for chunked bodies h11 does not have: a chunk-size line is at most
+      1,024 bytes and a chunk size 1-16 hexadecimal digits (RFC 9112 §7.1);
+    - :meth:`refusal`: the status and the words naming the rule a request broke, and for
+      a body cut short how many of how many announced bytes arrived.
+
+    The chunk rules and the cut-short counts read h11 0.16's reader state (``_reader``,
+    ``_receive_buffer``). ``tests/property/test_local_http.py`` pins every message, so an
+    h11 release that changes that state fails there, loudly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.error: h11.RemoteProtocolError | None = None
+        self.head = False
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self._chunk_got = 0
+        self._in_chunk = False
+        self._last_reader: Any = None
+
+    def next_event(self) -> Any:
+        self._last_reader = self._reader  # h11 drops its reader when the peer errs
+        try:
+            if self.their_state is h11.IDLE:
+                self._check_head_size()
+            elif self.their_state is h11.SEND_BODY:
+                self._check_chunk_size_line()
+            event = super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.error = exc
+            raise
+        if type(event) is h11.Data:
+            self._chunk_got = (0 if event.chunk_start else self._chunk_got) + len(event.data)
+            self._in_chunk = not event.chunk_end
+        elif type(event) is h11.Request:
+            self.raw_headers = list(event.headers.raw_items())
+            self._chunk_got, self._in_chunk = 0, False
+        return event
+
+    def _check_head_size(self) -> None:
+        """h11 limits only a head still arriving; one that arrived whole is held to the same limit."""
+        data = self._receive_buffer._data
+        self.head = data[:5] == b"HEAD "
+        if len(data) > MAX_HEAD_BYTES and not _BLANK_LINE_RE.search(data, 0, MAX_HEAD_BYTES + 3):
+            raise _RuleBroken(f"request: the request line and headers are longer than {MAX_HEAD_BYTES:,} bytes", error_status_hint=431)
+
+    def _check_chunk_size_line(self) -> None:
+        reader = self._reader
+        if type(reader) is not ChunkedReader or reader._bytes_in_chunk or reader._bytes_to_discard or reader._reading_trailer:
+            return
+        data = self._receive_buffer._data
+        end = data.find(b"\n", 0, _MAX_CHUNK_LINE_BYTES + 1)
+        if end < 0:
+            if len(data) > _MAX_CHUNK_LINE_BYTES:
+                raise _RuleBroken(f"Transfer-Encoding: chunked body ended or has a chunk-size line over {_MAX_CHUNK_LINE_BYTES:,} bytes")
+            return
+        if not _CHUNK_SIZE_RE.fullmatch(bytes(data[:end]).split(b";", 1)[0].strip()):
+            raise _RuleBroken("Transfer-Encoding: a chunk size must be 1-16 hexadecimal digits")
+
+    def refusal(self) -> tuple[int, str]:
+        """The status and the message for the request h11 (or a rule here) refused."""
+        exc = self.error
+        text = str(exc)
+        if exc is None:
+            return 400, "request: malformed"
+        if isinstance(exc, _RuleBroken):
+            return exc.error_status_hint, text
+        if text in ("bad Content-Length", "conflicting Content-Length headers"):
+            return 400, "Content-Length: must be one decimal number of bytes"
+        if "Transfer-Encoding" in text:  # a coding other than chunked, or several
+            return 411, "Transfer-Encoding: only chunked is read; send Content-Length instead"
+        if text.startswith("illegal chunk header"):
+            return 400, "Transfer-Encoding: a chunk size must be 1-16 hexadecimal digits"
+        if text.startswith("malformed chunk footer"):
+            return 400, "Transfer-Encoding: a chunk's data must end with CRLF"
+        if text.startswith("peer closed connection without sending complete message body"):
+            return 400, self._cut_short(text)
+        if exc.error_status_hint == 431:
+            return 431, f"request: the request line and headers are longer than {MAX_HEAD_BYTES:,} bytes"
+        return exc.error_status_hint, f"request: {text}"
+
+    def _cut_short(self, text: str) -> str:
+        counts = re.search(r"received (\d+) bytes, expected (\d+)", text)
+        if counts:  # Content-Length
+            return f"body: the connection ended after {counts[1]} of {counts[2]} announced bytes"
+        reader = self._last_reader
+        if type(reader) is ChunkedReader:
+            if reader._bytes_in_chunk:
+                got = self._chunk_got if self._in_chunk else 0
+                return f"body: the connection ended after {got} of {got + reader._bytes_in_chunk} announced bytes"
+            if reader._bytes_to_discard:
+                return "Transfer-Encoding: a chunk's data must end with CRLF"
+            if reader._reading_trailer:
+                return "Transfer-Encoding: chunked body ended before its final CRLF"
+        return f"Transfer-Encoding: chunked body ended or has a chunk-size line over {_MAX_CHUNK_LINE_BYTES:,} bytes"
+
+
+class _LingeringTransport:
+    """A connection's transport that writes each answer in one ``send`` and closes it the
+    way RFC 9112 §9.6 asks.
+
+    - An answer's head waits for its first body bytes (uvicorn writes them separately, in
+      the same step of the loop) or for the answer's end: one ``send``, one segment and one
+      wake-up of the client instead of two (measured: the second send cost about as much
+      as the rest of the answer, the client thread taking the GIL in between).
+    - ``close`` while the client may still be sending stops writing (FIN), drops what
+      still arrives, and closes at the client's FIN or after :data:`LINGER_SECONDS`.
+    """
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol):
+        self._transport = transport
+        self._protocol = protocol
+        self._pending: list[bytes] = []
+        self.lingering = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if self.lingering or not data:
+            return
+        cycle = self._protocol.cycle
+        if not self._pending and cycle is not None and cycle.response_started and not cycle.response_complete:
+            self._pending.append(data)  # an answer's head: it leaves with the body (or at the answer's end)
+            return
+        self._pending.append(data)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what was written so far."""
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close_now(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def close(self) -> None:
+        self.flush()
+        if self.lingering or self._transport.is_closing() or not self._protocol.client_still_sending():
+            self._transport.close()
+            return
+        self.lingering = True
+        self._transport.resume_reading()
+        self._transport.write_eof()
+        self._protocol.loop.call_later(LINGER_SECONDS, self._transport.close)
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering every request exactly once, as the client can read it:
+
+    - a request h11 refuses is answered in JSON ``{"message"}`` naming the rule
+      (:meth:`_H11Connection.refusal`), with ``Connection: close``, and no body for HEAD;
+    - a client that half-closes (sends FIN after its request, as ``curl`` and raw-socket
+      clients may) still gets its answers, pipelined ones included; a body it cut short is
+      a 400 saying how many of how many bytes arrived;
+    - refusing a request whose body is still arriving lingers (:class:`_LingeringTransport`);
+    - the app gets the request's header names as sent (scope extension ``relay.raw_headers``)
+      and whether its whole body had already arrived (``relay.body_received``: no body timer).
+    """
+
+    def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any], _loop: Any = None):
+        super().__init__(config, server_state, app_state, _loop)
+        self.conn: _H11Connection = _H11Connection()
+        self.logger = _log
+        self.access_log = False
+        self._eof = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # No Nagle delay on loopback: uvicorn writes an answer's head and body separately,
+        # and the body must not wait for the peer's delayed ACK (~40 ms per call, measured
+        # with bench/bench_engine.py). asyncio sets this only for sockets made with
+        # proto=IPPROTO_TCP, so it is set here for every connection.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._out = _LingeringTransport(transport, self)
+        super().connection_made(self._out)  # type: ignore[arg-type]
+
+    def client_still_sending(self) -> bool:
+        """Whether input may still arrive that nobody will read (a body, or a refused request's rest)."""
+        return not self._eof and self.conn.their_state in (h11.SEND_BODY, h11.ERROR)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():  # lingering: drop it
+            return
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle and self.cycle is not None:
+            extensions = {_RAW_HEADERS: self.conn.raw_headers, _BODY_RECEIVED: not self.cycle.more_body}
+            self.cycle.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+
+    def eof_received(self) -> bool:  # type: ignore[override]
+        if self.transport.is_closing():
+            return False  # asyncio closes the transport
+        self._eof = True
+        started = self.cycle is not None and self.cycle.response_started
+        if self.conn.their_state is h11.SEND_BODY and not started and not self.conn.trailing_data[0]:
+            self.conn.receive_data(b"")
+            self.handle_events()  # the body stopped short: h11 raises, send_400_response answers
+        else:
+            self._close_if_done()
+        return True  # keep writing: answers to what was received still go out
+
+    def on_response_complete(self) -> None:
+        self._out.flush()  # the answer leaves now, before the keep-alive bookkeeping
+        super().on_response_complete()
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        """After the client's FIN: close once nothing received is left to answer."""
+        if not self._eof or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # an answer is on its way; on_response_complete comes back here
+        if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+            self.conn.error = None
+            self._refuse(400, "request: the connection ended before the request line and headers were complete")
+        else:
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(*self.conn.refusal())
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer a request the protocol refused, in one write, then close."""
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started:  # its answer is being written: close after it
+                cycle.keep_alive = False
+                return
+            cycle.disconnected = True  # the app stops waiting for the body; its answer is dropped
+            cycle.message_event.set()
+        body = json.dumps({"message": message}).encode()
+        head = (
+            f"HTTP/1.1 {status} {STATUS_PHRASES[status].decode()}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {formatdate(usegmt=True)}\r\n\r\n"
+        ).encode("latin-1")
+        self.transport.write(head if self.conn.head else head + body)
+        self.transport.close()
+
+    def shutdown(self) -> None:
+        """The server is stopping: close an idle connection now, a busy one after its answer."""
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
+
+    def close_now(self) -> None:
+        self._out.close_now()
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, run in a thread: ready and stopped are thread events, a stop
+    wakes the loop at once, and stopping does not wait for answers in flight."""
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            super().run(sockets)
+        finally:
+            self.ready.set()
+            self.stopped.set()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await super().startup(sockets)
+        self.ready.set()
+
+    def request_stop(self) -> None:
+        """Thread-safe: make the loop leave :meth:`main_loop` now."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(wake.set)
+
+    async def main_loop(self) -> None:
+        assert self._wake is not None
+        while not await self.on_tick(0):  # tick 0: refresh the Date header every tick
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _TICK_SECONDS)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        self.stopped.set()
+        # Answers in flight still go out (their callers are waiting for them), then their
+        # connections close; the thread is a daemon, so this never holds the process.
+        while self.server_state.tasks:
+            await asyncio.wait(list(self.server_state.tasks))
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, _Protocol):
+                connection.close_now()
+
+
+class _Workers:
+    """Daemon threads that run one server's synchronous handler calls, at most ``limit`` at once.
+
+    A call takes an idle thread or starts one (up to ``limit``; beyond that it waits for a
+    thread to free up), and the loop resumes the caller when it returns. Lighter per call
+    than ``anyio.to_thread`` (no checkpoints: fewer turns of the loop, each of which gives
+    up the GIL), and unlike ``concurrent.futures`` the threads are daemons, so a handler
+    still running at exit (an agent call may take 15 minutes) never holds the process.
+    """
+
+    def __init__(self, limit: int, name: str):
+        self._limit = limit
+        self._name = name
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in a worker thread; its result, or its exception raised here."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((loop, future, function, args))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if self._threads < self._limit:
+                    self._threads += 1
+                    threading.Thread(target=self._work, name=f"{self._name}-{self._threads}", daemon=True).start()
+        return await future
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, function, args = job
+            del job
+            try:
+                outcome: tuple[Any, BaseException | None] = (function(*args), None)
+            except BaseException as exc:  # handed to the caller, raised there
+                outcome = (None, exc)
+            del function, args
+            self._idle.release()
+            # Last, so this thread blocks on the queue (giving up the GIL) right after waking the loop.
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            del loop, future, outcome
+
+    def close(self) -> None:
+        """End the idle threads (a busy one ends after its call)."""
+        with self._lock:
+            for _ in range(self._threads):
+                self._jobs.put(None)
+            self._threads = 0
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+class _AnyMethod:
+    """An ASGI endpoint for a Starlette route that every method reaches (Starlette
+    routes a plain function to GET and HEAD only)."""
+
+    def __init__(self, endpoint: Callable[[Request], Any]):
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+class _Answer(Response):
+    """A response sent as given: header names keep their case (a Starlette ``Response``
+    lowercases them) and the framing headers are already set."""
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes):
+        self.status_code = status
+        self.raw_headers = raw_headers
+        self.body = body
+        self.background = None
+
+
+def _json_answer(status: int, message: str, headers: dict[str, str] | None = None, close: bool = False) -> _Answer:
+    out = {"Content-Type": "application/json", **(headers or {})}
+    answer = _answer_of(status, out, json.dumps({"message": message}).encode())
+    if close:
+        answer.raw_headers.append((b"Connection", b"close"))
+    return answer
+
+
+def _answer_of(status: int, headers: dict[str, str], payload: bytes) -> _Answer:
+    """The HTTP answer for a handler's ``(status, headers, body)``.
+
+    Framing headers (``Content-Length``, ``Transfer-Encoding``, ``Connection``) are the
+    server's: a handler's own values are ignored. 204 and 304 have no body and no
+    ``Content-Length``; an answer to HEAD keeps its ``Content-Length`` and drops its body
+    (uvicorn). A status outside 200-599, or a header that cannot be sent (not a token
+    name, a control character in its value, not Latin-1), makes the answer a 500 naming it.
+    """
+    try:
+        if not 200 <= status <= 599:
+            raise ValueError(f"status {status} is not 200-599")
+        raw: list[tuple[bytes, bytes]] = []
+        for name, value in headers.items():
+            if name.lower() in _FRAMING_HEADERS:
+                continue
+            value = str(value).strip(" \t")
+            if not _TOKEN_RE.fullmatch(name) or _BAD_VALUE_RE.search(value):
+                raise ValueError(f"header {name!r} holds a character HTTP does not allow")
+            raw.append((name.encode("latin-1"), value.encode("latin-1")))
+    except (UnicodeEncodeError, ValueError) as exc:
+        message = json.dumps({"message": f"internal error: bad response ({exc})"}).encode()
+        raw, status, payload = [(b"Content-Type", b"application/json")], 500, message
+    if status in (204, 304):
+        return _Answer(status, raw, b"")
+    raw.append((b"Content-Length", str(len(payload)).encode()))
+    return _Answer(status, raw, payload)
+
+
+def _listening_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _LocalHttp:
-    """A threaded stdlib HTTP/1.1 server on 127.0.0.1 running ``handle(method, path, headers, body)``.
+    """A Starlette app under uvicorn on 127.0.0.1, in a daemon thread of its own.
 
-    HTTP parsing is strict and every request gets exactly one complete answer, written
-    with one ``send``:
+    Every request gets exactly one complete answer:
 
-    - every method that is an RFC 9110 token reaches ``handle`` (which answers 404/405
-      for methods a route does not have); any other request line is 400;
-    - the body is framed by ``Content-Length`` (one decimal value; repeated identical
-      values are allowed, RFC 9110 §8.6) or ``Transfer-Encoding: chunked`` (decoded
-      here; ``handle`` sees the body and its ``Content-Length``, as API Gateway
-      passes it). A malformed or conflicting length is 400 (both headers together
-      too: RFC 9112 §6.1), another transfer coding 411, a body over
-      :data:`MAX_BODY_BYTES` 413, a body that stops short 400 and one that stalls
-      :data:`BODY_TIMEOUT_SECONDS` 408; after any of these the connection closes;
-    - errors the server answers itself are JSON ``{"message": …}``; an answer to
-      ``HEAD`` has no body.
+    - h11 parses the request; a request line that is not ``METHOD target HTTP/x.y``, a
+      header h11 refuses, or a request head over :data:`MAX_HEAD_BYTES` (431) is answered
+      400/431 JSON. Every method that is an RFC 9110 token reaches the app;
+    - the body is framed by ``Content-Length`` (one decimal value of at most 19 digits;
+      repeated identical values are one, RFC 9110 §8.6) or ``Transfer-Encoding: chunked``
+      (decoded; the handler sees the body and its ``Content-Length``, as API Gateway
+      passes it). A malformed or conflicting length is 400 (both headers together too:
+      RFC 9112 §6.1), another transfer coding 411, a body over :attr:`max_body_bytes`
+      413 (unread when its length says so), a body that stops short 400 and one that
+      stalls :attr:`body_timeout_seconds` 408; after any of these the connection closes;
+    - errors the server answers itself are JSON ``{"message": …}``; an answer to ``HEAD``
+      has no body.
+
+    Subclasses give Starlette routes (:meth:`_routes`); by default every method and path
+    goes to :meth:`handle`, run in a worker thread.
+
+    Args:
+        port: the port on 127.0.0.1 (0 = any free port). It is bound at construction,
+            so :attr:`port` is known before :meth:`start`; ``OSError`` if it is taken.
     """
 
     max_body_bytes = MAX_BODY_BYTES
     body_timeout_seconds = BODY_TIMEOUT_SECONDS
+    #: The JSON ``message`` of the 404 for a path no route serves.
+    not_found_message = "Not Found"
 
     def __init__(self, port: int = 0):
-        owner = self
+        self._socket = _listening_socket(port)
+        self._port = int(self._socket.getsockname()[1])
+        self._workers = _Workers(CONCURRENCY, type(self).__name__)
+        app = Starlette(routes=self._routes(), exception_handlers={HTTPException: self._unrouted})
+        app.router.redirect_slashes = False
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self._port, http=_Protocol, loop="asyncio", ws="none", lifespan="off",
+            log_config=None, log_level="warning", access_log=False, proxy_headers=False, server_header=False,
+            backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        )
+        self._server = _Uvicorn(config)
+        self._thread = threading.Thread(target=self._serve, name=type(self).__name__, daemon=True)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def handle_one_request(self) -> None:
-                # The stdlib dispatches to do_<METHOD> and answers 501 HTML for any other
-                # method; here every method goes to owner.handle.
-                self.command = ""
-                try:
-                    self.raw_requestline = self.rfile.readline(65537)
-                except (TimeoutError, ConnectionError):
-                    self.close_connection = True
-                    return
-                if not self.raw_requestline:
-                    self.close_connection = True
-                    return
-                if len(self.raw_requestline) > 65536:
-                    self.requestline, self.request_version = "", "HTTP/1.1"
-                    self.send_error(414, "the request line is longer than 65,536 bytes")
-                    return
-                if not self.parse_request():  # it answered through send_error
-                    return
-                if self.request_version == "HTTP/0.9":
-                    self.send_error(400, "HTTP/0.9 requests are not served; send HTTP/1.1")
-                    return
-                if not _METHOD_RE.fullmatch(self.command):
-                    self.send_error(400, "the method is not an HTTP token (RFC 9110 §9.1)")
-                    return
-                self._serve()
-
-            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-                """Errors found while parsing the request: JSON, then close (the stdlib sends HTML)."""
-                self.close_connection = True
-                text = message or HTTPStatus(code).phrase
-                self._answer(code, {"Content-Type": "application/json"}, json.dumps({"message": f"request: {text}"}).encode())
-                self._linger()
-
-            def _linger(self) -> None:
-                """Before closing on a refused request, stop sending and read what the client
-                still sends (briefly): closing with unread input makes the kernel send RST,
-                which can destroy the answer before the client reads it (RFC 9112 §9.6)."""
-                try:
-                    self.connection.shutdown(socket.SHUT_WR)
-                    self.connection.settimeout(1.0)
-                    for _ in range(256):
-                        if not self.connection.recv(65536):
-                            break
-                except OSError:
-                    pass
-
-            def _read_exact(self, size: int) -> bytes:
-                data = self.rfile.read(size)
-                if len(data) != size:
-                    raise _Refused(400, f"body: the connection ended after {len(data)} of {size} announced bytes")
-                return data
-
-            def _read_chunked(self) -> bytes:
-                """RFC 9112 §7.1: chunk-size [; ext] CRLF data CRLF … 0 CRLF [trailers] CRLF."""
-                chunks: list[bytes] = []
-                total = 0
-                while True:
-                    line = self.rfile.readline(1024)
-                    if not line.endswith(b"\n"):
-                        raise _Refused(400, "Transfer-Encoding: chunked body ended or has a chunk-size line over 1,024 bytes")
-                    size_text = line.split(b";", 1)[0].strip()
-                    if not _CHUNK_SIZE_RE.fullmatch(size_text):
-                        raise _Refused(400, "Transfer-Encoding: a chunk size must be 1-16 hexadecimal digits")
-                    size = int(size_text, 16)
-                    if size == 0:
-                        break
-                    total += size
-                    if total > owner.max_body_bytes:
-                        raise _Refused(413, f"body: larger than {owner.max_body_bytes} bytes")
-                    chunks.append(self._read_exact(size))
-                    if self._read_exact(2) != b"\r\n":
-                        raise _Refused(400, "Transfer-Encoding: a chunk's data must end with CRLF")
-                for _ in range(100):  # trailer section, ignored
-                    line = self.rfile.readline(8192)
-                    if line in (b"\r\n", b"\n"):
-                        return b"".join(chunks)
-                    if not line.endswith(b"\n"):
-                        raise _Refused(400, "Transfer-Encoding: chunked body ended before its final CRLF")
-                raise _Refused(400, "Transfer-Encoding: more than 100 trailer fields")
-
-            def _read_body(self) -> bytes:
-                codings = [c.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or [] for c in v.split(",")]
-                lengths = {v.strip() for v in ",".join(self.headers.get_all("Content-Length") or []).split(",")} - {""}
-                if self.headers.get_all("Content-Length") and not lengths:
-                    raise _Refused(400, "Content-Length: must be a decimal number of bytes")
-                if codings:
-                    if lengths:
-                        raise _Refused(400, "Content-Length and Transfer-Encoding: send one of them, not both (RFC 9112 §6.1)")
-                    if codings != ["chunked"]:
-                        raise _Refused(411, "Transfer-Encoding: only chunked is read; send Content-Length instead")
-                    return self._read_chunked()
-                if not lengths:
-                    return b""
-                if len(lengths) != 1 or not _CONTENT_LENGTH_RE.fullmatch(next(iter(lengths))):
-                    raise _Refused(400, "Content-Length: must be one decimal number of bytes")
-                size = int(next(iter(lengths)))
-                if size > owner.max_body_bytes:
-                    raise _Refused(413, f"body: larger than {owner.max_body_bytes} bytes")
-                return self._read_exact(size) if size else b""
-
-            def _serve(self) -> None:
-                try:
-                    self.connection.settimeout(owner.body_timeout_seconds)
-                    try:
-                        body = self._read_body()
-                    finally:
-                        self.connection.settimeout(None)
-                except (_Refused, TimeoutError, ConnectionError) as exc:
-                    self.close_connection = True
-                    status, message = (exc.status, str(exc)) if isinstance(exc, _Refused) else (408, "body: not received in time")
-                    self._answer(status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode())
-                    self._linger()
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in {"transfer-encoding", "content-length"}}
-                if body or self.headers.get("Content-Length") is not None or self.headers.get("Transfer-Encoding"):
-                    headers["Content-Length"] = str(len(body))
-                try:
-                    status, out, payload = owner.handle(self.command, self.path, headers, body)
-                except Exception:  # the server must answer, never hang the caller
-                    status, out, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
-                self._answer(status, out, payload)
-
-            def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-                """Status line, headers and body in one write; no body for HEAD, 204 and 304."""
-                try:
-                    reason = HTTPStatus(status).phrase
-                except ValueError:
-                    reason = ""
-                lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
-                for key, value in headers.items():
-                    if key.lower() not in _FRAMING_HEADERS:
-                        lines.append(f"{key}: {value}")
-                # Even when the request line did not parse, a client that sent HEAD reads no body.
-                method = self.command or (getattr(self, "raw_requestline", b"").split(b" ", 1)[0].decode("latin-1"))
-                bodiless = method == "HEAD" or status in (204, 304)
-                if status not in (204, 304):
-                    lines.append(f"Content-Length: {len(payload)}")
-                if self.close_connection:
-                    lines.append("Connection: close")
-                try:
-                    if any(c in line for line in lines for c in "\r\n\0"):
-                        raise ValueError("a header holds CR, LF or NUL")
-                    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-                except (UnicodeEncodeError, ValueError) as exc:  # a handler's header we cannot send
-                    self.close_connection = True
-                    payload = json.dumps({"message": f"internal error: bad response header ({exc})"}).encode()
-                    lines = [f"HTTP/1.1 500 {HTTPStatus(500).phrase}", "Content-Type: application/json",
-                             f"Content-Length: {len(payload)}", "Connection: close"]
-                    head, bodiless = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), method == "HEAD"
-                try:
-                    self.wfile.write(head if bodiless else head + payload)
-                except (ConnectionError, TimeoutError):
-                    self.close_connection = True
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI shows progress
-                return
-
-        self._httpd = _Server(("127.0.0.1", port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._workers.close()
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Self:
+    def start(self, timeout: float = 30.0) -> Self:
+        """Serve in the background; returns once the server accepts connections.
+
+        Raises:
+            RuntimeError: the server did not start within ``timeout`` seconds.
+        """
         self._thread.start()
+        if not self._server.ready.wait(timeout) or not self._server.started:
+            self._server.request_stop()
+            self._socket.close()
+            raise RuntimeError(f"{type(self).__name__} on 127.0.0.1:{self.port} did not start")
         return self
 
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, close idle connections, and return. An answer in flight still
+        goes out, then its connection closes (its handler keeps its worker thread until it
+        returns, as a Lambda invocation in flight runs to its end)."""
+        if not self._thread.is_alive():
+            self._socket.close()
+            return
+        self._server.request_stop()
+        self._server.stopped.wait(timeout)
+
+    # ----- the app ---------------------------------------------------------------------
+    def _routes(self) -> list[BaseRoute]:
+        return [Route("/{path:path}", _AnyMethod(self._handle_request))]
+
+    async def _unrouted(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
+            return _json_answer(405, f"method: {request.method} is not allowed; allowed: {allow}", {"Allow": allow})
+        message = self.not_found_message if exc.status_code == 404 else exc.detail
+        return _json_answer(exc.status_code, message, dict(exc.headers or {}))
+
+    async def _run(self, function: Callable[..., tuple[int, dict[str, str], bytes]], *args: Any) -> Response:
+        """``function(*args)`` in a worker thread, as an answer; an exception is a 500 with its traceback."""
+        try:
+            status, headers, payload = await self._workers.run(function, *args)
+        except Exception:  # the server must answer, never hang the caller
+            status, headers, payload = 500, {"Content-Type": "text/plain"}, traceback.format_exc().encode()
+        return _answer_of(status, headers, payload)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The request's body, read within the limits.
+
+        Raises:
+            _Refused: the framing or the size breaks a rule, or the body stalled.
+            _Gone: the body ended short and the protocol answered, or the client left.
+        """
+        length = request.headers.get("content-length")
+        if length is not None:
+            if "transfer-encoding" in request.headers:  # h11 lets only "chunked" through
+                raise _Refused(400, "Content-Length and Transfer-Encoding: send one of them, not both (RFC 9112 §6.1)")
+            if not _CONTENT_LENGTH_RE.fullmatch(length):
+                raise _Refused(400, "Content-Length: must be one decimal number of bytes")
+            if int(length) > self.max_body_bytes:
+                raise _Refused(413, f"body: larger than {self.max_body_bytes} bytes")
+        extensions = request.scope.get("extensions") or {}
+        chunks: list[bytes] = []
+        total = 0
+        receive = request.receive
+        while True:
+            if extensions.get(_BODY_RECEIVED):  # all there already: no timer needed
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout(self.body_timeout_seconds):
+                        message = await receive()
+                except TimeoutError:
+                    raise _Refused(408, "body: not received in time") from None
+            if message["type"] != "http.request":
+                raise _Gone
+            chunk = message.get("body", b"")
+            if chunk:
+                total += len(chunk)
+                if total > self.max_body_bytes:
+                    raise _Refused(413, f"body: larger than {self.max_body_bytes} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _handler_headers(request: Request, body: bytes) -> dict[str, str]:
+        """The request headers as sent (as API Gateway passes them), with the body's
+        ``Content-Length`` when there is a body."""
+        raw = (request.scope.get("extensions") or {}).get(_RAW_HEADERS) or request.scope["headers"]
+        headers = {}
+        framed = False
+        for name, value in raw:
+            text = name.decode("latin-1")
+            if text.lower() in ("transfer-encoding", "content-length"):
+                framed = True
+            else:
+                headers[text] = value.decode("latin-1")
+        if body or framed:
+            headers["Content-Length"] = str(len(body))
+        return headers
+
+    async def _handle_request(self, request: Request) -> Response:
+        try:
+            body = await self._read_body(request)
+        except _Refused as refused:
+            return _json_answer(refused.status, str(refused), close=True)
+        except _Gone:
+            return Response(status_code=400)  # not sent: the connection has already been answered
+        target = request.scope["raw_path"].decode("latin-1")
+        if request.scope["query_string"]:
+            target += "?" + request.scope["query_string"].decode("latin-1")
+        return await self._run(self.handle, request.method, target, self._handler_headers(request, body), body)
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Answer one request: ``(status, headers, body)``. Runs in a worker thread.
+
+        Args:
+            method: the request method. path: the request target (path and query, as sent).
+            headers: the request headers as sent, with ``Content-Length`` set to the body's
+                length when there is a body. body: the whole body.
+        """
         raise NotImplementedError
 
 
@@ -414,7 +886,6 @@ class LambdaServer(_LocalHttp):
     """
 
     def __init__(self, account_id: str, region: str, functions_dir: Path = FUNCTIONS_DIR, port: int = 0):
-        super().__init__(port)
         self.account_id = account_id
         self.region = region
         self.functions_dir = functions_dir
@@ -422,6 +893,7 @@ class LambdaServer(_LocalHttp):
         self._import_lock = threading.Lock()
         self._faults = _Faults()
         self.invocations: deque[tuple[str, float]] = deque(maxlen=10_000)
+        super().__init__(port)
 
     def inject(self, fault: Fault) -> None:
         """Make matching invocations fail as if the handler raised ``fault.error``."""
@@ -440,11 +912,24 @@ class LambdaServer(_LocalHttp):
                 self._environments[name] = Environments(folder)
             return self._environments[name]
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        parts = urlsplit(path).path.split("/")
-        if method != "POST" or len(parts) != 5 or parts[1] != "2015-03-31" or parts[4] != "invocations":
-            return 404, {"Content-Type": "application/json"}, b'{"message":"unknown route"}'
-        name = unquote(parts[3])
+    def _routes(self) -> list[BaseRoute]:
+        return [Route("/2015-03-31/functions/{name}/invocations", self._invoke_request, methods=["POST"])]
+
+    async def _unrouted(self, request: Request, exc: Exception) -> Response:
+        return _json_answer(404, "unknown route")
+
+    async def _invoke_request(self, request: Request) -> Response:
+        try:
+            body = await self._read_body(request)
+        except _Refused as refused:
+            return _json_answer(refused.status, str(refused), close=True)
+        except _Gone:
+            return Response(status_code=400)  # not sent: the connection has already been answered
+        return await self._run(self.invoke, request.path_params["name"], body)
+
+    def invoke(self, name: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Invoke function ``name`` (a name or a function ARN) with the JSON event ``body``,
+        as Lambda's Invoke API answers: ``(status, headers, payload)``."""
         if name.startswith("arn:"):
             name = name.split(":")[6]
         try:
@@ -523,10 +1008,10 @@ class AgentCoreGateway(_LocalHttp):
     SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 
     def __init__(self, port: int = 0):
-        super().__init__(port)
         self._runtimes: dict[str, str] = {}
         self._faults = _Faults()
         self.calls: list[dict[str, Any]] = []
+        super().__init__(port)
 
     def register(self, runtime_arn: str, app_url: str) -> None:
         """Route ``runtime_arn`` to the agent app at ``app_url`` (``/invocations``, ``/ping``)."""
@@ -541,12 +1026,25 @@ class AgentCoreGateway(_LocalHttp):
         headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error, "x-amzn-RequestId": str(uuid.uuid4())}
         return status, headers, json.dumps({"message": message}).encode()
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        parts = urlsplit(path).path.split("/")
-        if method != "POST" or len(parts) != 4 or parts[1] != "runtimes" or parts[3] != "invocations":
-            return self._error(404, "ResourceNotFoundException", "unknown route")
-        arn = unquote(parts[2])
-        session = next((v for k, v in headers.items() if k.lower() == self.SESSION_HEADER.lower()), "")
+    def _routes(self) -> list[BaseRoute]:
+        return [Route("/runtimes/{arn:path}/invocations", self._invoke_request, methods=["POST"])]
+
+    async def _unrouted(self, request: Request, exc: Exception) -> Response:
+        return _answer_of(*self._error(404, "ResourceNotFoundException", "unknown route"))
+
+    async def _invoke_request(self, request: Request) -> Response:
+        try:
+            body = await self._read_body(request)
+        except _Refused as refused:
+            return _json_answer(refused.status, str(refused), close=True)
+        except _Gone:
+            return Response(status_code=400)  # not sent: the connection has already been answered
+        session = request.headers.get(self.SESSION_HEADER, "")
+        return await self._run(self.invoke, request.path_params["arn"], session, body)
+
+    def invoke(self, arn: str, session: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """InvokeAgentRuntime on ``arn`` with session id ``session`` and payload ``body``,
+        forwarded to the registered agent app: ``(status, headers, payload)``."""
         if len(session) < 33:
             return self._error(400, "ValidationException", "runtimeSessionId must be at least 33 characters")
         if arn not in self._runtimes:
@@ -638,9 +1136,9 @@ class ApiServer(_LocalHttp):
     """
 
     def __init__(self, routes: list[tuple[str, Path]], port: int = 0, stage: str = "local"):
-        super().__init__(port)
         self.routes = [(prefix, Environments(folder)) for prefix, folder in routes]
         self.stage = stage
+        super().__init__(port)
 
     def event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         """The API Gateway proxy event for one request (no IAM identity: local callers)."""

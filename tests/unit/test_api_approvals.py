@@ -319,8 +319,8 @@ def test_the_decision_page_says_what_the_choice_state_will_do(
 def test_a_rejection_without_feedback_ends_the_workflow_on_the_page():
     from datetime import UTC, datetime
 
-    from relay_core.decisions import decision_page
     from relay_core.models import ApprovalDecision
+    from relay_core.pages import decision_page
 
     decision = ApprovalDecision(approved=False, feedback=None, decided_by="a", decided_at=datetime.now(UTC), approval_id="x")
     assert "The workflow ends REJECTED." in decision_page(decision, {"revision": 0, "max_revisions": 2})

@@ -12,9 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import html
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -138,63 +135,7 @@ def decide(records: WorkflowRecords, tokens: TaskTokens, secret: bytes, approval
     return decision
 
 
-# ----- pages -----------------------------------------------------------------------
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}"
-    "pre{white-space:pre-wrap;background:#f5f6f8;padding:1rem;border-radius:6px}"
-    "textarea{width:100%;min-height:6rem}button{font-size:1rem;padding:.5rem 1.2rem;margin:.5rem .5rem 0 0}"
-    ".muted{color:#57606a}"
-)
-
-
-def page(title: str, body_html: str) -> str:
-    """A complete HTML page with ``title`` (escaped) around ``body_html`` (already safe)."""
-    t = html.escape(title)
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        '<meta name=referrer content=no-referrer>'
-        f"<title>{t}</title><style>{_STYLE}</style></head><body><h1>{t}</h1>{body_html}</body></html>"
-    )
-
-
-def approval_page(view: ApprovalView) -> str:
-    """The GET page: the request, and (while PENDING) two POST forms."""
-    e = html.escape
-    expires = datetime.fromtimestamp(view.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    head = (
-        f"<p class=muted>Workflow <code>{e(view.workflow_id)}</code> · revision {view.revision} of at most "
-        f"{view.max_revisions} · link expires {e(expires)}</p>"
-        f"<h2>Topic</h2><p id=topic>{e(view.topic)}</p><h2>Analysis summary</h2><pre id=summary>{e(view.summary)}</pre>"
-    )
-    if view.status != "PENDING":
-        return page("Approval already decided", head + decided_html(view.status, view.decided_by, view.decided_at, view.feedback))
-    hidden = (
-        f'<input type=hidden name=exp value="{view.exp}"><input type=hidden name=sig value="{e(view.sig)}">'
-        f'<input type=hidden name=csrf value="{e(view.csrf)}">'
-    )
-    action = f"/approvals/{e(view.approval_id)}"
-    forms = (
-        f'<form method=post action="{action}" id=approve-form>{hidden}<input type=hidden name=decision value=approve>'
-        f'<label>Your name or email (optional) <input name=decided_by maxlength=254></label><br>'
-        f"<button type=submit id=approve>Approve</button></form>"
-        f'<form method=post action="{action}" id=reject-form>{hidden}<input type=hidden name=decision value=reject>'
-        f'<label for=feedback>Feedback (required to reject; it goes back to the analyst)</label>'
-        f"<textarea id=feedback name=feedback required maxlength=4000></textarea>"
-        f"<button type=submit id=reject>Reject with feedback</button></form>"
-    )
-    return page("Approval requested", head + forms)
-
-
-def decided_html(status: str, decided_by: str | None, decided_at: str | None, feedback: str | None) -> str:
-    """The "already decided by … at …" paragraph."""
-    e = html.escape
-    text = f"<p id=decided>Already {e(status.lower())} by {e(decided_by or 'the system')} at {e(decided_at or 'an earlier time')}.</p>"
-    if feedback:
-        text += f"<p>Feedback: <q>{e(feedback)}</q></p>"
-    return text
-
-
+# ----- what happens next (the approval pages say it: relay_core.pages) ---------------------
 def next_step(decision: ApprovalDecision, revision: int | None, max_revisions: int | None) -> str:
     """What the workflow does after ``decision``, as the ApprovalDecision Choice state
     routes it (``statemachines/research_report.asl.json``): approved → WriteReport;
@@ -214,22 +155,3 @@ def next_step(decision: ApprovalDecision, revision: int | None, max_revisions: i
     if revision < max_revisions:
         return f"The analysis goes back for revision {revision + 1} of {max_revisions}."
     return f"The workflow ends REJECTED: all {max_revisions} revisions were used."
-
-
-def decision_page(decision: ApprovalDecision, approval: Mapping[str, Any] | None = None) -> str:
-    """The page after a successful POST: the decision and, truthfully, what happens next
-    (:func:`next_step`, from the approval record's ``revision`` and ``max_revisions``)."""
-    verb = "approved" if decision.approved else "rejected"
-    revision = max_revisions = None
-    with contextlib.suppress(TypeError, ValueError):
-        if approval is not None and "revision" in approval and "max_revisions" in approval:
-            revision, max_revisions = int(approval["revision"]), int(approval["max_revisions"])
-    step = html.escape(next_step(decision, revision, max_revisions))
-    extra = f"<p>Feedback sent to the analyst: <q>{html.escape(decision.feedback)}</q></p>" if decision.feedback else ""
-    return page(f"Thank you: {verb}", f"<p id=result>You {verb} this analysis. {step}</p>{extra}")
-
-
-def error_page(status: int, message: str) -> str:
-    """Pages for 4xx answers; 404 reveals nothing about whether the id exists."""
-    titles = {400: "Bad request", 404: "Not found", 409: "Already decided", 410: "Link no longer valid"}
-    return page(titles.get(status, "Error"), f"<p id=error>{html.escape(message)}</p>")
