@@ -18,12 +18,12 @@ import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from relay_core import api_models, decisions, pages
+from relay_core import api_models, approvals, pages
 from relay_core.adapters.step_functions import StepFunctionsTaskTokens
 from relay_core.adapters.workflow_records import workflow_records
-from relay_core.approvals import load_secret
 from relay_core.config import ApprovalSettings, load
 from relay_core.errors import ApprovalAlreadyDecided, RelayError, describe_validation_error, http_status_for
+from relay_core.links import load_secret
 from relay_core.models import DecisionForm
 from relay_core.observability import logger, metrics, tracer
 
@@ -68,7 +68,7 @@ def _cross_site(api_base_url: str) -> bool:
 def show_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
     query = app.current_event.query_string_parameters or {}
-    view = decisions.show(workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"))
+    view = approvals.show(workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"))
     return _html(200, pages.approval_page(view))
 
 
@@ -86,7 +86,7 @@ def decide_approval(approval_id: str) -> Response:
     except ValidationError as exc:
         return _html(400, pages.error_page(400, describe_validation_error(exc)))
     records = workflow_records(settings.table_name)
-    decision = decisions.decide(records, StepFunctionsTaskTokens(_sfn()), load_secret(settings), approval_id, form)
+    decision = approvals.decide(records, StepFunctionsTaskTokens(_sfn()), load_secret(settings), approval_id, form)
     try:  # for the page's "what happens next" (revision, max_revisions); the decision stands either way
         approval: dict[str, Any] | None = records.get_approval(approval_id)
     except RelayError:

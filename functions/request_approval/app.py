@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay_core import workflow
 from relay_core.adapters.notifiers import notifier_for
 from relay_core.adapters.workflow_records import workflow_records
-from relay_core.approvals import load_secret
 from relay_core.config import ApprovalSettings, load
+from relay_core.links import load_secret
 from relay_core.models import RequestApprovalEvent
 from relay_core.observability import logger, metrics, tracer
 

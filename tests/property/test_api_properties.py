@@ -25,8 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from relay_core import approvals as links
-from relay_core import workflows_api
+from relay_core import links, workflows_api
 from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 from relay_core.api_models import parse_workflow_request
 from relay_core.errors import InvalidInput, describe_validation_error
@@ -92,8 +91,8 @@ class World:
 
     @staticmethod
     def _secret() -> bytes:
-        from relay_core.approvals import load_secret
         from relay_core.config import ApprovalSettings, load
+        from relay_core.links import load_secret
 
         return load_secret(load(ApprovalSettings))
 

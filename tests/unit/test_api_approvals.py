@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from relay_core import approvals as links
+from relay_core import links
 from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 from relay_core.models import MAX_QUESTIONS, WorkflowRequest
 
@@ -82,8 +82,8 @@ def records(moto_stores) -> DynamoDBWorkflowRecords:
 
 
 def secret() -> bytes:
-    from relay_core.approvals import load_secret
     from relay_core.config import ApprovalSettings, load
+    from relay_core.links import load_secret
 
     return load_secret(load(ApprovalSettings))
 

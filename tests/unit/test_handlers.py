@@ -126,7 +126,7 @@ def _decision_event(tmp_path, approval_id: str) -> dict:
     from email import message_from_bytes
     from email.policy import default
 
-    from relay_core import approvals as links
+    from relay_core import links
 
     from relay.local.mail import approval_link
 

@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 import pytest
-from relay_core import approvals
+from relay_core import links
 from relay_core.errors import ApprovalAlreadyDecided, ApprovalExpired, ApprovalNotFound
 
 SECRET = b"k" * 32
 
 
 def test_a_signed_link_verifies_until_it_expires():
-    approval_id = approvals.new_approval_id()
-    sig = approvals.sign(SECRET, approval_id, 2000)
-    assert approvals.verify(SECRET, approval_id, "2000", sig, now=1999) == 2000
+    approval_id = links.new_approval_id()
+    sig = links.sign(SECRET, approval_id, 2000)
+    assert links.verify(SECRET, approval_id, "2000", sig, now=1999) == 2000
     with pytest.raises(ApprovalExpired):
-        approvals.verify(SECRET, approval_id, 2000, sig, now=2000)
+        links.verify(SECRET, approval_id, 2000, sig, now=2000)
 
 
 @pytest.mark.parametrize("change", ["id", "exp", "sig", "secret"])
 def test_changing_any_part_of_a_link_is_refused_as_not_found(change):
-    approval_id, exp = approvals.new_approval_id(), 5000
-    sig = approvals.sign(SECRET, approval_id, exp)
+    approval_id, exp = links.new_approval_id(), 5000
+    sig = links.sign(SECRET, approval_id, exp)
     args = {"id": approval_id, "exp": exp, "sig": sig, "secret": SECRET}
     args[change] = {"id": approval_id + "x", "exp": exp + 1, "sig": sig[:-1] + ("A" if sig[-1] != "A" else "B"), "secret": b"other"}[change]
     with pytest.raises(ApprovalNotFound):
-        approvals.verify(args["secret"], args["id"], args["exp"], args["sig"], now=0)
+        links.verify(args["secret"], args["id"], args["exp"], args["sig"], now=0)
 
 
 def test_ids_are_random_and_128_bits():
-    ids = {approvals.new_approval_id() for _ in range(1000)}
+    ids = {links.new_approval_id() for _ in range(1000)}
     assert len(ids) == 1000 and all(len(i) == 22 for i in ids)
 
 
@@ -61,7 +61,7 @@ def test_the_local_signing_secret_is_created_once_when_first_requests_race(tmp_p
     def first_approval() -> None:
         start.wait()
         try:
-            secrets.append(approvals.load_secret(settings))
+            secrets.append(links.load_secret(settings))
         except BaseException as exc:  # noqa: BLE001 - the test reports every failure
             errors.append(exc)
 
@@ -76,4 +76,4 @@ def test_the_local_signing_secret_is_created_once_when_first_requests_race(tmp_p
     key = tmp_path / "keys" / "signing.key"
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in key.parent.iterdir()] == ["signing.key"]  # no temporary file left behind
-    assert approvals.create_secret_file(key) is False
+    assert links.create_secret_file(key) is False

@@ -1,4 +1,4 @@
-"""The step logic of ``relay_core.workflow``, ``decisions`` and ``workflows_api`` on the
+"""The step logic of ``relay_core.workflow``, ``approvals`` and ``workflows_api`` on the
 in-memory fakes of the ports (``tests/support/fakes.py``): no moto, no boto3 client,
 no agent — the agents are plain callables, as a handler passes them."""
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from relay_core import approvals, decisions, workflow, workflows_api
+from relay_core import approvals, links, workflow, workflows_api
 from relay_core.api_models import ListQuery
 from relay_core.config import ApprovalSettings, load
 from relay_core.contracts import ApprovalRecordStatus, RecordStatus, artifact_key
@@ -246,8 +246,8 @@ def _form(approval_id: str, exp: int, decision: str = "approve", feedback: str =
         decision=decision,
         feedback=feedback,
         exp=exp,
-        sig=approvals.sign(SECRET, approval_id, exp),
-        csrf=approvals.csrf_token(SECRET, approval_id, exp),
+        sig=links.sign(SECRET, approval_id, exp),
+        csrf=links.csrf_token(SECRET, approval_id, exp),
     )
 
 
@@ -259,7 +259,7 @@ def _pending(store, records) -> tuple[str, int]:
 def test_a_decision_resumes_the_execution_with_the_decision(store, records) -> None:
     approval_id, exp = _pending(store, records)
     tokens = InMemoryTaskTokens()
-    decision = decisions.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp, "reject", "cite more"))
+    decision = approvals.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp, "reject", "cite more"))
     [(token, output)] = tokens.sent
     assert token == TOKEN
     assert output["approved"] is False and output["feedback"] == "cite more" == decision.feedback
@@ -271,7 +271,7 @@ def test_a_decision_for_a_dead_task_token_leaves_the_approval_expired(store, rec
     tokens = InMemoryTaskTokens()
     tokens.dead.add(TOKEN)
     with pytest.raises(ApprovalExpired):
-        decisions.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
+        approvals.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
     assert records.get_approval(approval_id)["approval_status"] == ApprovalRecordStatus.EXPIRED
 
 
@@ -280,11 +280,11 @@ def test_a_decision_that_could_not_be_sent_is_open_again(store, records) -> None
     tokens = InMemoryTaskTokens()
     tokens.fail_with = ConnectionError("Step Functions unreachable")
     with pytest.raises(ConnectionError):
-        decisions.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
+        approvals.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
     approval = records.get_approval(approval_id)
     assert approval["approval_status"] == ApprovalRecordStatus.PENDING and "decided_by" not in approval
     # and it can be decided again
-    decisions.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
+    approvals.decide(records, tokens, SECRET, approval_id, _form(approval_id, exp))
     assert len(tokens.sent) == 1
 
 

@@ -11,7 +11,7 @@ The handler declares these models to Powertools' request validation, which also
 generates the API's OpenAPI document (``docs/openapi.json``); the ``parse_*``
 functions apply the same rules to raw text. The response side is what the handler
 returns (serialised as ``model_dump(mode="json")``); none of it ever carries a task
-token (see relay_core.decisions).
+token (see relay_core.approvals).
 """
 
 from __future__ import annotations

@@ -1,145 +1,157 @@
-"""Approval links: a random id, an expiry, and an HMAC signature binding the two.
+"""Showing an approval and deciding it: the domain behind ``GET``/``POST /approvals/{id}``.
 
-A link is ``{base}/approvals/{approval_id}?exp={epoch_seconds}&sig={signature}``.
-
-- ``approval_id`` is 128 random bits (``secrets.token_urlsafe(16)``, 22 characters).
-- ``sig`` is HMAC-SHA256 over ``"approval:{approval_id}:{exp}"`` with the signing
-  secret, base64url without padding (43 characters). Changing the id, the expiry or
-  the signature makes :func:`verify` fail.
-- The task token is never part of the link: it stays in the approval record.
-
-The POST form also carries a CSRF token, a second HMAC over a different purpose
-string, so a cross-site form that only knows the public parts cannot decide.
-The secret comes from Secrets Manager when deployed (``RELAY_SIGNING_SECRET_ARN``)
-and from a local file otherwise (``RELAY_SIGNING_SECRET_FILE``, created with 256
-random bits on first use).
+- :func:`show` verifies the link and reads the approval. It never writes: mail
+  scanners and link previews may fetch the link any number of times.
+- :func:`decide` verifies the link and the form's CSRF token, records the decision
+  with one conditional write (PENDING → APPROVED/REJECTED), then resumes the
+  execution with ``SendTaskSuccess`` and ``{approved, feedback, decided_by, …}`` so
+  the ApprovalDecision Choice state routes. If ``SendTaskSuccess`` fails, the
+  record is put back to PENDING (or to EXPIRED when the task token has timed out),
+  so a decision is never recorded for an execution that did not get it.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import re
-import secrets
-import tempfile
-import time
-from pathlib import Path
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from .config import ApprovalSettings
-from .errors import ApprovalExpired, ApprovalNotFound, InvalidInput
+from aws_lambda_powertools.metrics import MetricUnit
 
-#: Bytes of randomness in an approval id (128 bits: unguessable, RFC 4086 guidance for session identifiers).
-APPROVAL_ID_BYTES = 16
+from . import links
+from .contracts import ApprovalRecordStatus
+from .errors import SUPERSEDED_MESSAGE, ApprovalExpired, ApprovalSuperseded, InvalidInput, TaskTokenGone
+from .models import ApprovalDecision, DecisionForm
+from .observability import logger, metrics
+from .ports import TaskTokens, WorkflowRecords
 
 
-def new_approval_id() -> str:
-    """A fresh approval id: 128 random bits, base64url (22 characters)."""
-    return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+@dataclass(frozen=True)
+class ApprovalView:
+    """What the approval page shows. Holds no task token."""
+
+    approval_id: str
+    workflow_id: str
+    status: str
+    topic: str
+    summary: str
+    revision: int
+    max_revisions: int
+    expires_at: int
+    exp: int
+    sig: str
+    csrf: str
+    decided_by: str | None
+    decided_at: str | None
+    feedback: str | None
 
 
-#: An expiry as it appears in a link: epoch seconds, canonical decimal (no sign, no
-#: leading zeros, at most 12 digits: year 33658).
-_EXP_RE = re.compile(r"^(?:0|[1-9][0-9]{0,11})$")
-
-
-def _same(expected: str, given: object) -> bool:
-    """Constant-time comparison of a MAC with untrusted input of any type or alphabet
-    (``hmac.compare_digest`` raises ``TypeError`` on non-ASCII ``str``)."""
-    if not isinstance(given, str) or not given:
-        return False
-    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "surrogatepass"))
-
-
-def _mac(secret: bytes, message: str) -> str:
-    digest = hmac.new(secret, message.encode("utf-8"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def sign(secret: bytes, approval_id: str, exp: int) -> str:
-    """The link signature over ``approval_id`` and ``exp`` (epoch seconds)."""
-    return _mac(secret, f"approval:{approval_id}:{exp}")
-
-
-def csrf_token(secret: bytes, approval_id: str, exp: int) -> str:
-    """The token the approval page embeds in its POST forms."""
-    return _mac(secret, f"csrf:{approval_id}:{exp}")
-
-
-def approval_url(base_url: str, secret: bytes, approval_id: str, exp: int) -> str:
-    """The link mailed to the approver."""
-    query = urlencode({"exp": exp, "sig": sign(secret, approval_id, exp)})
-    return f"{base_url.rstrip('/')}/approvals/{approval_id}?{query}"
-
-
-def verify(
-    secret: bytes, approval_id: str, exp: int | str | None, sig: str | None, now: float | None = None, check_expiry: bool = True
-) -> int:
-    """Check a link's signature, then its expiry.
-
-    Returns:
-        The expiry as an int.
+def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None) -> tuple[int, dict[str, Any]]:
+    """Check the link's signature, then whether a newer request replaced it, then its expiry.
 
     Raises:
-        ApprovalNotFound: missing or malformed parts, or a signature that does not
-            match (tampered or unknown links look the same).
-        ApprovalExpired: the signature is good but ``exp`` has passed (only with
-            ``check_expiry``; callers that must say something more specific about an
-            expired link check it themselves).
+        ApprovalNotFound: bad signature or unknown id.
+        ApprovalSuperseded: a newer request was sent (410, whether or not the link expired).
+        ApprovalExpired: the link has expired.
     """
-    exp_text = str(exp) if exp is not None else ""
-    # Only the canonical decimal form verifies: "0012", "+12", " 12" or "1_2" are other
-    # links even though int() reads them as the same number.
-    if not _EXP_RE.fullmatch(exp_text) or not _same(sign(secret, approval_id, int(exp_text)), sig):
-        raise ApprovalNotFound("approval not found")
-    exp_int = int(exp_text)
-    if check_expiry and (now if now is not None else time.time()) >= exp_int:
-        raise ApprovalExpired("this approval link has expired")
-    return exp_int
+    exp_int = links.verify(secret, approval_id, exp, sig, now=now, check_expiry=False)
+    item = records.get_approval(approval_id)
+    if item.get("approval_status") == ApprovalRecordStatus.SUPERSEDED:
+        raise ApprovalSuperseded(SUPERSEDED_MESSAGE)
+    if item.get("approval_status") == ApprovalRecordStatus.EXPIRED and item.get("expired_reason"):
+        raise ApprovalExpired(str(item["expired_reason"]))
+    links.verify(secret, approval_id, exp, sig, now=now)
+    return exp_int, item
 
 
-def check_csrf(secret: bytes, approval_id: str, exp: int, token: str | None) -> None:
-    """Raise :class:`InvalidInput` unless ``token`` is the form's CSRF token."""
-    if not _same(csrf_token(secret, approval_id, exp), token):
-        raise InvalidInput("csrf: the form token is missing or wrong; open the link from the email again")
+def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None = None) -> ApprovalView:
+    """Verify the link and read the approval (no writes).
+
+    Raises:
+        ApprovalNotFound: bad signature or unknown id (indistinguishable on purpose).
+        ApprovalExpired: the link has expired.
+    """
+    exp_int, item = _verified(records, secret, approval_id, exp, sig, now)
+    return ApprovalView(
+        approval_id=approval_id,
+        workflow_id=str(item["workflow_id"]),
+        status=str(item["approval_status"]),
+        topic=str(item.get("topic", "")),
+        summary=str(item.get("summary", "")),
+        revision=int(item.get("revision", 0)),
+        max_revisions=int(item.get("max_revisions", 0)),
+        expires_at=int(item.get("expires_at", exp_int)),
+        exp=exp_int,
+        sig=str(sig),
+        csrf=links.csrf_token(secret, approval_id, exp_int),
+        decided_by=item.get("decided_by"),
+        decided_at=item.get("decided_at"),
+        feedback=item.get("feedback") or None,
+    )
 
 
-def create_secret_file(path: Path) -> bool:
-    """Create the local signing secret once, atomically: 32 random bytes (hex) are written
-    to a private temporary file that is then hard-linked to ``path``; ``link`` fails if
-    ``path`` exists, so concurrent first callers agree on one secret and nobody ever
-    reads a half-written file. Returns whether this call created it."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-", suffix=".tmp")  # mode 0600
+def decide(records: WorkflowRecords, tokens: TaskTokens, secret: bytes, approval_id: str, form: DecisionForm, now: float | None = None) -> ApprovalDecision:
+    """Record the decision and resume the execution.
+
+    Args:
+        records: approval records.
+        tokens: resumes the waiting execution (SendTaskSuccess).
+        secret: the link-signing secret.
+        approval_id: from the URL path.
+        form: the POSTed form.
+
+    Raises:
+        ApprovalNotFound / ApprovalExpired: the link does not verify or has expired.
+        InvalidInput: bad CSRF token, or a rejection without feedback.
+        ApprovalAlreadyDecided: someone decided first; nothing changes.
+    """
+    _verified(records, secret, approval_id, form.exp, form.sig, now)
+    links.check_csrf(secret, approval_id, form.exp, form.csrf)
+    approved = form.decision == "approve"
+    feedback = form.feedback.strip() or None
+    if not approved and not feedback:
+        raise InvalidInput("feedback: required when rejecting (say what the analysis should change)")
+    decided_by = form.decided_by or "approver (email link)"
+    item = records.decide_approval(
+        approval_id, ApprovalRecordStatus.APPROVED if approved else ApprovalRecordStatus.REJECTED, decided_by, feedback
+    )
+    decision = ApprovalDecision(
+        approved=approved,
+        feedback=feedback,
+        decided_by=decided_by,
+        decided_at=datetime.strptime(str(item["decided_at"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
+        approval_id=approval_id,
+    )
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-    return True
+        tokens.send_success(str(item["task_token"]), decision.model_dump_json())
+    except TaskTokenGone as exc:
+        records.reopen_approval(approval_id, ApprovalRecordStatus.EXPIRED)
+        raise ApprovalExpired("this approval is no longer awaited (the workflow timed out or ended)") from exc
+    except BaseException:
+        records.reopen_approval(approval_id, ApprovalRecordStatus.PENDING)
+        raise
+    logger.info("approval decided", extra={"approval_id": approval_id, "approved": approved})
+    metrics.add_metric(name="ApprovalsDecided", unit=MetricUnit.Count, value=1)
+    return decision
 
 
-def load_secret(settings: ApprovalSettings) -> bytes:
-    """The signing secret: Secrets Manager when ``signing_secret_arn`` is set (cached by
-    Powertools for 5 minutes), else the local file (created with 32 random bytes, mode 0600).
+# ----- what happens next (the approval pages say it: relay_core.pages) ---------------------
+def next_step(decision: ApprovalDecision, revision: int | None, max_revisions: int | None) -> str:
+    """What the workflow does after ``decision``, as the ApprovalDecision Choice state
+    routes it (``statemachines/research_report.asl.json``): approved → WriteReport;
+    rejected with feedback and ``revision < max_revisions`` → AnalyzeResearch again as
+    revision ``revision + 1``; any other rejection → RecordRejection (ends REJECTED).
 
-    Raises:
-        InvalidInput: neither source is configured.
+    Args:
+        decision: the decision sent with ``SendTaskSuccess``.
+        revision, max_revisions: from the approval record (``None`` when it could not be read).
     """
-    if settings.signing_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(settings.signing_secret_arn, max_age=300)
-        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
-    if settings.signing_secret_file:
-        path = Path(settings.signing_secret_file)
-        create_secret_file(path)
-        return path.read_text().strip().encode("utf-8")
-    raise InvalidInput("configuration: set RELAY_SIGNING_SECRET_ARN or RELAY_SIGNING_SECRET_FILE")
+    if decision.approved:
+        return "The workflow resumes: the report is written next."
+    if not decision.feedback:
+        return "The workflow ends REJECTED."
+    if revision is None or max_revisions is None:
+        return "The analysis goes back for revision if any revisions remain; otherwise the workflow ends REJECTED."
+    if revision < max_revisions:
+        return f"The analysis goes back for revision {revision + 1} of {max_revisions}."
+    return f"The workflow ends REJECTED: all {max_revisions} revisions were used."

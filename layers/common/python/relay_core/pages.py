@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from .decisions import ApprovalView, next_step
+from .approvals import ApprovalView, next_step
 from .models import ApprovalDecision
 
 #: Page titles of error answers by HTTP status; any other status is "Error".
@@ -63,7 +63,7 @@ def approval_page(view: ApprovalView) -> str:
 
 def decision_page(decision: ApprovalDecision, approval: Mapping[str, Any] | None = None) -> str:
     """The page after a successful POST: the decision and, truthfully, what happens next
-    (:func:`relay_core.decisions.next_step`, from the approval record's ``revision`` and
+    (:func:`relay_core.approvals.next_step`, from the approval record's ``revision`` and
     ``max_revisions``; said conditionally when the record could not be read)."""
     verb = "approved" if decision.approved else "rejected"
     revision = max_revisions = None

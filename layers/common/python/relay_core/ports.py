@@ -1,4 +1,4 @@
-"""The ports: what the domain code (``workflow``, ``decisions``, ``workflows_api``)
+"""The ports: what the domain code (``workflow``, ``approvals``, ``workflows_api``)
 needs from the outside world, as :class:`typing.Protocol` types.
 
 The domain never imports boto3, botocore or an adapter. Each port has:

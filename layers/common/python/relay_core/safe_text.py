@@ -18,7 +18,7 @@ artifact passes through one function here, once, where it is built:
 - :func:`plain_text` for plain-text email bodies: control characters other than tab
   and newline are removed (CRLF and CR become LF).
 - Pages are HTML and escape every value with :func:`html.escape` where they are built
-  (:mod:`relay_core.decisions`).
+  (:mod:`relay_core.approvals`).
 """
 
 from __future__ import annotations

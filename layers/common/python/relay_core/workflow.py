@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from . import approvals
+from . import links
 from .config import ApprovalSettings, RequestDefaults, load
 from .contracts import (
     APPROVAL_ID_HEADER,
@@ -299,7 +299,7 @@ def request_approval(
     previous = records.latest_approval_for(event.workflow_id)
     if previous is not None and previous.get("approval_status") in {ApprovalRecordStatus.PENDING, ApprovalRecordStatus.EXPIRED}:
         records.supersede_approval(str(previous["approval_id"]))
-    approval_id = approvals.new_approval_id()
+    approval_id = links.new_approval_id()
     exp = int(now if now is not None else time.time()) + event.timeout_seconds
     expires_at = datetime.fromtimestamp(exp, UTC)
     records.put_approval(
@@ -316,7 +316,7 @@ def request_approval(
         },
     )
     records.set_status(event.workflow_id, RecordStatus.AWAITING_APPROVAL, attempt=event.redrive_count, approval_id=approval_id)
-    url = approvals.approval_url(settings.api_base_url, secret, approval_id, exp)
+    url = links.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
     headers = {WORKFLOW_ID_HEADER: event.workflow_id, APPROVAL_ID_HEADER: approval_id}
     where = notifier.send(Message(to=event.approver or settings.default_approver, subject=subject, body=body, headers=headers))
