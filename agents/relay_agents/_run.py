@@ -9,9 +9,13 @@ waits past the task timeout.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from relay_core.errors import AgentFailed, ModelThrottled, ModelUnavailable, RelayError
+from relay_core.models import ModelUsage
 from strands import Agent
 from strands.agent import AgentResult
 from strands.event_loop._retry import ModelRetryStrategy
@@ -40,6 +44,59 @@ _DECLINE_RE = re.compile(
 )
 #: Characters of a declining answer quoted in the error.
 DECLINE_QUOTE_CHARS = 160
+
+
+class TokenMeter:
+    """Model tokens used by the agents run inside one :func:`metered` block: the usage
+    Strands records for each :func:`run_agent` call (``AgentResult.metrics.latest_agent_invocation``),
+    per model id."""
+
+    def __init__(self) -> None:
+        self.by_model: dict[str, list[int]] = {}
+
+    def add(self, model: str, usage: Any) -> None:
+        counts = self.by_model.setdefault(model, [0, 0])
+        counts[0] += int(usage.get("inputTokens") or 0)
+        counts[1] += int(usage.get("outputTokens") or 0)
+
+    def usage(self) -> ModelUsage | None:
+        """The tokens as one :class:`~relay_core.models.ModelUsage` (``None``: no agent ran or
+        no model reported usage). Several models are summed under their joined ids."""
+        if not self.by_model:
+            return None
+        return ModelUsage(
+            model="+".join(sorted(self.by_model)),
+            inputTokens=sum(c[0] for c in self.by_model.values()),
+            outputTokens=sum(c[1] for c in self.by_model.values()),
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """``{"usage": {"model", "inputTokens", "outputTokens"}}`` for a handler's result, or ``{}``."""
+        usage = self.usage()
+        return {} if usage is None else {"usage": usage.model_dump(mode="json")}
+
+
+_METER: ContextVar[TokenMeter | None] = ContextVar("relay_token_meter", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[TokenMeter]:
+    """Count the model tokens of every agent run in this block (this thread or task only:
+    a context variable, so concurrent invocations never see each other's counts)."""
+    meter = TokenMeter()
+    token = _METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _METER.reset(token)
+
+
+def _model_id(agent: Agent) -> str:
+    try:
+        config = agent.model.get_config()
+    except Exception:  # noqa: BLE001 - a provider without a readable config is still counted
+        return "unknown"
+    return str(config.get("model_id") or "unknown") if isinstance(config, dict) else "unknown"
 
 
 def make_agent(
@@ -123,6 +180,11 @@ def run_agent(agent: Agent, prompt: str, role: str, invocation_state: dict[str, 
         result: AgentResult = agent(prompt, invocation_state=invocation_state or {})
     except Exception as exc:  # noqa: BLE001 - mapped in one place
         raise map_model_error(exc, role) from exc
+    meter = _METER.get()
+    invocation = result.metrics.latest_agent_invocation
+    if meter is not None and invocation is not None:
+        # This invocation's usage: an agent's accumulated_usage also holds its earlier calls.
+        meter.add(_model_id(agent), invocation.usage)
     if result.stop_reason in REFUSAL_STOP_REASONS:
         raise AgentFailed(f"{role}: the model declined to answer (stop reason {result.stop_reason})")
     text = "".join(block.get("text", "") for block in result.message.get("content", [])).strip()

@@ -85,6 +85,7 @@ def handle(payload: Any) -> Finding:
     from relay_core.models import Finding, ResearcherRequest
     from relay_core.observability import logger
 
+    from ._run import metered
     from .researcher import research
 
     try:
@@ -94,7 +95,8 @@ def handle(payload: Any) -> Finding:
     bucket = os.environ.get("RELAY_ARTIFACT_BUCKET", "").strip()
     if not bucket:
         raise ConfigurationError("RELAY_ARTIFACT_BUCKET: required")
-    result = research(request.question)
+    with metered() as tokens:
+        result = research(request.question)
     ref = artifact_store(bucket).put_text(
         artifact_key(request.workflow_id, finding_name(request.question_id)), result.answer_markdown
     )
@@ -103,7 +105,7 @@ def handle(payload: Any) -> Finding:
         extra={"question_id": request.question_id, "bytes": ref.bytes, "sources": len(result.sources)},
     )
     return Finding(
-        question_id=request.question_id, summary=result.summary, sources=result.sources, finding=ref
+        question_id=request.question_id, summary=result.summary, sources=result.sources, finding=ref, usage=tokens.usage()
     )
 
 

@@ -1,7 +1,8 @@
 """AnalyzeResearch: the analyst agent's insights, risks and open questions (addresses
 reviewer feedback on a revision).
 
-Event: :class:`relay_core.models.AnalyzeEvent`. Result: :class:`relay_core.models.Analysis`.
+Event: :class:`relay_core.models.AnalyzeEvent`. Result: :class:`relay_core.models.Analysis`, plus ``usage`` (:class:`relay_core.models.ModelUsage`,
+the agent's model tokens, when the model reports them; the ResultSelector drops it).
 Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``, ``InvalidInput`` (the research
 reference is not a research document, research.json).
 """
@@ -10,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents._run import metered
 from relay_agents.analyst import analyze
 from relay_core import workflow
 from relay_core.adapters.artifact_store import artifact_store
@@ -25,5 +27,6 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=AnalyzeEvent)
 def handler(event: AnalyzeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.analyze(event, artifact_store(settings.artifact_bucket), workflow_records(settings.table_name), analyze)
-    return result.model_dump(mode="json")
+    with metered() as tokens:
+        result = workflow.analyze(event, artifact_store(settings.artifact_bucket), workflow_records(settings.table_name), analyze)
+    return {**result.model_dump(mode="json"), **tokens.payload()}

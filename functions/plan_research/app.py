@@ -1,6 +1,7 @@
 """PlanResearch: validate the execution input, record the workflow, plan research questions.
 
-Event: :class:`relay_core.models.PlanResearchEvent`. Result: :class:`relay_core.models.PlanResult`.
+Event: :class:`relay_core.models.PlanResearchEvent`. Result: :class:`relay_core.models.PlanResult`, plus ``usage`` (:class:`relay_core.models.ModelUsage`,
+the agent's model tokens, when the model reports them; the ResultSelector drops it).
 Errors: ``InvalidInput`` (bad execution input, not retried), ``AgentFailed``,
 ``ModelThrottled``/``ModelUnavailable`` (retried by the state machine).
 """
@@ -9,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents._run import metered
 from relay_agents.planner import plan_questions
 from relay_core import workflow
 from relay_core.adapters.workflow_records import workflow_records
@@ -23,5 +25,6 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=PlanResearchEvent)
 def handler(event: PlanResearchEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.plan_research(event, workflow_records(settings.table_name), plan_questions)
-    return result.model_dump(mode="json")
+    with metered() as tokens:
+        result = workflow.plan_research(event, workflow_records(settings.table_name), plan_questions)
+    return {**result.model_dump(mode="json"), **tokens.payload()}

@@ -1,6 +1,7 @@
 """WriteReport: the writer agent's final Markdown report, stored as report.md.
 
-Event: :class:`relay_core.models.WriteReportEvent`. Result: :class:`relay_core.models.Report`.
+Event: :class:`relay_core.models.WriteReportEvent`. Result: :class:`relay_core.models.Report`, plus ``usage`` (:class:`relay_core.models.ModelUsage`,
+the agent's model tokens, when the model reports them; the ResultSelector drops it).
 Errors: ``ModelThrottled``/``ModelUnavailable`` (retried), ``AgentFailed``, ``InvalidInput`` (the research
 reference is not a research document, research.json).
 """
@@ -9,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from relay_agents._run import metered
 from relay_agents.writer import write_report
 from relay_core import workflow
 from relay_core.adapters.artifact_store import artifact_store
@@ -23,5 +25,6 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=WriteReportEvent)
 def handler(event: WriteReportEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.write_report(event, artifact_store(settings.artifact_bucket), write_report)
-    return result.model_dump(mode="json")
+    with metered() as tokens:
+        result = workflow.write_report(event, artifact_store(settings.artifact_bucket), write_report)
+    return {**result.model_dump(mode="json"), **tokens.payload()}

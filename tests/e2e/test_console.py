@@ -256,6 +256,9 @@ def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_repor
     status, body = http("GET", relay.api_url + "/workflows/console-e2e")
     api_cost = json.loads(body)["cost"]
     assert status == 200 and api_cost["state_transitions"] >= len(definition["States"]) - 3
+    # with the model tokens every agent reported (planner, researchers via CompileResearch, analyst, writer)
+    [tokens] = api_cost["model_tokens"]
+    assert tokens["model"] == "relay-offline-extractive" and tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
     assert f"{api_cost['state_transitions']} (incl." in page.inner_text("#cost-table")
     seen_pages.append(page.content())
 

@@ -285,3 +285,26 @@ def test_record_failure_refuses_an_event_that_is_not_a_status_change(stores, lam
     module = record_failure_with(monkeypatch, FakeHistory([]))
     with pytest.raises(Exception, match="detail"):
         module.handler({"detail-type": "Scheduled Event", "detail": {}}, lambda_context)
+
+
+def test_agent_handlers_report_the_model_tokens_their_agent_used(stores, corpus, lambda_context):
+    # Given the offline model (it estimates its usage at four characters per token)
+    # When PlanResearch runs
+    result = handler("plan_research")(plan_event({"topic": "Task tokens and approvals", "questions": 2}), lambda_context)
+    # Then its result carries the planner's tokens for the cost, under the model's id
+    usage = result["usage"]
+    assert usage["model"] == "relay-offline-extractive"
+    assert usage["inputTokens"] > 0 and usage["outputTokens"] > 0
+
+
+def test_compile_research_sums_the_findings_tokens(stores, lambda_context):
+    from relay_core.adapters.artifact_store import S3ArtifactStore
+
+    store = S3ArtifactStore(BUCKET)
+    findings = [put_finding(store, q, f"Answer {q}.", f"doc://{q}") for q in ("q01", "q02")]
+    findings[0]["usage"] = {"model": "m", "inputTokens": 100, "outputTokens": 10}
+    findings[1]["usage"] = {"model": "m", "inputTokens": 50, "outputTokens": 5}
+    questions = [{"id": q, "question": f"{q}?", "runtime_arn": "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/r",
+                  "session_id": "s" * 33} for q in ("q01", "q02")]
+    result = handler("compile_research")({"workflow_id": "wf-1", "topic": "T", "questions": questions, "findings": findings}, lambda_context)
+    assert result["usage"] == {"model": "m", "inputTokens": 150, "outputTokens": 15}

@@ -18,8 +18,11 @@ redriven execution included) and counts:
   person is not Lambda time) — rounded up to the millisecond as Lambda bills it. A local
   run measures the local handlers on this machine.
 - **model tokens**: the ``usage`` a Task result reports, in Strands' ``Usage`` shape
-  (``{"inputTokens", "outputTokens"}`` plus ``"model"``), at the top level or in the
-  Lambda ``Payload``. Tasks that report none add nothing; when no Task reports usage
+  (``{"inputTokens", "outputTokens"}`` plus ``"model"``, :class:`relay_core.models.ModelUsage`),
+  at the top level or in the Lambda ``Payload``: PlanResearch, AnalyzeResearch and
+  WriteReport report their agent's, CompileResearch the sum of the findings' (the
+  researchers run in the Map's child executions, whose events are not in this history;
+  tokens of research that failed are not reported). Tasks that report none add nothing; when no Task reports usage
   the answer says so (``model_tokens`` is ``None``) rather than claiming zero.
 
 Prices are list prices for US East (N. Virginia) in :data:`PRICES`, with their source
@@ -77,6 +80,8 @@ PRICES = PriceTable(
     lambda_request=0.20 / 1_000_000,
     model_tokens={
         "offline": (0.0, 0.0),
+        # the offline model's id (relay_agents.provenance.OFFLINE_MODEL_ID): it estimates its usage
+        "relay-offline-extractive": (0.0, 0.0),
         "us.amazon.nova-pro-v1:0": (0.0008 / 1000, 0.0032 / 1000),
         "amazon.nova-pro-v1:0": (0.0008 / 1000, 0.0032 / 1000),
         "global.anthropic.claude-sonnet-4-6": (3.0 / 1_000_000, 15.0 / 1_000_000),

@@ -207,13 +207,32 @@ class SourceRef(_Model):
     ref: int | None = Field(default=None, ge=1)
 
 
+class ModelUsage(BaseModel):
+    """Model tokens one Task used, in Strands' ``Usage`` shape (``inputTokens``,
+    ``outputTokens``) plus the ``model`` id: what :mod:`relay_core.cost` prices. Handlers
+    that run an agent put it in their result as ``usage``; the ASL's ResultSelectors do
+    not pass it on, so it stays in the execution history only."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    model: str
+    input_tokens: int = Field(ge=0, alias="inputTokens")
+    output_tokens: int = Field(ge=0, alias="outputTokens")
+
+    def __add__(self, other: ModelUsage) -> ModelUsage:
+        model = self.model if self.model == other.model else f"{self.model}+{other.model}"
+        return ModelUsage(model=model, inputTokens=self.input_tokens + other.input_tokens, outputTokens=self.output_tokens + other.output_tokens)
+
+
 class Finding(_Model):
-    """The researcher runtime's JSON answer: a short summary plus the full finding in S3."""
+    """The researcher runtime's JSON answer: a short summary plus the full finding in S3,
+    and the model tokens the research used (``usage``; CompileResearch sums them)."""
 
     question_id: str
     summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS)]
     sources: list[SourceRef] = Field(default_factory=list, max_length=8)
     finding: ArtifactRef
+    usage: ModelUsage | None = None
 
 
 class CompileResearchEvent(_Model):
@@ -362,6 +381,10 @@ class CompiledResearch(_Model):
         answered: questions answered.
         failed_questions: ids of the questions whose research failed.
         sources: distinct sources cited.
+        usage: the model tokens the answered questions' research used (the findings'
+            ``usage`` summed; the Map's child executions are not in the parent's
+            history, so this is where the research tokens are reported). Not passed on
+            in state data (the ResultSelector drops it).
     """
 
     document: ArtifactRef
@@ -369,6 +392,7 @@ class CompiledResearch(_Model):
     answered: int = Field(ge=0)
     failed_questions: list[str]
     sources: int = Field(ge=0)
+    usage: ModelUsage | None = None
 
 
 class AnalyzeEvent(_Model):

@@ -51,6 +51,7 @@ from .models import (
     FinalizeEvent,
     FinalizeResult,
     Finding,
+    ModelUsage,
     Plan,
     PlanResearchEvent,
     PlanResult,
@@ -172,19 +173,23 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
     marks that question as failed.
 
     Returns:
-        The references of both artifacts and the counts (answered, failed, sources).
+        The references of both artifacts, the counts (answered, failed, sources) and the
+        research's model tokens (the answered findings' ``usage`` summed, if reported).
 
     Raises:
         AgentFailed: no question was answered.
     """
     findings: list[ResearchFinding] = []
     sources: dict[str, ResearchSource] = {}
+    usage: ModelUsage | None = None
     for question, raw in zip(event.questions, event.findings + [None] * len(event.questions), strict=False):
         try:
             finding = Finding.model_validate(raw)
         except ValidationError:
             findings.append(ResearchFinding(question_id=question.id, question=question.question, status="failed"))
             continue
+        if finding.usage is not None:
+            usage = finding.usage if usage is None else usage + finding.usage
         cited = []
         for source in finding.sources:
             known = sources.setdefault(source.uri, ResearchSource(number=len(sources) + 1, title=source.title, uri=source.uri))
@@ -210,7 +215,9 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
     logger.info("compiled research", extra={"answered": answered, "failed": failed, "bytes": json_ref.bytes})
     metrics.add_metric(name="QuestionsAnswered", unit=MetricUnit.Count, value=answered)
     metrics.add_metric(name="QuestionsFailed", unit=MetricUnit.Count, value=len(failed))
-    return CompiledResearch(document=json_ref, markdown=md_ref, answered=answered, failed_questions=failed, sources=len(sources))
+    return CompiledResearch(
+        document=json_ref, markdown=md_ref, answered=answered, failed_questions=failed, sources=len(sources), usage=usage
+    )
 
 
 def research_markdown(document: ResearchDocument) -> str:
