@@ -29,6 +29,9 @@ $(VENV)/.run-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/py
 # Everything the tests need: dev extras, the pinned CDK CLI, Chromium for the browser test.
 $(VENV)/.test-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The AWS CLI (v1, from PyPI) in a venv of its own: it pins botocore exactly. The console
+	# test drives the local Step Functions API with it.
+	$(PYTHON) -m venv $(VENV)/awscli && $(VENV)/awscli/bin/python -m pip install --quiet "awscli>=1.44,<2"
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@ $(VENV)/.run-installed

@@ -136,6 +136,20 @@ def sfn_call(endpoint: str, script: str) -> Any:
     return json.loads(result.stdout)
 
 
+AWS_CLI = ROOT / ".venv" / "awscli" / "bin" / "aws"
+
+
+def aws_cli(endpoint: str, *args: str) -> Any:
+    """``aws stepfunctions <args> --endpoint-url <endpoint> --output json`` in another process; its JSON answer."""
+    assert AWS_CLI.exists(), f"{AWS_CLI} is missing: `make setup-test` installs the AWS CLI there"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    command = [str(AWS_CLI), "stepfunctions", *args, "--endpoint-url", endpoint, "--output", "json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def approval_tokens(workflow_id: str) -> list[str]:
     import boto3
 
@@ -283,6 +297,14 @@ def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_repor
     """)
     assert listed["names"] == ["console-e2e"] and listed["status"] == "SUCCEEDED"
     assert len(listed["history"]) == len(events)
+    # and the AWS CLI (installed by `make setup-test` in .venv/awscli)
+    execution = relay.state_machine_arn.replace(":stateMachine:", ":execution:") + ":console-e2e"
+    cli_listed = aws_cli(server.sfn_endpoint, "list-executions", "--state-machine-arn", relay.state_machine_arn)
+    assert [e["name"] for e in cli_listed["executions"]] == ["console-e2e"]
+    cli_history = aws_cli(server.sfn_endpoint, "get-execution-history", "--execution-arn", execution)
+    assert len(cli_history["events"]) == len(events)
+    tokens = approval_tokens("console-e2e")
+    assert tokens and all(token not in json.dumps(cli_history) for token in tokens)
 
     # When a second execution is stopped with the Stop button while it waits for approval
     started = relay.start_execution({"topic": TOPIC, "questions": 1}, "console-stop")
