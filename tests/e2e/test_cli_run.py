@@ -91,3 +91,37 @@ def test_auto_approve_follows_only_the_pending_approvals_link_whatever_the_topic
     assert result.returncode == 0, result.stdout + result.stderr
     assert "approved (--auto-approve followed the emailed link)" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_run_with_console_serves_the_finished_run_until_ctrl_c(corpus, tmp_path):
+    import signal
+    import urllib.request
+
+    # Given `relay run --console`, auto-approved
+    process = subprocess.Popen(
+        [RELAY, "run", "How do task tokens pause a workflow?", "--questions", "1", "--auto-approve", "--console",
+         "--corpus", str(corpus), "--runs-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url, lines, deadline = None, [], time.time() + 150
+        while url is None and time.time() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            match = re.search(r"the console keeps serving at (http://127\.0\.0\.1:\d+/)", line)
+            url = match.group(1) if match else None
+        assert url, "".join(lines)
+        # When the run has finished, Then the process still serves the console, and its list shows the run SUCCEEDED
+        assert "relay: SUCCEEDED" in "".join(lines) and process.poll() is None
+        with urllib.request.urlopen(url + "executions?status=SUCCEEDED", timeout=30) as answer:
+            page = answer.read().decode("utf-8")
+        assert answer.status == 200 and "SUCCEEDED" in page and 'data-name="relay-' in page
+        # And Ctrl-C stops it
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "relay: console stopped" in out, out + err
+    assert process.returncode == 0, out + err
