@@ -109,7 +109,7 @@ TASK_FUNCTIONS: tuple[TaskFunction, ...] = (
     TaskFunction(
         "plan_research", ("PlanResearch",), "PlanResearch: validate input, record the workflow, plan questions", 300, 1024, True
     ),
-    TaskFunction("compile_research", ("CompileResearch",), "CompileResearch: merge findings into research.md", 120, 1024),
+    TaskFunction("compile_research", ("CompileResearch",), "CompileResearch: merge findings into research.json and research.md", 120, 1024),
     TaskFunction("analyze", ("AnalyzeResearch",), "AnalyzeResearch: the analyst agent", 600, 1024, True),
     TaskFunction("request_approval", ("RequestApproval",), "RequestApproval: store the task token, email the signed link", 30, 512),
     TaskFunction("write_report", ("WriteReport",), "WriteReport: the writer agent's final report", 600, 1024, True),
