@@ -139,3 +139,12 @@ def test_an_answer_that_does_not_match_its_declared_model_is_our_fault(api, stor
     # Then the caller gets a 500 that blames nobody else, not a 400
     status, _, answer = call(api, lambda_context, "GET", "/workflows")
     assert (status, answer) == (500, {"message": "internal error"})
+
+
+def test_a_json_object_that_repeats_a_key_is_refused_and_starts_nothing(api, stores, lambda_context):
+    from tests.support.apigw import event
+
+    result = api.handler(event("POST", "/workflows", '{"topic": "first", "topic": "second"}'), lambda_context)
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["message"].startswith("body: key 'topic' appears more than once")
+    assert stores.executions() == []
