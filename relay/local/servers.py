@@ -738,13 +738,19 @@ class _LocalHttp:
             headers["Content-Length"] = str(len(body))
         return headers
 
-    async def _handle_request(self, request: Request) -> Response:
+    async def _body_or_refusal(self, request: Request) -> bytes | Response:
+        """The request body, or the answer that refuses it (and closes the connection)."""
         try:
-            body = await self._read_body(request)
+            return await self._read_body(request)
         except _Refused as refused:
             return _json_answer(refused.status, str(refused), close=True)
         except _Gone:
             return Response(status_code=400)  # not sent: the connection has already been answered
+
+    async def _handle_request(self, request: Request) -> Response:
+        body = await self._body_or_refusal(request)
+        if isinstance(body, Response):
+            return body
         target = request.scope["raw_path"].decode("latin-1")
         if request.scope["query_string"]:
             target += "?" + request.scope["query_string"].decode("latin-1")
@@ -919,12 +925,9 @@ class LambdaServer(_LocalHttp):
         return _json_answer(404, "unknown route")
 
     async def _invoke_request(self, request: Request) -> Response:
-        try:
-            body = await self._read_body(request)
-        except _Refused as refused:
-            return _json_answer(refused.status, str(refused), close=True)
-        except _Gone:
-            return Response(status_code=400)  # not sent: the connection has already been answered
+        body = await self._body_or_refusal(request)
+        if isinstance(body, Response):
+            return body
         return await self._run(self.invoke, request.path_params["name"], body)
 
     def invoke(self, name: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -1033,12 +1036,9 @@ class AgentCoreGateway(_LocalHttp):
         return _answer_of(*self._error(404, "ResourceNotFoundException", "unknown route"))
 
     async def _invoke_request(self, request: Request) -> Response:
-        try:
-            body = await self._read_body(request)
-        except _Refused as refused:
-            return _json_answer(refused.status, str(refused), close=True)
-        except _Gone:
-            return Response(status_code=400)  # not sent: the connection has already been answered
+        body = await self._body_or_refusal(request)
+        if isinstance(body, Response):
+            return body
         session = request.headers.get(self.SESSION_HEADER, "")
         return await self._run(self.invoke, request.path_params["arn"], session, body)
 

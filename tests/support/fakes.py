@@ -281,10 +281,6 @@ class InMemoryExecutions:
                 **({"error": execution.error, "cause": execution.cause} if execution.error else {}),
             }
 
-    def recent_events(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(reversed(copy.deepcopy(self._get(name).events)))
-
     def history_page(self, name: str, limit: int, next_token: str | None = None, reverse: bool = False) -> tuple[list[dict[str, Any]], str | None]:
         with self._lock:
             events = copy.deepcopy(self._get(name).events)

@@ -146,10 +146,6 @@ class Executions(ExecutionHistory, Protocol):
         """DescribeExecution's answer. Raises :class:`~relay_core.errors.WorkflowNotFound`."""
         ...
 
-    def recent_events(self, name: str) -> list[dict[str, Any]]:
-        """The end of the history, newest first, at least back to the last ``…StateEntered``."""
-        ...
-
     def history_page(
         self, name: str, limit: int, next_token: str | None = None, reverse: bool = False
     ) -> tuple[list[dict[str, Any]], str | None]:

@@ -183,6 +183,8 @@ def describe_workflow(
     """
     execution = executions.describe(workflow_id)
     status = str(execution["status"])
+    # One read of the history serves both the cost and the current state.
+    history = executions.events(str(execution["executionArn"]))
     try:
         record: dict[str, Any] = records.get_workflow(workflow_id)
     except WorkflowNotFound:
@@ -211,7 +213,7 @@ def describe_workflow(
         workflow_id=workflow_id,
         status=status,
         record_status=record.get("status"),
-        current_state=current_state(executions.recent_events(workflow_id)),
+        current_state=current_state(sorted(history, key=lambda e: int(e.get("id", 0)), reverse=True)),
         topic=topic,
         started_at=execution.get("startDate"),
         stopped_at=execution.get("stopDate"),
@@ -224,7 +226,7 @@ def describe_workflow(
         redriven_from=record.get("redriven_from") or None,
         redrive_date=execution.get("redriveDate"),
         console_url=console_url(str(execution["executionArn"])),
-        cost=run_cost(executions.events(str(execution["executionArn"]))),
+        cost=run_cost(history),
     )
 
 

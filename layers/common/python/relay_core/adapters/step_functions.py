@@ -21,10 +21,6 @@ from botocore.exceptions import ClientError
 from ..errors import ExecutionExists, ExecutionNotRedrivable, InvalidInput, TaskTokenGone, WorkflowNotFound
 from ..observability import logger
 
-#: Events read from the end of the history to find the current state (one page).
-HISTORY_PAGE = 100
-#: At most this many history pages are read looking for the current state.
-HISTORY_MAX_PAGES = 5
 #: SendTaskSuccess errors meaning the task token can no longer be used (Step Functions
 #: API reference, SendTaskSuccess).
 DEAD_TOKEN_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -64,20 +60,6 @@ class StepFunctionsExecutions:
             if exc.response.get("Error", {}).get("Code") in {"ExecutionDoesNotExist", "InvalidArn"}:
                 raise WorkflowNotFound(f"workflow {name!r} not found") from None
             raise
-
-    def recent_events(self, name: str) -> list[dict[str, Any]]:
-        """History events, newest first, at most ``HISTORY_PAGE * HISTORY_MAX_PAGES``."""
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": self.arn(name), "reverseOrder": True, "maxResults": HISTORY_PAGE}
-        for _ in range(HISTORY_MAX_PAGES):
-            page = self._sfn.get_execution_history(**kwargs)
-            events.extend(page.get("events", []))
-            token = page.get("nextToken")
-            if not token or any(e.get("type", "").endswith("StateEntered") for e in events):
-                break
-            kwargs["nextToken"] = token
-        # Sort rather than trust the order: some emulators ignore reverseOrder.
-        return sorted(events, key=lambda e: int(e.get("id", 0)), reverse=True)
 
     def history_page(self, name: str, limit: int, next_token: str | None = None, reverse: bool = False) -> tuple[list[dict[str, Any]], str | None]:
         """One GetExecutionHistory page: ``(events, next_token)``.
