@@ -13,6 +13,8 @@ from typing import Any
 
 import moto
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from relay.local import moto_patches
@@ -348,3 +350,111 @@ def test_a_patch_must_say_what_it_corrects():
         Patch(name="silent", corrects=" ", targets=(Target("m", "a"),), build=lambda v: (v,))
     with pytest.raises(ValueError, match="moto_issue"):
         Patch(name="x", corrects="a test patch.", targets=(Target("m", "a"),), build=lambda v: (v,), moto_issue="#1")
+
+
+# ----- the speed patches: same results, less work ------------------------------------------------
+def _copy_calls(module: str) -> set[str]:
+    """The attributes of ``copy`` that moto's *source* of ``module`` uses (ast)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, module
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "copy"
+    }
+
+
+@pytest.mark.parametrize("module", moto_patches._JSON_COPY_MODULES)
+def test_the_json_copy_modules_use_only_deepcopy_of_copy(module):
+    # The patch gives these modules a `copy` that has only deepcopy: anything else would fail at run time.
+    assert _copy_calls(moto_patches._P + module) == {"deepcopy"}
+
+
+def test_the_copy_source_check_sees_other_copy_functions():
+    # control: a moto module that also calls copy.copy is caught
+    assert _copy_calls("moto.ec2.models.vpcs") - {"deepcopy"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(JSON_VALUES)
+def test_json_deepcopy_is_an_independent_equal_copy(value):
+    import copy
+
+    copied = moto_patches.json_deepcopy(value)
+    assert copied == copy.deepcopy(value)
+    # no container is shared with the original
+    originals = {id(v) for v in _containers(value)}
+    assert not originals & {id(v) for v in _containers(copied)}
+
+
+def _containers(value: Any) -> Iterator[Any]:
+    if isinstance(value, (dict, list)):
+        yield value
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _containers(item)
+
+
+def test_json_deepcopy_falls_back_to_deepcopy_for_other_objects():
+    import datetime
+
+    when = [datetime.datetime(2026, 1, 2, 3, 4, 5)]
+    box = {"set": {1, 2}, "when": when}
+    copied = moto_patches.json_deepcopy(box)
+    assert copied == box and copied["set"] is not box["set"] and copied["when"] is not when
+    # with a memo it is copy.deepcopy itself: shared references stay shared
+    shared: list[int] = [1]
+    twice = moto_patches.json_deepcopy([shared, shared], {})
+    assert twice[0] is twice[1] and twice[0] is not shared
+
+
+def test_result_path_jsonpath_is_parsed_once():
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+    assert result_path.parse("$.a.b") is result_path.parse("$.a.b")
+
+
+def test_a_loopback_service_client_is_unsigned_and_unstubbed(monkeypatch):
+    # Given Lambda answered by a local server, and moto's stubber recording what reaches it
+    # (no server is needed: every request is answered before it is sent)
+    from botocore.awsrequest import AWSResponse
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    stubbed: list[str] = []
+    sent: list[Any] = []
+
+    def answer(url: str, body: bytes) -> AWSResponse:
+        return AWSResponse(url, 200, {}, types.SimpleNamespace(stream=lambda: iter([body])))
+
+    def stub(self: Any, event_name: str, request: Any, **_: Any) -> AWSResponse:
+        stubbed.append(request.url)
+        return answer(request.url, b"<ListAllMyBucketsResult/>")
+
+    def capture(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request)
+        return answer(request.url, b"{}")
+
+    moto_patches.install()
+    monkeypatch.setattr(type(botocore_stubber), "__call__", stub)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
+    with moto.mock_aws():
+        client = boto_client.boto_client_for("us-east-1", "lambda")
+        client.meta.events.register("before-send.lambda", capture)
+        client.invoke(FunctionName="f", Payload=b"{}")
+        # Then the request goes out unsigned, with a fixed User-Agent, past moto's stubber
+        assert stubbed == [] and len(sent) == 1
+        boto_client.boto_client_for("us-east-1", "s3").list_buckets()
+    assert "Authorization" not in sent[0].headers
+    assert sent[0].headers["User-Agent"].startswith(b"relay-local-engine")
+    # And a service moto answers keeps moto's client: through the stubber
+    assert len(stubbed) == 1 and "s3" in stubbed[0]
