@@ -2,10 +2,15 @@
 emailed link, repeated R times. Bounded: N requests per round, a deadline per round,
 loopback only; it stops the server it started.
 
+The clients behave as people would: the approver follows each approval email's link
+once, as it lands in the outbox; the watcher reads the workflow list
+(``GET /workflows``, every page) twice a second, not each workflow in turn.
+
 For each round it reports how many ``POST /workflows`` answered 202 with
 ``Idempotent-Replayed: false`` (distinct keys: a replay would be a lost workflow), how
-many workflows SUCCEEDED, the wall time from the first request to the last success,
-workflows per second, and the server's peak RSS. Run on demand::
+many workflows were COMPLETED (report written, approved), the wall time from the first
+request to the last one listed COMPLETED, workflows per second, and the server's peak
+RSS. Run on demand::
 
     python bench/bench_load.py [--workflows 50] [--rounds 3] [--questions 1] [--deadline 900]
 
@@ -23,12 +28,17 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 RELAY = str(Path(sys.executable).with_name("relay"))
+#: Seconds between the watcher's looks at the outbox and the workflow list.
+POLL_SECONDS = 0.5
+#: Record statuses that end a workflow.
+DONE = frozenset({"COMPLETED", "REJECTED", "FAILED", "CANCELLED"})
 
 
 def request(method: str, url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
@@ -42,6 +52,21 @@ def request(method: str, url: str, body: dict[str, Any] | None = None, headers: 
         return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
 
 
+def listed(url: str) -> dict[str, str]:
+    """Every workflow ``GET /workflows`` lists (all statuses, every page): id → status."""
+    found: dict[str, str] = {}
+    token = ""
+    while True:
+        query = "limit=100" + (f"&next_token={urllib.parse.quote(token)}" if token else "")
+        code, _, body = request("GET", f"{url}/workflows?{query}")
+        if code != 200:
+            raise SystemExit(f"GET /workflows?{query} answered {code}: {body}")
+        found.update({item["workflow_id"]: item["status"] for item in body["items"]})
+        token = body.get("next_token") or ""
+        if not token:
+            return found
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -50,8 +75,13 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None, relay: list[str]) -> dict[str, Any]:
-    from relay.client import find_approval_link
-    from relay.local.mail import decide_by_link
+    from relay.local.mail import (
+        approval_id_of,
+        approval_link,
+        decide_by_link,
+        read_email,
+        workflow_id_of,
+    )
 
     data = Path(tempfile.mkdtemp(prefix="relay-load-"))
     command = [*relay, "serve", "--port", "0", "--data-dir", str(data)] + (["--corpus", corpus] if corpus else [])
@@ -84,23 +114,27 @@ def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: s
             thread.start()
         for thread in threads:
             thread.join()
+        # Like an approver with an inbox and a client that lists: each approval email is
+        # followed once as it lands, and the finished workflows are read from the status
+        # lists (GET /workflows?status=...), not by asking after each workflow in turn.
         approved: set[str] = set()
+        seen_mail: set[Path] = set()
         deadline = time.monotonic() + deadline_seconds
-        while time.monotonic() < deadline and any(s == "RUNNING" for s in started.values()):
-            for workflow_id, state in list(started.items()):
-                if state != "RUNNING":
+        while time.monotonic() < deadline and any(s not in DONE for s in started.values()):
+            for path in sorted((data / "outbox").glob("*.eml")):
+                if path in seen_mail:
                     continue
-                _, _, status = request("GET", f"{url}/workflows/{workflow_id}")
-                approval = status.get("approval") or {}
-                if status["status"] != "RUNNING":
-                    started[workflow_id] = status["status"]
-                elif approval.get("status") == "PENDING" and approval["approval_id"] not in approved:
-                    link = find_approval_link(data / "outbox", workflow_id, approval["approval_id"])
-                    decide_by_link(link, approve=True, decided_by="load test")
-                    approved.add(approval["approval_id"])
-            time.sleep(0.2)
+                seen_mail.add(path)
+                message = read_email(path)
+                if workflow_id_of(message) in started and approval_id_of(message) not in approved:
+                    decide_by_link(approval_link(message), approve=True, decided_by="load test")
+                    approved.add(approval_id_of(message))
+            for workflow_id, status in listed(url).items():
+                if workflow_id in started:
+                    started[workflow_id] = status
+            time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - t0
-        succeeded = sum(1 for s in started.values() if s == "SUCCEEDED")
+        succeeded = sum(1 for s in started.values() if s == "COMPLETED")
         return {
             "accepted": len(started), "replayed": replayed, "refused": refused, "succeeded": succeeded,
             "wall_s": wall, "per_s": succeeded / wall if wall else 0.0, "peak_rss_mib": peak_rss_mib(server.pid),
@@ -124,13 +158,13 @@ def main() -> None:
         row = one_round(args.workflows, args.questions, args.deadline, args.corpus, args.relay.split())
         rows.append(row)
         print(
-            f"round {round_ + 1}: {row['succeeded']}/{args.workflows} SUCCEEDED (accepted {row['accepted']}, "
+            f"round {round_ + 1}: {row['succeeded']}/{args.workflows} COMPLETED (accepted {row['accepted']}, "
             f"replayed {row['replayed']}, refused {row['refused']}) in {row['wall_s']:.1f} s = "
             f"{row['per_s']:.2f} workflows/s, serve peak RSS {row['peak_rss_mib']:.0f} MiB",
             flush=True,
         )
     full = sum(1 for r in rows if r["succeeded"] == args.workflows)
-    print(f"{full} of {args.rounds} rounds had {args.workflows} of {args.workflows} SUCCEEDED")
+    print(f"{full} of {args.rounds} rounds had {args.workflows} of {args.workflows} COMPLETED")
 
 
 if __name__ == "__main__":

@@ -39,28 +39,46 @@ from typing import Any, TextIO
 REPORT_EXPORT_SECONDS = 1.0
 
 
-def export_reports(relay: Any, folder: Path) -> list[Path]:
-    """Copy the report of every COMPLETED workflow not yet in ``folder``; return the new files."""
-    from relay_core.adapters.artifact_store import S3ArtifactStore
-    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
-    from relay_core.models import ArtifactRef
+class ReportExporter:
+    """Copies the report of every COMPLETED workflow into ``folder`` as
+    ``{workflow_id}.md``, once each (a file already there is left alone).
 
-    from relay.local.runtime import BUCKET, TABLE
+    The record and artifact adapters are made once (a boto3 resource costs tens of
+    milliseconds to build), and workflows already copied are remembered, so a call
+    reads only the COMPLETED index and the reports it has not copied yet.
+    """
 
-    records = DynamoDBWorkflowRecords(TABLE)
-    store = S3ArtifactStore(BUCKET, client=relay.s3)
-    written: list[Path] = []
-    start_key = None
-    while True:
-        items, start_key = records.list_workflows("COMPLETED", limit=100, start_key=start_key)
-        for item in items:
-            target = folder / f"{item['workflow_id']}.md"
-            if isinstance(item.get("report"), dict) and not target.exists():
-                folder.mkdir(parents=True, exist_ok=True)
-                target.write_text(store.get_text(ArtifactRef.model_validate(item["report"])))
-                written.append(target)
-        if not start_key:
-            return written
+    def __init__(self, relay: Any, folder: Path):
+        from relay_core.adapters.artifact_store import S3ArtifactStore
+        from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
+
+        from relay.local.runtime import BUCKET, TABLE
+
+        self.folder = folder
+        self._records = DynamoDBWorkflowRecords(TABLE)
+        self._store = S3ArtifactStore(BUCKET, client=relay.s3)
+        self._copied: set[str] = set()
+
+    def export(self) -> list[Path]:
+        """Copy the reports not copied yet; return the new files."""
+        from relay_core.models import ArtifactRef
+
+        written: list[Path] = []
+        start_key = None
+        while True:
+            items, start_key = self._records.list_workflows("COMPLETED", limit=100, start_key=start_key)
+            for item in items:
+                workflow_id = item["workflow_id"]
+                if workflow_id in self._copied or not isinstance(item.get("report"), dict):
+                    continue
+                target = self.folder / f"{workflow_id}.md"
+                if not target.exists():
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    target.write_text(self._store.get_text(ArtifactRef.model_validate(item["report"])))
+                    written.append(target)
+                self._copied.add(workflow_id)
+            if not start_key:
+                return written
 
 
 @dataclass
@@ -155,10 +173,11 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
                 f"relay: press Ctrl-C to stop; workflows are kept in {data_dir / 'state'}/\n"
             )
             out.flush()
+            exporter = ReportExporter(relay, reports)
             while not stop.wait(REPORT_EXPORT_SECONDS):
                 try:
                     relay.store.heartbeat()
-                    for path in export_reports(relay, reports):
+                    for path in exporter.export():
                         out.write(f"relay: report ready: {path}\n")
                         out.flush()
                 except Exception as exc:  # keep serving; say what went wrong

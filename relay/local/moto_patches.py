@@ -1300,10 +1300,10 @@ def _build_parse_cache(_original: Any) -> tuple[Any, ...]:
         definition = self._evaluation_details.state_machine_details.definition
         with _parse_lock:
             program = _parse_cache.get(definition)
-        if program is None:
-            program = AmazonStateLanguageParser.parse(definition)[0]
-            with _parse_lock:
-                _parse_cache[definition] = program
+            if program is None:
+                # parsed under the lock: executions started together wait for one parse
+                # instead of each parsing the same text (about a second each)
+                program = _parse_cache[definition] = AmazonStateLanguageParser.parse(definition)[0]
         return program
 
     return (_get_evaluation_entrypoint,)
@@ -1346,7 +1346,7 @@ def _build_stubber_routes(_original: Any) -> tuple[Any, ...]:
         for service, pattern in backend_index.backend_url_patterns:
             if not pattern.match(clean_url):
                 continue
-            backend_dict = backends.get_backend(service)
+            backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
             if isinstance(backend_dict, BackendDict):
                 account = backend_dict[DEFAULT_ACCOUNT_ID]
                 backend = account["us-east-1"] if "us-east-1" in account else account["aws"]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +130,7 @@ class InMemoryWorkflowRecords:
             return True
 
     def list_workflows(
-        self, status: str, limit: int = 20, start_key: dict[str, Any] | None = None
+        self, status: str, limit: int = 20, start_key: dict[str, Any] | None = None, fields: Sequence[str] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         with self._lock:
             items = sorted(
@@ -144,6 +145,8 @@ class InMemoryWorkflowRecords:
             items = [w for w in items if (w["created_at"], w["pk"]) < position]
         page = items[:limit]
         last = {k: page[-1][k] for k in ("pk", "status", "created_at")} if len(items) > limit else None
+        if fields is not None:
+            page = [{k: v for k, v in item.items() if k in fields} for item in page]
         return page, last
 
     # ----- approvals -----------------------------------------------------------------

@@ -458,3 +458,40 @@ def test_a_loopback_service_client_is_unsigned_and_unstubbed(monkeypatch):
     assert sent[0].headers["User-Agent"].startswith(b"relay-local-engine")
     # And a service moto answers keeps moto's client: through the stubber
     assert len(stubbed) == 1 and "s3" in stubbed[0]
+
+
+def test_executions_started_together_parse_their_definition_once(monkeypatch):
+    # Given a definition nobody has parsed yet, and a parser that counts its calls (and is slow)
+    import threading
+    import time
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    moto_patches.install()
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": time.time_ns(), "End": True}}})
+    real_parse = AmazonStateLanguageParser.parse
+    calls: list[str] = []
+
+    def counting_parse(text: str) -> Any:
+        calls.append(text)
+        time.sleep(0.05)  # long enough for every thread to ask while the first parse runs
+        return real_parse(text)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting_parse))
+    worker = types.SimpleNamespace(
+        _evaluation_details=types.SimpleNamespace(state_machine_details=types.SimpleNamespace(definition=definition))
+    )
+    programs: list[Any] = []
+    # When eight executions ask for it at once
+    threads = [
+        threading.Thread(target=lambda: programs.append(ExecutionWorker._get_evaluation_entrypoint(worker)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then it is parsed once and every execution gets that one program
+    assert calls == [definition]
+    assert len(programs) == 8 and all(p is programs[0] for p in programs)

@@ -138,6 +138,25 @@ def test_dynamodb_conditions_the_transition_rules_and_the_fake_agree(dynamodb_re
     assert checked == len(_stored_records()) * 4 * len(OPERATIONS)
 
 
+def test_a_list_page_with_fields_holds_only_those_fields_in_dynamodb_and_the_fake(dynamodb_records) -> None:
+    # Given one COMPLETED workflow with more attributes than a list shows
+    adapter, table = dynamodb_records
+    record = {"workflow_id": "wf-list", "status": "COMPLETED", "created_at": "2026-01-02T00:00:00Z", "topic": "t",
+              "report": {"bucket": "b", "key": "k"}, "execution_arn": "arn:x", "revisions": 1}  # fmt: skip
+    table.put_item(Item={"pk": "WORKFLOW#wf-list", **record})
+    fake = InMemoryWorkflowRecords()
+    fake.workflows["wf-list"] = dict(record)
+    fields = ("pk", "workflow_id", "status", "created_at", "revisions")
+    for store in (adapter, fake):
+        # When a page is read with and without fields
+        [narrow] = [i for i in store.list_workflows("COMPLETED", fields=fields)[0] if i["workflow_id"] == "wf-list"]
+        [whole] = [i for i in store.list_workflows("COMPLETED")[0] if i["workflow_id"] == "wf-list"]
+        # Then the narrow one has exactly those fields, with the same values as the whole one
+        assert set(narrow) == set(fields), type(store).__name__
+        assert narrow == {k: whole[k] for k in fields} and "report" in whole
+    table.delete_item(Key={"pk": "WORKFLOW#wf-list"})
+
+
 def test_the_rules_hold_their_promises() -> None:
     # Final outcomes never move; a stopped attempt is final for itself; no attempt overwrites a later one.
     assert not may_set_status({"status": "COMPLETED", "redrive_count": 0}, 5)

@@ -15,6 +15,7 @@ build the adapters and the agents and pass them in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,9 +71,10 @@ class WorkflowRecords(Protocol):
         ...
 
     def list_workflows(
-        self, status: str, limit: int = 20, start_key: dict[str, Any] | None = None
+        self, status: str, limit: int = 20, start_key: dict[str, Any] | None = None, fields: Sequence[str] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page of workflows with ``status``, newest first: ``(items, last_key)``.
+        ``fields``: only these attributes of each item (``None``: all of them).
 
         Raises:
             InvalidInput: ``start_key`` was not a key this store returned (``next_token``).

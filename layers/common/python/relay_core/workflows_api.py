@@ -231,6 +231,10 @@ def describe_workflow(
 
 
 # ----- list ------------------------------------------------------------------------------------
+#: The record attributes a list page reads: the summary's, and the index key's.
+SUMMARY_FIELDS = ("pk", "workflow_id", "status", "topic", "created_at", "updated_at", "revisions")
+
+
 def _summary(item: dict[str, Any]) -> WorkflowSummary:
     return WorkflowSummary(
         workflow_id=str(item.get("workflow_id") or str(item["pk"]).removeprefix("WORKFLOW#")),
@@ -266,7 +270,9 @@ def list_workflows(records: WorkflowRecords, query: ListQuery) -> WorkflowList:
         if status in token.done:
             continue
         start = token.keys.get(status)  # type: ignore[call-overload]
-        items, last = records.list_workflows(status, limit=query.limit, start_key=start.model_dump() if start else None)
+        items, last = records.list_workflows(
+            status, limit=query.limit, start_key=start.model_dump() if start else None, fields=SUMMARY_FIELDS
+        )
         fetched[status] = (items, last)
     streams = [[(str(i["created_at"]), status, n, i) for n, i in enumerate(items)] for status, (items, _) in fetched.items()]
     taken = list(heapq.merge(*streams, key=lambda t: t[0], reverse=True))[: query.limit]
