@@ -4,7 +4,7 @@ loopback only; it stops the server it started.
 
 The clients behave as people would: the approver follows each approval email's link
 once, as it lands in the outbox; the watcher reads the workflow list
-(``GET /workflows``, every page) twice a second, not each workflow in turn.
+(``GET /workflows``, every page) once a second, not each workflow in turn.
 
 For each round it reports how many ``POST /workflows`` answered 202 with
 ``Idempotent-Replayed: false`` (distinct keys: a replay would be a lost workflow), how
@@ -36,7 +36,7 @@ from typing import Any
 
 RELAY = str(Path(sys.executable).with_name("relay"))
 #: Seconds between the watcher's looks at the outbox and the workflow list.
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 #: Record statuses that end a workflow.
 DONE = frozenset({"COMPLETED", "REJECTED", "FAILED", "CANCELLED"})
 

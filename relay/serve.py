@@ -27,6 +27,7 @@ answers the Step Functions API at ``/sfn``.
 from __future__ import annotations
 
 import contextlib
+import queue
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from relay_core.contracts import RecordStatus
 
 #: How often finished reports are copied out of the in-memory bucket, seconds.
 REPORT_EXPORT_SECONDS = 1.0
@@ -43,9 +46,11 @@ class ReportExporter:
     """Copies the report of every COMPLETED workflow into ``folder`` as
     ``{workflow_id}.md``, once each (a file already there is left alone).
 
-    The record and artifact adapters are made once (a boto3 resource costs tens of
-    milliseconds to build), and workflows already copied are remembered, so a call
-    reads only the COMPLETED index and the reports it has not copied yet.
+    :meth:`export_all` copies every report the table lists (at start: workflows restored
+    from the data folder). After that the exporter is told of each record as it is
+    written (it is a persistence hook, :func:`relay.local.moto_patches.add_persistence`),
+    and :meth:`export` copies only the reports finished since: an idle server reads
+    nothing, however many workflows it keeps.
     """
 
     def __init__(self, relay: Any, folder: Path):
@@ -55,30 +60,65 @@ class ReportExporter:
         from relay.local.runtime import BUCKET, TABLE
 
         self.folder = folder
+        self._table = TABLE
         self._records = DynamoDBWorkflowRecords(TABLE)
         self._store = S3ArtifactStore(BUCKET, client=relay.s3)
-        self._copied: set[str] = set()
+        self._finished: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
 
-    def export(self) -> list[Path]:
-        """Copy the reports not copied yet; return the new files."""
-        from relay_core.models import ArtifactRef
+    # ----- the persistence hook: called on the engine's threads, so it only queues ---------
+    def item_changed(self, table: str, key: dict[str, Any], item: dict[str, Any] | None) -> None:
+        """A record was written (``item`` in DynamoDB JSON, ``None`` when deleted)."""
+        if table != self._table or not item or item.get("status") != {"S": RecordStatus.COMPLETED}:
+            return
+        report = item.get("report", {}).get("M")
+        if report is not None and "workflow_id" in item:
+            self._finished.put((item["workflow_id"]["S"], {k: _deserialize(v) for k, v in report.items()}))
 
+    def object_put(self, *args: Any) -> None:
+        return None
+
+    object_deleted = history_changed = execution_changed = memo_changed = object_put
+
+    # ----- copying -----------------------------------------------------------------------
+    def export_all(self) -> list[Path]:
+        """Copy the report of every COMPLETED workflow the table lists; return the new files."""
         written: list[Path] = []
         start_key = None
         while True:
-            items, start_key = self._records.list_workflows("COMPLETED", limit=100, start_key=start_key)
-            for item in items:
-                workflow_id = item["workflow_id"]
-                if workflow_id in self._copied or not isinstance(item.get("report"), dict):
-                    continue
-                target = self.folder / f"{workflow_id}.md"
-                if not target.exists():
-                    self.folder.mkdir(parents=True, exist_ok=True)
-                    target.write_text(self._store.get_text(ArtifactRef.model_validate(item["report"])))
-                    written.append(target)
-                self._copied.add(workflow_id)
+            items, start_key = self._records.list_workflows(
+                RecordStatus.COMPLETED, limit=100, start_key=start_key, fields=("workflow_id", "report")
+            )
+            written += [p for i in items if isinstance(i.get("report"), dict) and (p := self._copy(i["workflow_id"], i["report"]))]
             if not start_key:
                 return written
+
+    def export(self) -> list[Path]:
+        """Copy the reports finished since the last call; return the new files."""
+        written: list[Path] = []
+        while True:
+            try:
+                workflow_id, report = self._finished.get_nowait()
+            except queue.Empty:
+                return written
+            if path := self._copy(workflow_id, report):
+                written.append(path)
+
+    def _copy(self, workflow_id: str, report: dict[str, Any]) -> Path | None:
+        from relay_core.models import ArtifactRef
+
+        target = self.folder / f"{workflow_id}.md"
+        if target.exists():
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(self._store.get_text(ArtifactRef.model_validate(report)))
+        return target
+
+
+def _deserialize(value: dict[str, Any]) -> Any:
+    """One DynamoDB JSON value as Python (boto3's deserializer)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer().deserialize(value)
 
 
 @dataclass
@@ -173,13 +213,19 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
                 f"relay: press Ctrl-C to stop; workflows are kept in {data_dir / 'state'}/\n"
             )
             out.flush()
-            exporter = ReportExporter(relay, reports)
+            from relay.local import moto_patches
+
+            exporter = ReportExporter(relay, reports)  # told of every record from now on, so
+            moto_patches.add_persistence(exporter)  # the first pass (all listed) misses none
+            stack.callback(moto_patches.remove_persistence, exporter)
+            pending = exporter.export_all
             while not stop.wait(REPORT_EXPORT_SECONDS):
                 try:
                     relay.store.heartbeat()
-                    for path in exporter.export():
+                    for path in pending():
                         out.write(f"relay: report ready: {path}\n")
                         out.flush()
+                    pending = exporter.export
                 except Exception as exc:  # keep serving; say what went wrong
                     out.write(f"relay: could not copy reports: {exc}\n")
                     out.flush()
