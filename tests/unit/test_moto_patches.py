@@ -495,3 +495,38 @@ def test_executions_started_together_parse_their_definition_once(monkeypatch):
     # Then it is parsed once and every execution gets that one program
     assert calls == [definition]
     assert len(programs) == 8 and all(p is programs[0] for p in programs)
+
+
+def test_remembered_stubber_routes_answer_as_moto_does():
+    # Given moto's own process_request and the patched one, and requests to a mocked
+    # service, a bucket URL, an AWS service moto lacks, and a non-AWS URL
+    from botocore.awsrequest import AWSPreparedRequest
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    moto_patches.install()
+    original = moto_patches._applied[Target("moto.core.botocore_stubber", "BotocoreStubber.process_request")].slot.value
+    sfn = {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0",
+           "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/states/aws4_request"}  # fmt: skip
+    requests = [
+        ("POST", "https://states.us-east-1.amazonaws.com/", sfn, b"{}"),
+        ("GET", "https://s3.us-east-1.amazonaws.com/", {}, b""),
+        ("GET", "https://bucket.s3.us-east-1.amazonaws.com/key", {}, b""),
+        ("GET", "https://nothing-here.us-east-1.amazonaws.com/", {}, b""),
+        ("GET", "http://127.0.0.1:9/elsewhere", {}, b""),
+    ]
+    stubber = BotocoreStubber()
+    with moto.mock_aws():
+        for method, url, headers, body in requests * 2:  # the second time from the remembered routes
+            request = AWSPreparedRequest(method=method, url=url, headers=headers, body=body, stream_output=False)
+            ours, theirs = stubber.process_request(request), original(stubber, request)
+            # Then both answer alike (request ids differ; status and body do not)
+            assert (ours is None) == (theirs is None), url
+            if ours is not None:
+                assert (ours[0], _no_ids(ours[2])) == (theirs[0], _no_ids(theirs[2])), url
+
+
+def _no_ids(body: Any) -> bytes:
+    import re
+
+    text = body.encode() if isinstance(body, str) else bytes(body)
+    return re.sub(rb"<(RequestId|HostId)>[^<]*</(RequestId|HostId)>", b"", text)
