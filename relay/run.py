@@ -451,6 +451,7 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
                 progress.note(f"console: {console.url}executions/{name} (Step Functions API: --endpoint-url {console.sfn_endpoint})")
             arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
             code = _drive(relay, arn, run_dir, options.auto_approve, progress, out)
+            out.flush()  # the outcome is on screen before the runtime stops
             if console is not None and code != EXIT_INTERRUPTED:
                 keep_serving(console, out)
             return code
