@@ -55,6 +55,8 @@ TABLE = "relay-workflows-local"
 FUNCTION_SUBSTITUTIONS: dict[str, str] = {spec.substitution_key: spec.name for spec in TASK_FUNCTIONS}
 #: How often a status-change delivery is tried before it is given up (and logged).
 DELIVERY_ATTEMPTS = 3
+#: :meth:`LocalRelay.follow` reads an execution's status at least this often, in seconds.
+STATUS_RECHECK_SECONDS = 1.0
 _log = logging.getLogger("relay.local")
 
 
@@ -586,8 +588,10 @@ class LocalRelay:
         ``on_poll`` runs once per poll, also while no event arrives (an execution
         waiting for its task token records nothing until someone decides). Events
         from before a redrive are yielded too (the history is one). The execution is
-        read again only when the engine reports a change (a history event or a status
-        change), and then only its new events (:meth:`_events_after`).
+        read again when the engine reports a change to it (a history event or a status
+        change), and then only its new events (:meth:`_events_after`); its status is
+        also read every :data:`STATUS_RECHECK_SECONDS` while nothing is reported (a
+        safety net: every status change the engine makes is reported).
 
         Raises:
             TimeoutError: still running after ``timeout`` seconds.
@@ -596,13 +600,16 @@ class LocalRelay:
         deadline = None if timeout is None else time.time() + timeout
         read: tuple[int, int, str | None] | None = None  # what the execution looked like when last read
         status = "RUNNING"
+        described = 0.0
         while True:
             with self._changed:
                 version = self._version
                 now = (self._lengths.get(execution_arn, 0), self._status_changes.get(execution_arn, 0), self._published.get(execution_arn))
-            if now != read:
-                if read is None or now[1:] != read[1:]:
+            stale = time.monotonic() - described >= STATUS_RECHECK_SECONDS
+            if now != read or stale:
+                if read is None or now[1:] != read[1:] or stale:
                     status = self.describe(execution_arn)["status"]  # before the history: it then holds the last event
+                    described = time.monotonic()
                 if read is None or last_id == 0:
                     events = self.history(execution_arn)
                 elif now[0] > last_id or now[1:] != read[1:]:

@@ -10,6 +10,7 @@ import textwrap
 from types import SimpleNamespace
 from typing import Any
 
+from relay.local import runtime
 from relay.local.runtime import LocalRelay
 from relay.run import starting_up
 
@@ -42,8 +43,9 @@ class FakeStepFunctions:
         return {"events": page}
 
 
-def test_follow_reads_each_event_once_and_only_when_its_execution_changed():
-    # Given a runtime (not started) whose Step Functions client is a fake
+def test_follow_reads_each_event_once_and_only_when_its_execution_changed(monkeypatch):
+    # Given a runtime (not started) whose Step Functions client is a fake (and no periodic status check)
+    monkeypatch.setattr(runtime, "STATUS_RECHECK_SECONDS", float("inf"))
     relay = LocalRelay("unused")
     sfn = FakeStepFunctions()
     relay.sfn = sfn
@@ -98,6 +100,28 @@ def test_follow_reads_further_back_when_more_events_arrived_than_reported():
     # Then the page grows until it reaches back to the last event yielded
     assert [next(followed)["id"] for _ in range(3)] == [3, 4, 5]
     assert sfn.returned == [2, 1, 2, 4]  # the first read, then pages of 1, 2 and 4 events
+
+
+def test_follow_notices_a_status_change_nobody_reported(monkeypatch):
+    # Given an execution that stops without the engine reporting it (the safety net)
+    monkeypatch.setattr(runtime, "STATUS_RECHECK_SECONDS", 0.0)
+    relay = LocalRelay("unused")
+    sfn = FakeStepFunctions()
+    relay.sfn = sfn
+    sfn.events = [{"id": 1, "type": "ExecutionStarted"}]
+
+    def stop_silently() -> None:
+        if sfn.status != "RUNNING":
+            return
+        sfn.events.append({"id": 2, "type": "ExecutionAborted"})
+        sfn.status = "ABORTED"
+        relay._published[ARN] = "ABORTED"  # what follow waits for before it returns
+
+    # Then following it ends, with every event
+    assert [e["type"] for e in relay.follow(ARN, poll_seconds=0.001, on_poll=stop_silently)] == [
+        "ExecutionStarted",
+        "ExecutionAborted",
+    ]
 
 
 def test_moto_batch_loads_only_when_batch_is_used():
