@@ -1,52 +1,128 @@
-"""Benchmark: wall time of ``relay run "TOPIC" --questions 3 --auto-approve``, process
-start included, on the local runtime with the default corpus (botocore's AWS docs).
+"""Benchmark: ``relay run "TOPIC" --questions 3 --auto-approve``, process start to exit, on
+the local runtime with the default corpus (botocore's AWS docs): wall time, CPU time and
+a per-phase timeline.
 
-Run on demand (``make bench`` or ``python bench/bench_run.py [--runs N]``); it is not a
-test and asserts nothing. The first run may build the corpus index (cached under
-``RELAY_CACHE_DIR``, default ``~/.cache/relay``); it is reported separately as the
-warm-up and left out of the median. Target: median under 10 s on a 2-core box.
+Run on demand (``make bench`` or ``python bench/bench_run.py [--runs N] [--relay PATH]``);
+it is not a test and asserts nothing. The first run may build the corpus index (cached
+under ``RELAY_CACHE_DIR``, default ``~/.cache/relay``); it is reported separately as the
+warm-up and left out of the medians. Target: median under 3 s wall on a 2-core box.
+
+Each run is one ``relay`` process. Its CPU time (user and system seconds, its threads and
+any children included) is the kernel's accounting of the finished process
+(``os.wait4``); the wall time is a monotonic clock read before the start and after the
+process is reaped. The timeline stamps each line the process prints as it arrives (the
+CLI flushes one line per state), so a phase is the time between two lines:
+
+``validated``  the first line (``relay: execution …``): interpreter, CLI and input checks;
+``runtime up`` ``local runtime ready``: moto, the loopback servers, the agents;
+``→ State``    each state entered (the state's own time is up to the next line);
+``report``     ``relay: SUCCEEDED`` (the run folder is written by then);
+``exit``       the process is reaped.
+
+The medians are taken phase by phase over the measured runs. CPU time cannot be
+split by phase from outside; the total is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TOPIC = "How do AWS Step Functions task tokens work?"
+#: Lines of ``relay run``'s output that mark a phase, and the phase's name.
+MARKS = (
+    (re.compile(r"^relay: execution "), "validated"),
+    (re.compile(r"local runtime ready"), "runtime up"),
+    (re.compile(r"→ (\w+)"), "→ {0}"),
+    (re.compile(r"^relay: (SUCCEEDED|REJECTED|FAILED)"), "report"),
+)
 
 
-def one_run(runs_dir: Path) -> float:
-    relay = Path(sys.executable).with_name("relay")
-    command = [str(relay), "run", TOPIC, "--questions", "3", "--auto-approve", "--runs-dir", str(runs_dir)]
+@dataclass
+class Run:
+    wall: float
+    user: float
+    system: float
+    #: ``(phase, seconds since the process started)`` in the order printed.
+    marks: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+
+def one_run(relay: str, runs_dir: Path) -> Run:
+    """One ``relay run`` process; raises ``SystemExit`` with its output when it fails."""
+    command = [relay, "run", TOPIC, "--questions", "3", "--auto-approve", "--runs-dir", str(runs_dir)]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"relay run failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return elapsed
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert process.stdout is not None and process.stderr is not None
+    marks: list[tuple[str, float]] = []
+    lines = []
+    for line in process.stdout:
+        now = time.perf_counter() - started
+        lines.append(line)
+        for pattern, name in MARKS:
+            match = pattern.search(line)
+            if match:
+                marks.append((name.format(*match.groups()), now))
+                break
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"relay run failed ({process.returncode}):\n{''.join(lines)}\n{errors}")
+    marks.append(("exit", wall))
+    return Run(wall=wall, user=usage.ru_utime, system=usage.ru_stime, marks=marks)
+
+
+def describe(run: Run) -> str:
+    return f"{run.wall:.2f} s wall, {run.cpu:.2f} s CPU ({run.user:.2f} user + {run.system:.2f} sys)"
+
+
+def timeline(runs: list[Run]) -> list[str]:
+    """The median time of each phase mark over ``runs`` (marks every run printed)."""
+    names = [name for name, _ in runs[0].marks]
+    common = [n for n in names if all(n in dict(r.marks) for r in runs)]
+    rows, previous = [], 0.0
+    for name in common:
+        at = statistics.median(dict(r.marks)[name] for r in runs)
+        rows.append(f"  {at:6.2f} s  (+{at - previous:5.2f})  {name}")
+        previous = at
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs after the warm-up (default 5)")
+    parser.add_argument("--relay", default=str(Path(sys.executable).with_name("relay")), help="the relay executable (default: this venv's)")
     args = parser.parse_args()
     runs_dir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     try:
-        warmup = one_run(runs_dir)
-        print(f"warm-up (may build the corpus index): {warmup:.2f} s", flush=True)
-        times = []
+        print(f"warm-up (may build the corpus index): {describe(one_run(args.relay, runs_dir))}", flush=True)
+        runs = []
         for i in range(args.runs):
-            times.append(one_run(runs_dir))
-            print(f"run {i + 1}: {times[-1]:.2f} s", flush=True)
-        print(f"relay run, 3 questions, auto-approved: median {statistics.median(times):.2f} s "
-              f"(min {min(times):.2f}, max {max(times):.2f}, n={len(times)})")
+            runs.append(one_run(args.relay, runs_dir))
+            print(f"run {i + 1}: {describe(runs[-1])}", flush=True)
+        walls, cpus = [r.wall for r in runs], [r.cpu for r in runs]
+        print(
+            f"relay run, 3 questions, auto-approved (n={len(runs)}): "
+            f"median {statistics.median(walls):.2f} s wall (min {min(walls):.2f}, max {max(walls):.2f}), "
+            f"median {statistics.median(cpus):.2f} s CPU (user {statistics.median(r.user for r in runs):.2f}, "
+            f"sys {statistics.median(r.system for r in runs):.2f})"
+        )
+        print("median timeline since the process started (wall):")
+        print("\n".join(timeline(runs)))
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
 

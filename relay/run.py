@@ -12,6 +12,7 @@ cost (:mod:`relay_core.cost`). With ``console=True`` the web console
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 import signal
@@ -142,12 +143,14 @@ def check_corpus_option(corpus: str | None, option: str = "--corpus") -> Any:
     """
     import os
 
-    from relay_agents.corpus import CorpusError, check_corpus
-
     if corpus is None:
         if os.environ.get("RELAY_KNOWLEDGE_BASE_ID", "").strip():
             return None
         corpus, option = os.environ.get("RELAY_CORPUS", "").strip() or None, "RELAY_CORPUS"
+    if corpus is None:
+        return None  # botocore's documentation: nothing to check (and the agents load later, while the runtime starts)
+    from relay_agents.corpus import CorpusError, check_corpus
+
     try:
         return check_corpus(corpus)
     except CorpusError as exc:
@@ -240,6 +243,32 @@ def failure_of(description: dict[str, Any], history: list[dict[str, Any]]) -> st
     return f"{failed.name} failed ({error}): {cause}" if cause else f"{failed.name} failed ({error})"
 
 
+@contextmanager
+def starting_up() -> Iterator[None]:
+    """Start the local runtime without the cyclic garbage collector, then freeze the heap.
+
+    Start-up makes about half a million objects that live as long as the process
+    (modules, the engine, the servers, the agents, the corpus index) and little cyclic
+    garbage. With the collector on, the heap's growth triggers a full collection at
+    every quarter it grows (CPython's rule for the oldest generation), each walking
+    everything made so far: 7 to 9 of them, 1.2-1.8 s of CPU in a ``relay run``
+    (measured with ``gc.callbacks``; about 1 s of the run's CPU time in all). This
+    block turns the collector off and, when it ends, moves every object alive into the
+    permanent generation (``gc.freeze()``: later collections no longer walk them) and
+    turns the collector back on if it was on. The cost is the cyclic garbage made while
+    starting, kept until the process exits: about 10 MB more peak memory in a
+    ``relay run`` (344-347 MB against 334-335 MB with the collector on throughout).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived while a run was in progress."""
 
@@ -287,6 +316,8 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     records = DynamoDBWorkflowRecords(TABLE)
 
     def check_outbox() -> None:
+        if all(path in handled for path in relay.outbox.glob("*.eml")):
+            return  # nothing new delivered: read no email
         for path, message in approval_emails(relay.outbox, name):
             if path in handled:
                 continue
@@ -406,7 +437,8 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
                 api_port=options.api_port,
                 log_level="INFO" if options.verbose else "WARNING",
             )
-            relay.__enter__()
+            with starting_up():
+                relay.__enter__()
         except Interrupted as signal_name:
             print(f"relay: interrupted ({signal_name}) before the execution started; nothing to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -420,6 +452,7 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
                 progress.note(f"console: {console.url}executions/{name} (Step Functions API: --endpoint-url {console.sfn_endpoint})")
             arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
             code = _drive(relay, arn, run_dir, options.auto_approve, progress, out)
+            out.flush()  # the outcome is on screen before the runtime stops
             if console is not None and code != EXIT_INTERRUPTED:
                 keep_serving(console, out)
             return code
@@ -482,7 +515,8 @@ def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, ve
     with interruptible():
         try:
             relay = LocalRelay(data_dir=run_dir, corpus=corpus, api_port=api_port, log_level="INFO" if verbose else "WARNING")
-            relay.__enter__()
+            with starting_up():
+                relay.__enter__()
         except Interrupted as signal_name:
             print(f"relay: interrupted ({signal_name}) before the redrive started; nothing changed", file=sys.stderr)
             return EXIT_INTERRUPTED

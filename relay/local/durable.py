@@ -15,16 +15,30 @@ state/
   executions/<name>/map.json             succeeded Distributed Map iterations (for a redrive)
 ```
 
-Every file is written to a temporary name in the same folder and renamed over the
-old one (``os.replace``, atomic on POSIX), so the folder is consistent whenever the
-process dies: each file holds either its previous or its new content. Nothing is
-written only at exit. Writes are not fsync'ed: they survive the process dying, not
-the machine losing power.
+Every file but ``history.json`` is written to a temporary name in the same folder and
+renamed over the old one (``os.replace``, atomic on POSIX), so the folder is consistent
+whenever the process dies: each such file holds either its previous or its new content.
+
+``history.json`` is a JSON array with one event per line (``[``, the events joined by
+``,`` and a line break, ``]``) that grows by appending: new events overwrite the
+closing line break and ``]`` with ``,``, their lines and a new ``]``, in one ``pwrite`` call, so
+keeping a history of n events costs O(n) in all instead of O(n²) for rewriting it at
+every event. The file is written whole (through a temporary name and a rename) when a
+history is new to the store: a new execution, a redrive, a restored execution. The
+process dying during an append leaves the file either as it was or cut inside the last
+event's line; :meth:`DurableStore.executions` then reads the complete lines and drops
+the torn last event (that event is lost, as if the process had died a moment earlier,
+and a warning names the file). Histories written by earlier versions (one JSON document,
+indented) are read as they are.
+
+Nothing is written only at exit. Writes are not fsync'ed: they survive the process
+dying, not the machine losing power.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -38,6 +52,9 @@ from relay_core.contracts import RUNTIME_STOPPED_ERROR
 
 #: The folder under the data folder that holds the store.
 STATE_DIR = "state"
+#: How ``history.json`` ends (see the module docstring); an append overwrites it.
+_HISTORY_END = b"\n]\n"
+_log = logging.getLogger("relay.local")
 
 
 def _default(value: Any) -> Any:
@@ -69,6 +86,48 @@ def _safe_key(key: str) -> Path:
     return Path(*parts)
 
 
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The events of a ``history.json`` (see the module docstring), oldest first.
+
+    A file cut inside its last event's line (the process died while appending) yields
+    the complete events before it and logs a warning naming the file; an indented
+    history written whole by earlier versions is read as one JSON document.
+
+    Raises:
+        ValueError: the file is neither a JSON array nor the store's one-event-a-line
+            form, or an event line other than the last is unreadable.
+    """
+    data = path.read_bytes()
+    try:
+        events = json.loads(data)
+    except ValueError:
+        events = None
+    if isinstance(events, list):
+        return events
+    lines = data.split(b"\n")
+    if not lines or lines[0].strip() != b"[":
+        raise ValueError(f"{path}: not a history file (a JSON array, one event a line)")
+    decoder = json.JSONDecoder()
+    events = []
+    for number, line in enumerate(lines[1:], start=2):
+        text = line.decode("utf-8", "replace").strip()
+        if text == "]":
+            break
+        if not text:  # only where an append stopped before its closing bracket
+            continue
+        try:
+            event, _ = decoder.raw_decode(text)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            if any(rest.strip() for rest in lines[number:]):
+                raise ValueError(f"{path}: line {number} is not an event, and lines follow it")
+            _log.warning("%s: dropped a torn last event (line %d: the process stopped while writing it)", path, number)
+            break
+        events.append(event)
+    return events
+
+
 @dataclass
 class Restored:
     """What :meth:`DurableStore.restore` put back."""
@@ -95,6 +154,8 @@ class DurableStore:
         self.state_machine_arn = state_machine_arn
         self._prefix = state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
         self._lock = threading.Lock()
+        #: The id of the last event written to each ``history.json`` by this store.
+        self._history_ids: dict[Path, int] = {}
         self.paused = False
 
     # ----- paths --------------------------------------------------------------------------
@@ -129,9 +190,38 @@ class DurableStore:
             self._write_json(path, item)
 
     def history_changed(self, execution_arn: str, events: list[dict[str, Any]]) -> None:
+        """Append ``events`` (the events new since the last call, oldest first) to the
+        execution's ``history.json``; a history that starts at event 1 is written whole.
+
+        Raises:
+            RuntimeError: ``events`` do not follow the last event written (the store missed
+                events, which the engine's hook never does).
+        """
         folder = self._execution_dir(execution_arn)
-        if folder is not None and not self.paused:
-            self._write_json(folder / "history.json", events)
+        if folder is None or self.paused or not events:
+            return
+        path = folder / "history.json"
+        lines = b",\n".join(json.dumps(event, default=_default).encode("utf-8") for event in events)
+        first, last = int(events[0]["id"]), int(events[-1]["id"])
+        with self._lock:
+            if first == 1:
+                write_atomic(path, b"[\n" + lines + _HISTORY_END)
+            else:
+                written = self._history_ids.get(path)
+                if written != first - 1:
+                    raise RuntimeError(
+                        f"{path}: event {first} does not follow the last event written "
+                        f"({written if written is not None else 'none since this runtime started'})"
+                    )
+                fd = os.open(path, os.O_RDWR)
+                try:
+                    end = os.fstat(fd).st_size - len(_HISTORY_END)
+                    if end < 1 or os.pread(fd, len(_HISTORY_END), end) != _HISTORY_END:
+                        raise RuntimeError(f"{path}: does not end as the store writes it; cannot append event {first}")
+                    os.pwrite(fd, b",\n" + lines + _HISTORY_END, end)
+                finally:
+                    os.close(fd)
+            self._history_ids[path] = last
 
     def execution_changed(self, execution: Any, status: str | None) -> None:
         folder = self._execution_dir(execution.exec_arn)
@@ -169,7 +259,7 @@ class DurableStore:
                 continue
             meta = json.loads(meta_path.read_text())
             history_path, memo_path = folder / "history.json", folder / "map.json"
-            history = json.loads(history_path.read_text()) if history_path.is_file() else []
+            history = read_history(history_path) if history_path.is_file() else []
             memo = json.loads(memo_path.read_text()) if memo_path.is_file() else []
             touched = max(p.stat().st_mtime for p in (meta_path, history_path, memo_path) if p.is_file())
             found.append((meta, history, memo, touched))

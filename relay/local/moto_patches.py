@@ -452,7 +452,15 @@ def add_persistence(hook: Any) -> None:
     ``item_changed(table, key, item_or_None)`` (DynamoDB JSON), ``history_changed(arn,
     events)``, ``execution_changed(execution, status_or_None)`` and
     ``memo_changed(arn, entries)``. Calls are made on the engine's threads while the
-    change's lock is held, so one object's writes arrive in order."""
+    change's lock is held, so one object's writes arrive in order.
+
+    ``history_changed`` receives the events added to the execution's history since its
+    previous call for that history, oldest first (the engine's event dicts: ``id``,
+    ``previousEventId``, ``type``, ``timestamp`` as ISO 8601 text, details). Event ids
+    run 1, 2, … in order, and a history the hooks have not seen yet (a new execution,
+    a redrive, a restored execution, or any history while no hook was added) is passed
+    from its first event, so ``events[0]["id"] == 1`` means "this is the whole history
+    so far"."""
     with _lock:
         _persistence.append(hook)
 
@@ -1206,6 +1214,9 @@ def _build_write_through(
         return key
 
     def add_event(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Only the events not yet passed on (O(1) per event, not a copy of the history):
+        # ``_relay_reported`` counts them per history; a history new to the hooks (a fresh
+        # event manager: a start, a redrive, a restore) is passed from its first event.
         result = original_add_event(self, *args, **kwargs)
         arn = getattr(self, "_relay_execution", None)
         if arn is not None:
@@ -1213,9 +1224,12 @@ def _build_write_through(
             if hooks:
                 with _persist_lock:
                     with self._mutex:
-                        events = list(self._history_event_list)
-                    for hook in hooks:
-                        hook.history_changed(arn, events)
+                        start = getattr(self, "_relay_reported", 0)
+                        events = self._history_event_list[start:]
+                        self._relay_reported = start + len(events)
+                    if events:
+                        for hook in hooks:
+                            hook.history_changed(arn, events)
         return result
 
     return (

@@ -28,11 +28,13 @@ credentials are fake. Approval emails are written as ``.eml`` files to
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +55,8 @@ TABLE = "relay-workflows-local"
 FUNCTION_SUBSTITUTIONS: dict[str, str] = {spec.substitution_key: spec.name for spec in TASK_FUNCTIONS}
 #: How often a status-change delivery is tried before it is given up (and logged).
 DELIVERY_ATTEMPTS = 3
+#: :meth:`LocalRelay.follow` reads an execution's status at least this often, in seconds.
+STATUS_RECHECK_SECONDS = 1.0
 _log = logging.getLogger("relay.local")
 
 
@@ -99,9 +103,12 @@ def _stop_quietly(server: Any) -> None:
 
 def _warm_up() -> None:
     """Import the agents and load the corpus index (what the first PlanResearch and
-    research calls would otherwise do) in a background thread while the runtime starts,
-    so the first Tasks find them ready. Imports are CPU work under the GIL: this overlaps
-    waits, it does not run on a second core."""
+    research calls would otherwise do), and with the offline model its sentence ranking
+    (:func:`relay_agents.text.rank_sentences` imports scikit-learn and bm25s on first
+    use, 1.7-2 s of CPU; every offline research answer uses it), in a background thread
+    while the runtime starts, so the first Tasks find them ready and the modules are
+    made before :func:`relay.run.starting_up` freezes the heap. Imports are CPU work
+    under the GIL: this overlaps waits, it does not run on a second core."""
     import relay_agents.analyst  # noqa: F401
     import relay_agents.planner  # noqa: F401
     import relay_agents.researcher  # noqa: F401
@@ -110,9 +117,51 @@ def _warm_up() -> None:
     from relay_agents.settings import AgentSettings
 
     settings = AgentSettings.from_env()
+    if settings.model_provider == "offline":
+        from relay_agents.text import rank_sentences
+
+        rank_sentences(["Warm up the sentence ranking.", "It imports scikit-learn and bm25s on first use."])
     if settings.knowledge_base_id or (settings.corpus or "").startswith("s3://"):
         return  # remote corpora are reached through the (mocked) AWS APIs once the runtime is up
     corpus_from_settings(settings).search("warm up", k=1)
+
+
+def defer_moto_batch() -> None:
+    """Let ``moto.batch``'s package body run only when something uses it.
+
+    moto's Step Functions interpreter imports ``moto.batch.utils`` for one enum
+    (``JobStatus``, its Batch ``.sync`` task); importing that module runs the package's
+    ``__init__``, which imports ``moto.batch.models`` and through it all of ``moto.ec2``
+    (the EC2 service model, regions, instance types): 1.5 s of CPU, measured with
+    ``python -X importtime`` and py-spy on moto 5.2.5, for a service Relay never calls.
+    This registers ``moto.batch`` as the same package (same ``__path__``, so its
+    submodules import as before) whose body runs on the first read of
+    ``batch_backends``, the one name it defines (what moto's backend lookup
+    ``moto.backends.get_backend("batch")`` reads), so Batch still works under
+    ``mock_aws`` when something calls it. Does nothing once ``moto.batch`` is imported.
+
+    Raises:
+        ImportError: moto has no ``moto.batch`` package.
+    """
+    if "moto.batch" in sys.modules:
+        return
+    import moto
+
+    spec = importlib.util.find_spec("moto.batch")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError("moto.batch is not a package of the installed moto")
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def __getattr__(name: str) -> Any:
+        if name != "batch_backends":
+            raise AttributeError(f"module 'moto.batch' has no attribute {name!r}")
+        loader.exec_module(package)  # the real body: from .models import batch_backends
+        return package.__dict__["batch_backends"]
+
+    package.__getattr__ = __getattr__  # type: ignore[method-assign]
+    sys.modules["moto.batch"] = package
+    moto.batch = package  # type: ignore[attr-defined]  # as the import system sets it
 
 
 def _free_port() -> int:
@@ -122,14 +171,20 @@ def _free_port() -> int:
 
 
 class _AgentApp:
-    """An ASGI agent app (the researcher's ``BedrockAgentCoreApp``) under uvicorn on loopback."""
+    """An ASGI agent app (the researcher's ``BedrockAgentCoreApp``) under uvicorn on loopback.
+
+    It runs under the local servers' uvicorn server (:class:`relay.local.servers._Uvicorn`),
+    which wakes its loop when asked to stop instead of noticing at its next 0.1 s tick.
+    """
 
     def __init__(self, app: Any):
         import uvicorn
 
+        from relay.local.servers import _Uvicorn
+
         self.port = _free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", backlog=1024, lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = _Uvicorn(config)
         self.thread = threading.Thread(target=self.server.run, name="researcher-app", daemon=True)
 
     @property
@@ -137,36 +192,46 @@ class _AgentApp:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        self.thread.start()
-        deadline = time.time() + timeout
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the researcher agent app did not start")
-            time.sleep(0.01)
+        """Serve in the background; returns once the app accepts connections.
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
+        Raises:
+            RuntimeError: it did not start within ``timeout`` seconds.
+        """
+        self.thread.start()
+        if not self.server.ready.wait(timeout) or not self.server.started:
+            self.server.request_stop()
+            raise RuntimeError("the researcher agent app did not start")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting and close idle connections; an answer in flight still goes out."""
+        self.server.request_stop()
+        self.server.stopped.wait(timeout)
 
 
 class _ChangeNotifier:
     """A persistence hook (:func:`relay.local.moto_patches.add_persistence`) that wakes
-    :meth:`LocalRelay.follow` when a history grows or an execution changes status, so
-    following an execution costs nothing while it waits and reacts at once."""
+    :meth:`LocalRelay.follow` when a history grows or an execution changes status, and
+    notes, per execution, its history's length (its newest event id: ids run 1, 2, …
+    in order) and how many status changes it had, so following an execution costs
+    nothing while it waits, reacts at once, reads it again only when it changed (not
+    when a Map child or another execution did) and then only its new events."""
 
     def __init__(self, relay: LocalRelay):
         self.relay = relay
 
-    def _bump(self) -> None:
+    def history_changed(self, execution_arn: str, events: Any) -> None:
         with self.relay._changed:
+            if events:
+                self.relay._lengths[execution_arn] = int(events[-1]["id"])
             self.relay._version += 1
             self.relay._changed.notify_all()
 
-    def history_changed(self, execution_arn: str, events: Any) -> None:
-        self._bump()
-
     def execution_changed(self, execution: Any, status: Any) -> None:
-        self._bump()
+        with self.relay._changed:
+            arn = str(execution.exec_arn)
+            self.relay._status_changes[arn] = self.relay._status_changes.get(arn, 0) + 1
+            self.relay._version += 1
+            self.relay._changed.notify_all()
 
     def object_put(self, *args: Any) -> None:
         return None
@@ -215,6 +280,10 @@ class LocalRelay:
         self.store: Any = None
         self._changed = threading.Condition()
         self._version = 0
+        #: History length per execution ARN, as the engine last reported it (see _ChangeNotifier).
+        self._lengths: dict[str, int] = {}
+        #: Status changes seen per execution ARN (see _ChangeNotifier).
+        self._status_changes: dict[str, int] = {}
         #: The last status-change event published per execution ARN.
         self._published: dict[str, str] = {}
         self._notifier = _ChangeNotifier(self)
@@ -279,6 +348,7 @@ class LocalRelay:
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
         warm_up.start()
+        defer_moto_batch()
         moto_patches.install()
         isolate_powertools()
         moto_patches.set_retry_time_scale(self.retry_time_scale)
@@ -490,6 +560,22 @@ class LocalRelay:
                 return events
             kwargs["nextToken"] = token
 
+    def _events_after(self, execution_arn: str, last_id: int) -> list[dict[str, Any]]:
+        """The history events with an id above ``last_id``, oldest first, read newest first
+        (``reverseOrder``) a page just as long as the engine says is new, so following a
+        run of n events costs O(n) in all, not O(n²). Event ids are 1, 2, … in order
+        (GetExecutionHistory), so a page reaches back far enough once its oldest id is
+        ``last_id + 1`` or lower, or it is not full; otherwise a page twice as long is read."""
+        with self._changed:
+            length = self._lengths.get(execution_arn, 0)
+        want = max(length - last_id, 1)
+        while want <= 1000:  # GetExecutionHistory's largest page
+            page = self.sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=want)["events"]
+            if len(page) < want or int(page[-1]["id"]) <= last_id + 1:
+                return [event for event in reversed(page) if int(event["id"]) > last_id]
+            want *= 2
+        return [event for event in self.history(execution_arn) if int(event["id"]) > last_id]
+
     def follow(
         self,
         execution_arn: str,
@@ -502,31 +588,50 @@ class LocalRelay:
 
         ``on_poll`` runs once per poll, also while no event arrives (an execution
         waiting for its task token records nothing until someone decides). Events
-        from before a redrive are yielded too (the history is one).
+        from before a redrive are yielded too (the history is one). The execution is
+        read again when the engine reports a change to it (a history event or a status
+        change), and then only its new events (:meth:`_events_after`); its status is
+        also read every :data:`STATUS_RECHECK_SECONDS` while nothing is reported (a
+        safety net: every status change the engine makes is reported).
 
         Raises:
             TimeoutError: still running after ``timeout`` seconds.
         """
-        seen = 0
+        last_id = 0
         deadline = None if timeout is None else time.time() + timeout
-        version = -1
+        read: tuple[int, int, str | None] | None = None  # what the execution looked like when last read
+        status = "RUNNING"
+        described = 0.0
         while True:
             with self._changed:
                 version = self._version
-            status = self.describe(execution_arn)["status"]
-            events = self.history(execution_arn)
-            yield from events[seen:]
-            seen = len(events)
-            if status != "RUNNING":
-                # The engine shows the new status a moment before it publishes the event:
-                # wait for the event, then for its delivery to the record-failure function.
-                def published(stopped: str = status) -> bool:
-                    return self._published.get(execution_arn) == stopped
+                now = (self._lengths.get(execution_arn, 0), self._status_changes.get(execution_arn, 0), self._published.get(execution_arn))
+            stale = time.monotonic() - described >= STATUS_RECHECK_SECONDS
+            if now != read or stale:
+                if read is None or now[1:] != read[1:] or stale:
+                    status = self.describe(execution_arn)["status"]  # before the history: it then holds the last event
+                    described = time.monotonic()
+                if read is None or last_id == 0:
+                    events = self.history(execution_arn)
+                elif now[0] > last_id or now[1:] != read[1:]:
+                    events = self._events_after(execution_arn, last_id)
+                else:
+                    events = []
+                read = now
+                for event in events:
+                    if int(event["id"]) > last_id:
+                        last_id = int(event["id"])
+                        yield event
+                if status != "RUNNING":
+                    # The engine shows the new status a moment before it publishes the event:
+                    # wait for the event, then for its delivery to the record-failure function.
+                    def published(stopped: str = status) -> bool:
+                        return self._published.get(execution_arn) == stopped
 
-                with self._changed:
-                    self._changed.wait_for(published, timeout=10)
-                self.drain_events()
-                return
+                    with self._changed:
+                        self._changed.wait_for(published, timeout=10)
+                    self.drain_events()
+                    return
             if on_poll is not None:
                 on_poll()
             if deadline is not None and time.time() > deadline:
