@@ -404,17 +404,23 @@ def _containers(value: Any) -> Iterator[Any]:
             yield from _containers(item)
 
 
-def test_json_deepcopy_falls_back_to_deepcopy_for_other_objects():
+def test_json_deepcopy_copies_like_deepcopy_for_other_objects_and_shared_references():
     import datetime
+    import threading
 
     when = [datetime.datetime(2026, 1, 2, 3, 4, 5)]
     box = {"set": {1, 2}, "when": when}
     copied = moto_patches.json_deepcopy(box)
     assert copied == box and copied["set"] is not box["set"] and copied["when"] is not when
-    # with a memo it is copy.deepcopy itself: shared references stay shared
+    # shared references stay shared, as with copy.deepcopy (with or without a memo)
     shared: list[int] = [1]
-    twice = moto_patches.json_deepcopy([shared, shared], {})
-    assert twice[0] is twice[1] and twice[0] is not shared
+    for twice in (moto_patches.json_deepcopy([shared, shared]), moto_patches.json_deepcopy([shared, shared], {})):
+        assert twice[0] is twice[1] and twice[0] is not shared
+    # a value pickle refuses goes to copy.deepcopy, which copies what it can and says what it cannot
+    lock = threading.Lock()
+    assert moto_patches.json_deepcopy({"f": len})["f"] is len
+    with pytest.raises(TypeError):
+        moto_patches.json_deepcopy({"lock": lock})
 
 
 def test_result_path_jsonpath_is_parsed_once():
