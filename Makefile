@@ -43,19 +43,24 @@ setup: setup-test
 run: setup-run
 	$(BIN)/relay run "$(TOPIC)" --questions $(QUESTIONS) --auto-approve $(if $(CORPUS),--corpus "$(CORPUS)")
 
+# Two workers (pytest-xdist), one per core. Each test file runs whole on one worker (--dist loadfile): two
+# property modules end with a test that reads what the module's other tests counted. (--dist loadgroup would
+# group finer, but pytest-xdist 3.8's groups are lost under pytest 9, which no longer reads Item._nodeid.)
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 test: setup-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-unit: setup-test
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m unit
 test-statemachine: setup-test
-	$(BIN)/python -m pytest -m statemachine
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m statemachine
 test-infra: setup-test
-	$(BIN)/python -m pytest -m infra
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m infra
 test-e2e: setup-test
-	$(BIN)/python -m pytest -m e2e
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m e2e
 test-property: setup-test
-	$(BIN)/python -m pytest -m property
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m property
 
 # Everything a deploy checks that runs offline: build, synth (pinned CLI, cdk-nag), cfn-lint,
 # asl-validator, parliament, the 75 % size budget. The step before `npx cdk deploy`.
@@ -87,6 +92,7 @@ bench: setup-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/bench_load.py --rounds 1
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_redrive.py
 	$(BIN)/python bench/bench_runtime_start.py
