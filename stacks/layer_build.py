@@ -176,7 +176,7 @@ def _write_zip(zip_path: Path, trees: list[tuple[Path, str]], skip_top: tuple[st
             if path.is_file():
                 entries.append((f"{prefix}{rel.as_posix()}", path))
     entries.sort(key=lambda e: e[0])
-    tmp = zip_path.with_suffix(".zip.tmp")
+    tmp = _temporary_beside(zip_path)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for arcname, path in entries:
             info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
@@ -241,9 +241,20 @@ def build_deps(lock: Path, kind: str, *, lambda_layer: bool, log=print) -> tuple
             nbytes = _tree_bytes(site)
             _write_zip(out, [(site, "")])
     _prune_stale(kind, key)
-    manifest.write_text(json.dumps({"kind": kind, "key": key, "bytes": nbytes, "lock": lock.name,
-                                    "packages": locked(lock), "python": PYTHON_VERSION}, indent=2))  # fmt: skip
+    tmp_manifest = _temporary_beside(manifest)
+    tmp_manifest.write_text(json.dumps({"kind": kind, "key": key, "bytes": nbytes, "lock": lock.name,
+                                        "packages": locked(lock), "python": PYTHON_VERSION}, indent=2))  # fmt: skip
+    os.replace(tmp_manifest, manifest)
     return out, nbytes
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A new empty file in ``path``'s folder, named for this build alone: two builds of the
+    same artifact at once (two synths, two test workers) each write their own and
+    ``os.replace`` it over ``path``, so neither reads or moves the other's half-written file."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
 
 
 def _prune_stale(kind: str, keep: str) -> None:
@@ -276,7 +287,7 @@ def build_agent_bundle(agent_deps_zip: Path, *code_layers: Path) -> Path:
     out = BUILD_DIR / f"agent-{key}.zip"
     if out.exists():
         return out
-    tmp = out.with_suffix(".zip.tmp")
+    tmp = _temporary_beside(out)
     shutil.copyfile(agent_deps_zip, tmp)
     with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as zf:
         files = sorted(
