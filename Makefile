@@ -9,6 +9,10 @@ BIN    := $(VENV)/bin
 TOPIC  ?= How do AWS Step Functions task tokens work?
 QUESTIONS ?= 3
 CORPUS ?=
+# The tests run on WORKERS pytest-xdist processes; tests/conftest.py groups them (one module,
+# or the one CDK synth, per worker) and hands out the longest groups first.
+WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
@@ -44,18 +48,18 @@ run: setup-run
 	$(BIN)/relay run "$(TOPIC)" --questions $(QUESTIONS) --auto-approve $(if $(CORPUS),--corpus "$(CORPUS)")
 
 test: setup-test
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-unit: setup-test
-	$(BIN)/python -m pytest -m unit
+	$(PYTEST) -m unit
 test-statemachine: setup-test
-	$(BIN)/python -m pytest -m statemachine
+	$(PYTEST) -m statemachine
 test-infra: setup-test
-	$(BIN)/python -m pytest -m infra
+	$(PYTEST) -m infra
 test-e2e: setup-test
-	$(BIN)/python -m pytest -m e2e
+	$(PYTEST) -m e2e
 test-property: setup-test
-	$(BIN)/python -m pytest -m property
+	$(PYTEST) -m property
 
 # Everything a deploy checks that runs offline: build, synth (pinned CLI, cdk-nag), cfn-lint,
 # asl-validator, parliament, the 75 % size budget. The step before `npx cdk deploy`.

@@ -15,11 +15,52 @@ ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"unit", "statemachine", "infra", "e2e", "property"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+#: Modules whose tests share no costly fixture and no module-level tally: pytest-xdist may
+#: send each of their tests to any worker (each is a long end-to-end run of its own).
+SPLIT_MODULES = {"e2e/test_durable.py", "e2e/test_cli_run.py"}
+#: Tests that use the session's CDK synth all go to one worker, so it is made once per run.
+SYNTH_FIXTURES = {"synth", "cli_synth", "synth_outdir_for_budget"}
+#: Under ``--dist loadgroup`` the longest groups are handed out first (measured with
+#: ``--durations``), so that no long one starts last while the other worker idles.
+LONGEST_FIRST = (
+    "infra-synth",
+    "e2e/test_durable.py",
+    "property/test_api_properties.py",
+    "e2e/test_cli_serve.py",
+    "e2e/test_cli_run.py",
+    "property/test_cli_properties.py",
+    "e2e/",
+    "unit/agents/test_corpus.py",
+    "statemachine/",
+    "unit/test_ports.py",
+    "infra/",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers; and, under ``--dist loadgroup``, one xdist group per test module (so its
+    module-scoped fixtures are set up once and its module-level tallies see every example),
+    except :data:`SPLIT_MODULES`, and one group for every test of the CDK synth; the groups
+    ordered by :data:`LONGEST_FIRST`."""
+    grouped = getattr(config.option, "dist", "no") == "loadgroup"
+    rank: dict[str, int] = {}
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+        if not grouped:
+            continue
+        module = "/".join(parts)
+        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("infra-synth"))
+            rank[item.nodeid] = 0
+        else:
+            if module not in SPLIT_MODULES:
+                item.add_marker(pytest.mark.xdist_group(module))
+            rank[item.nodeid] = next((i for i, p in enumerate(LONGEST_FIRST) if module.startswith(p)), len(LONGEST_FIRST))
+    if grouped:
+        items.sort(key=lambda item: rank[item.nodeid])  # stable: a module keeps its own order
 
 
 @pytest.fixture
