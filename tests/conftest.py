@@ -18,12 +18,12 @@ TIERS = {"unit", "statemachine", "infra", "e2e", "property"}
 #: Modules whose tests share no costly fixture and no module-level tally: pytest-xdist may
 #: send each of their tests to any worker (each is a long end-to-end run of its own).
 SPLIT_MODULES = {"e2e/test_durable.py", "e2e/test_cli_run.py"}
-#: Tests that use the session's CDK synth all go to one worker, so it is made once per run.
-SYNTH_FIXTURES = {"synth", "cli_synth", "synth_outdir_for_budget"}
-#: Under ``--dist loadgroup`` the longest groups are handed out first (measured with
-#: ``--durations``), so that no long one starts last while the other worker idles.
+#: The modules whose tests use the session's CDK synth (``tests/infra/conftest.py``): one
+#: worker runs them all, so the app is synthesized once per run.
+SYNTH_MODULES = {"infra/test_infra_stack.py", "infra/test_infra_lint.py"}
+#: The longest groups first (measured with ``--durations``), so that no long one starts
+#: last while the other worker idles.
 LONGEST_FIRST = (
-    "infra-synth",
     "e2e/test_durable.py",
     "property/test_api_properties.py",
     "e2e/test_cli_serve.py",
@@ -37,30 +37,53 @@ LONGEST_FIRST = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def _module(nodeid: str) -> str:
+    """``tests/e2e/test_x.py::test_y[z]`` → ``e2e/test_x.py``."""
+    return nodeid.split("::", 1)[0].removeprefix("tests/")
+
+
+def xdist_group(nodeid: str) -> str:
+    """The work unit of a test under ``make test`` (``--dist loadgroup``): the synth modules
+    together, a test of :data:`SPLIT_MODULES` alone, any other test with its module (so
+    module-scoped fixtures are set up once, and module-level tallies see every example)."""
+    module = _module(nodeid)
+    if module in SYNTH_MODULES:
+        return "infra-synth"
+    return nodeid if module in SPLIT_MODULES else module
+
+
+def _rank(nodeid: str) -> int:
+    module = _module(nodeid)
+    if module in SYNTH_MODULES:
+        return -1
+    return next((i for i, p in enumerate(LONGEST_FIRST) if module.startswith(p)), len(LONGEST_FIRST))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: pytest-xdist's scope scheduling with :func:`xdist_group` as the
+    scope. (pytest-xdist 3.8 groups by renaming node ids, which pytest 9.2's node ids no
+    longer allow, so the groups are given to the scheduler here instead.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return ModuleGroups(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tier markers; and, under ``--dist loadgroup``, one xdist group per test module (so its
-    module-scoped fixtures are set up once and its module-level tallies see every example),
-    except :data:`SPLIT_MODULES`, and one group for every test of the CDK synth; the groups
-    ordered by :data:`LONGEST_FIRST`."""
-    grouped = getattr(config.option, "dist", "no") == "loadgroup"
-    rank: dict[str, int] = {}
+    """Tier markers (the first folder under tests/); under ``--dist loadgroup`` the tests in
+    :data:`LONGEST_FIRST` order (pytest-xdist hands out the groups in collection order)."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
-        if not grouped:
-            continue
-        module = "/".join(parts)
-        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("infra-synth"))
-            rank[item.nodeid] = 0
-        else:
-            if module not in SPLIT_MODULES:
-                item.add_marker(pytest.mark.xdist_group(module))
-            rank[item.nodeid] = next((i for i, p in enumerate(LONGEST_FIRST) if module.startswith(p)), len(LONGEST_FIRST))
-    if grouped:
-        items.sort(key=lambda item: rank[item.nodeid])  # stable: a module keeps its own order
+    # pytest-xdist's workers have ``loadgroup`` set (their ``dist`` reads "no")
+    if getattr(config.option, "loadgroup", False):
+        items.sort(key=lambda item: _rank(item.nodeid))  # stable: a module keeps its own order
 
 
 @pytest.fixture

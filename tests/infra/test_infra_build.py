@@ -254,19 +254,3 @@ def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch, a
     # And a budget the artifacts exceed makes it fail
     monkeypatch.setattr(budget, "LAMBDA_BUDGET", art.slim_layer_bytes)
     assert budget.print_artifact_budget(art, out=lines.append) == 1
-
-
-def test_budget_check_fails_naming_the_function_over_budget(
-    synth_outdir_for_budget, monkeypatch, capsys
-) -> None:
-    from stacks import budget
-
-    outdir, agent_total = synth_outdir_for_budget
-    # Given a budget just under the smallest agent function's total (slim ones are far below)
-    monkeypatch.setattr(budget, "LAMBDA_BUDGET", agent_total - 1)
-    # Then the check exits naming only the agent functions
-    with pytest.raises(SystemExit, match="over 75 %") as exc:
-        budget.main([str(outdir)])
-    named = str(exc.value)
-    assert "PlanResearch" in named and "Analyze" in named and "WriteReport" in named
-    assert "Approvals" not in named and "Finalize" not in named
