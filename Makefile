@@ -9,6 +9,10 @@ BIN    := $(VENV)/bin
 TOPIC  ?= How do AWS Step Functions task tokens work?
 QUESTIONS ?= 3
 CORPUS ?=
+# The tests run on WORKERS pytest-xdist processes; tests/conftest.py groups them (one module,
+# or the one CDK synth, per worker) and hands out the longest groups first.
+WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
@@ -43,24 +47,19 @@ setup: setup-test
 run: setup-run
 	$(BIN)/relay run "$(TOPIC)" --questions $(QUESTIONS) --auto-approve $(if $(CORPUS),--corpus "$(CORPUS)")
 
-# Two workers (pytest-xdist), one per core. Each test file runs whole on one worker (--dist loadfile): two
-# property modules end with a test that reads what the module's other tests counted. (--dist loadgroup would
-# group finer, but pytest-xdist 3.8's groups are lost under pytest 9, which no longer reads Item._nodeid.)
-PYTEST_PARALLEL ?= -n 2 --dist loadfile
-
 test: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	$(PYTEST)
 
 test-unit: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m unit
+	$(PYTEST) -m unit
 test-statemachine: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m statemachine
+	$(PYTEST) -m statemachine
 test-infra: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m infra
+	$(PYTEST) -m infra
 test-e2e: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m e2e
+	$(PYTEST) -m e2e
 test-property: setup-test
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m property
+	$(PYTEST) -m property
 
 # Everything a deploy checks that runs offline: build, synth (pinned CLI, cdk-nag), cfn-lint,
 # asl-validator, parliament, the 75 % size budget. The step before `npx cdk deploy`.
@@ -92,7 +91,6 @@ bench: setup-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_run.py
-	$(BIN)/python bench/bench_load.py --rounds 1
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_redrive.py
 	$(BIN)/python bench/bench_runtime_start.py

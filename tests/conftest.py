@@ -15,32 +15,75 @@ ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"unit", "statemachine", "infra", "e2e", "property"}
 
 
-#: The test files that take longest here (``pytest --durations``), run first: with two
-#: workers taking whole files (``make test``: ``-n 2 --dist loadfile``), starting the long
-#: ones first lets both workers finish together instead of one waiting for the other.
+#: Modules whose tests share no costly fixture and no module-level tally: pytest-xdist may
+#: send each of their tests to any worker (each is a long end-to-end run of its own).
+SPLIT_MODULES = {"e2e/test_durable.py", "e2e/test_cli_run.py"}
+#: The modules whose tests use the session's CDK synth (``tests/infra/conftest.py``): one
+#: worker runs them all, so the app is synthesized once per run.
+SYNTH_MODULES = {"infra/test_infra_stack.py", "infra/test_infra_lint.py"}
+#: The longest groups first (measured with ``--durations``), so that no long one starts
+#: last while the other worker idles.
 LONGEST_FIRST = (
     "e2e/test_durable.py",
     "property/test_api_properties.py",
-    "infra/test_infra_lint.py",
-    "e2e/test_cli_run.py",
-    "e2e/test_console.py",
     "e2e/test_cli_serve.py",
-    "infra/test_infra_build.py",
+    "e2e/test_cli_run.py",
     "property/test_cli_properties.py",
+    "e2e/",
     "unit/agents/test_corpus.py",
+    "statemachine/",
+    "unit/test_ports.py",
+    "infra/",
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    paths = {}
+def _module(nodeid: str) -> str:
+    """``tests/e2e/test_x.py::test_y[z]`` → ``e2e/test_x.py``."""
+    return nodeid.split("::", 1)[0].removeprefix("tests/")
+
+
+def xdist_group(nodeid: str) -> str:
+    """The work unit of a test under ``make test`` (``--dist loadgroup``): the synth modules
+    together, a test of :data:`SPLIT_MODULES` alone, any other test with its module (so
+    module-scoped fixtures are set up once, and module-level tallies see every example)."""
+    module = _module(nodeid)
+    if module in SYNTH_MODULES:
+        return "infra-synth"
+    return nodeid if module in SPLIT_MODULES else module
+
+
+def _rank(nodeid: str) -> int:
+    module = _module(nodeid)
+    if module in SYNTH_MODULES:
+        return -1
+    return next((i for i, p in enumerate(LONGEST_FIRST) if module.startswith(p)), len(LONGEST_FIRST))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: pytest-xdist's scope scheduling with :func:`xdist_group` as the
+    scope. (pytest-xdist 3.8 groups by renaming node ids, which pytest 9.2's node ids no
+    longer allow, so the groups are given to the scheduler here instead.)"""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return ModuleGroups(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers (the first folder under tests/); under ``--dist loadgroup`` the tests in
+    :data:`LONGEST_FIRST` order (pytest-xdist hands out the groups in collection order)."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
-        paths[item.nodeid] = "/".join(parts)
-    # a stable sort: the order inside each file, and of the other files, is unchanged
-    items.sort(key=lambda item: rank.get(paths[item.nodeid], len(rank)))
+    # pytest-xdist's workers have ``loadgroup`` set (their ``dist`` reads "no")
+    if getattr(config.option, "loadgroup", False):
+        items.sort(key=lambda item: _rank(item.nodeid))  # stable: a module keeps its own order
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.polling import eventually
+from tests.support.polling import api_status, eventually
 
 RELAY = str(Path(sys.executable).with_name("relay"))
 
@@ -65,12 +65,16 @@ def relay(served: dict[str, Any], *args: str, env: dict[str, str] | None = None)
     return result.returncode, out, result.stderr
 
 
-def pending_approval(served: dict[str, Any], workflow_id: str) -> dict[str, Any]:
-    def check() -> Any:
-        code, status, _ = relay(served, "status", workflow_id)
-        return code == 0 and (status.get("approval") or {}).get("status") == "PENDING" and status
+def wait_status(served: dict[str, Any], workflow_id: str, check: Any, what: str) -> dict[str, Any]:
+    """Poll the API in-process until ``check`` holds, then check it through `relay status`."""
+    eventually(lambda: check(api_status(served["url"], workflow_id)), what=f"{workflow_id}: {what}")
+    code, status, err = relay(served, "status", workflow_id)
+    assert code == 0 and check(status), (what, code, status, err)
+    return dict(status)
 
-    return eventually(check, what=f"{workflow_id} to await approval")
+
+def pending_approval(served: dict[str, Any], workflow_id: str) -> dict[str, Any]:
+    return wait_status(served, workflow_id, lambda s: (s.get("approval") or {}).get("status") == "PENDING", "to await approval")
 
 
 def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(served):
@@ -94,7 +98,7 @@ def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(ser
     code, _, err = relay(served, "reject", workflow_id, "--feedback", "too late")
     assert code == 1 and "Already approved by cli tester" in err
     # And the report appears, in the API and in the data folder
-    done = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["status"] == "SUCCEEDED" and s, what="SUCCEEDED")
+    done = wait_status(served, workflow_id, lambda s: s["status"] == "SUCCEEDED", "SUCCEEDED")
     assert done["record_status"] == "COMPLETED" and done["report"]["location"].endswith(f"/workflows/{workflow_id}/report.md")
     report = served["data_dir"] / "reports" / f"{workflow_id}.md"
     assert eventually(report.is_file, what="the report file") and "callbacks.md" in report.read_text()
@@ -140,7 +144,7 @@ def test_a_timed_out_workflow_is_redriven_from_the_cli_and_runs_nothing_twice(se
     code, started, err = relay(served, "start", "How do task tokens time out?", "--questions", "1", "--approval-timeout", "8")
     assert code == 0, err
     workflow_id = started["workflow_id"]
-    failed = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["record_status"] == "FAILED" and s, what="FAILED")
+    failed = wait_status(served, workflow_id, lambda s: s["record_status"] == "FAILED", "FAILED")
     assert failed["status"] == "FAILED" and failed["failure"]["state"] == "RequestApproval"
     assert failed["failure"]["error"] == "States.Timeout"
     # When it is redriven from the CLI
@@ -154,7 +158,7 @@ def test_a_timed_out_workflow_is_redriven_from_the_cli_and_runs_nothing_twice(se
     pending_approval(served, workflow_id)
     code, _, err = relay(served, "approve", workflow_id)
     assert code == 0, err
-    done = eventually(lambda: (s := relay(served, "status", workflow_id)[1])["status"] == "SUCCEEDED" and s, what="SUCCEEDED")
+    done = wait_status(served, workflow_id, lambda s: s["status"] == "SUCCEEDED", "SUCCEEDED")
     assert (done["record_status"], done["redrive_count"], done["redriven_from"]) == ("COMPLETED", 1, "RequestApproval")
     # And the history shows the research ran once; task tokens never leave the API
     code, page, err = relay(served, "history", workflow_id, "--limit", "1000")
@@ -190,8 +194,8 @@ def test_relay_approve_finds_the_approval_by_identity_not_by_what_a_topic_says(s
     code, _, err = relay(served, "reject", b["workflow_id"], "--feedback", "Not about task tokens.")
     assert code == 0, err
     # B's own request was rejected: its analysis goes back for revision 1 and asks again
-    eventually(lambda: (relay(served, "status", b["workflow_id"])[1].get("approval") or {}).get("revision") == 1,
-               what="B's revision 1 to ask for approval")
+    wait_status(served, b["workflow_id"], lambda s: (s.get("approval") or {}).get("revision") == 1,
+                "B's revision 1 to ask for approval")
     assert relay(served, "status", a["workflow_id"])[1]["revisions"] == 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from relay.local.mail import fetch
-from tests.support.polling import eventually
+from tests.support.polling import api_status, eventually
 
 RELAY = str(Path(sys.executable).with_name("relay"))
 
@@ -77,7 +77,11 @@ class Server:
         return str(started["workflow_id"])
 
     def wait_for(self, workflow_id: str, what: str, check: Any, timeout: float = 90) -> dict[str, Any]:
-        return dict(eventually(lambda: (s := self.status(workflow_id)) and check(s) and s, timeout=timeout, what=f"{workflow_id}: {what}"))
+        """Poll the API in-process until ``check`` holds, then check it through `relay status`."""
+        eventually(lambda: check(api_status(self.url, workflow_id)), timeout=timeout, what=f"{workflow_id}: {what}")
+        status = self.status(workflow_id)
+        assert check(status), (what, status)
+        return status
 
     def pending(self, workflow_id: str) -> dict[str, Any]:
         return self.wait_for(workflow_id, "approval pending", lambda s: (s.get("approval") or {}).get("status") == "PENDING")

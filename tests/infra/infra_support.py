@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,3 +37,26 @@ class Synth:
     def logical_id(self, construct: Any) -> str:
         cfn = construct if hasattr(construct, "cfn_resource_type") else construct.node.default_child
         return str(self.stack.get_logical_id(cfn))
+
+
+def run_shared_dir(tmp_path_factory: Any) -> Path:
+    """A folder every pytest-xdist worker of this run shares (the run's base temp folder;
+    without xdist, the session's own)."""
+    import os
+
+    base = Path(tmp_path_factory.getbasetemp())
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def run_lock(tmp_path_factory: Any, name: str) -> Iterator[None]:
+    """Hold an exclusive lock shared by every worker of this run (``fcntl.flock`` on
+    ``<run shared dir>/<name>.lock``); released when the block ends, or when the process dies."""
+    import fcntl
+
+    with (run_shared_dir(tmp_path_factory) / f"{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -150,7 +150,7 @@ def test_synth_with_a_bad_context_value_prints_one_line_naming_the_key(tmp_path)
     assert "eu-west-1" in lines[0] and "Traceback" not in result.stderr
 
 
-def test_layers_and_bundle_are_built_from_the_locks_with_the_entry_point() -> None:
+def test_layers_and_bundle_are_built_from_the_locks_with_the_entry_point(artifacts) -> None:
     art = layer_build.build_all()
     manifest = json.loads((layer_build.BUILD_DIR / f"layer-agents-{art.deps_key}.json").read_text())
     assert manifest["bytes"] == art.deps_layer_bytes
@@ -219,14 +219,14 @@ def test_locks_satisfy_pyproject_ranges_and_their_inputs(lock) -> None:
         assert pins[name] in ranges[name].specifier, (name, pins[name], str(ranges[name].specifier))
 
 
-def test_build_is_cached_by_content() -> None:
+def test_build_is_cached_by_content(artifacts) -> None:
     first = layer_build.build_all()
     second = layer_build.build_all()
     assert first == second
     assert layer_build.deps_key() == first.deps_key
 
 
-def test_api_gateway_account_role_can_be_left_to_the_account(tmp_path) -> None:
+def test_api_gateway_account_role_can_be_left_to_the_account(tmp_path, artifacts) -> None:
     from aws_cdk.assertions import Template
 
     from stacks.relay_stack import RelayStack
@@ -240,7 +240,7 @@ def test_api_gateway_account_role_can_be_left_to_the_account(tmp_path) -> None:
     assert "AmazonAPIGatewayPushToCloudWatchLogs" not in json.dumps(template.to_json())
 
 
-def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch) -> None:
+def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch, artifacts) -> None:
     from stacks import budget
 
     art = layer_build.build_all()
@@ -254,19 +254,3 @@ def test_layer_build_prints_each_function_kind_against_the_budget(monkeypatch) -
     # And a budget the artifacts exceed makes it fail
     monkeypatch.setattr(budget, "LAMBDA_BUDGET", art.slim_layer_bytes)
     assert budget.print_artifact_budget(art, out=lines.append) == 1
-
-
-def test_budget_check_fails_naming_the_function_over_budget(
-    synth_outdir_for_budget, monkeypatch, capsys
-) -> None:
-    from stacks import budget
-
-    outdir, agent_total = synth_outdir_for_budget
-    # Given a budget just under the smallest agent function's total (slim ones are far below)
-    monkeypatch.setattr(budget, "LAMBDA_BUDGET", agent_total - 1)
-    # Then the check exits naming only the agent functions
-    with pytest.raises(SystemExit, match="over 75 %") as exc:
-        budget.main([str(outdir)])
-    named = str(exc.value)
-    assert "PlanResearch" in named and "Analyze" in named and "WriteReport" in named
-    assert "Approvals" not in named and "Finalize" not in named

@@ -500,3 +500,19 @@ def test_execution_status_changes_go_to_the_topic(synth: Synth) -> None:
         },
     )
     synth.assertions.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_budget_check_fails_naming_the_function_over_budget(
+    synth_outdir_for_budget, monkeypatch, capsys
+) -> None:
+    from stacks import budget
+
+    outdir, agent_total = synth_outdir_for_budget
+    # Given a budget just under the smallest agent function's total (slim ones are far below)
+    monkeypatch.setattr(budget, "LAMBDA_BUDGET", agent_total - 1)
+    # Then the check exits naming only the agent functions
+    with pytest.raises(SystemExit, match="over 75 %") as exc:
+        budget.main([str(outdir)])
+    named = str(exc.value)
+    assert "PlanResearch" in named and "Analyze" in named and "WriteReport" in named
+    assert "Approvals" not in named and "Finalize" not in named

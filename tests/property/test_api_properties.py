@@ -107,12 +107,12 @@ class World:
         self.sfn.calls.clear()
 
     def approval_state(self) -> list[dict[str, Any]]:
-        return [self.records.get_approval(a["id"]) for a in (self.pending, self.expired)]
+        """Both approval items as stored (moto's backend, see ``MotoStores.table_items``)."""
+        items = self.stores.table_items()
+        return [items[f"APPROVAL#{a['id']}"] for a in (self.pending, self.expired)]
 
     def table_size(self) -> int:
-        return len(self.stores.table.scan(Select="COUNT", ConsistentRead=True).get("Items", [])) or int(
-            self.stores.table.scan(Select="COUNT", ConsistentRead=True)["Count"]
-        )
+        return len(self.stores.table_items())
 
 
 def record(endpoint: str, status: int, body: Any, valid_statuses: set[int]) -> None:

@@ -20,10 +20,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import typer.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay import cli
+
+_get_command = typer.main.get_command
 
 EXAMPLES = 400
 TRIED: Counter[str] = Counter()
@@ -124,6 +127,24 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+_COMMANDS: dict[tuple[int, object], object] = {}
+
+
+def _built_once(typer_instance):
+    """``typer.main.get_command``, memoized per Typer app and help markup mode.
+
+    ``relay.cli.main`` calls the Typer app, which converts every command's signature into a
+    click command on each call (about 60 ms, most of an in-process example). A process runs
+    one command, so the conversion is not what this test is about: it is done once, and every
+    example parses and runs its command line with the same click command, which click
+    re-enters with a fresh context each time.
+    """
+    key = (id(typer_instance), typer_instance.rich_markup_mode)
+    if key not in _COMMANDS:
+        _COMMANDS[key] = _get_command(typer_instance)
+    return _COMMANDS[key]
+
+
 @contextlib.contextmanager
 def sandbox(workspace: Path):
     """Environment and stubs beyond the validation code: nothing starts, nothing is sent."""
@@ -146,6 +167,7 @@ def sandbox(workspace: Path):
         mp.setattr(runtime, "LocalRelay", RuntimeRefused)
         mp.setattr(client.RelayClient, "_request", unreachable)
         mp.setattr(client, "decide", unreachable)
+        mp.setattr(typer.main, "get_command", _built_once)
         yield
 
 

@@ -138,6 +138,19 @@ class MotoStores:
             cache.cache_clear()
         return self.state_machine_arn
 
+    def table_items(self) -> dict[str, dict[str, Any]]:
+        """Every item of the workflow table by partition key, in DynamoDB JSON, read from
+        moto's in-memory backend: the same data a consistent scan returns, without a request
+        (a fuzz example compares the table before and after; through boto3 each read costs
+        ~15 ms). Deep copies, so a later write cannot change a snapshot taken before it."""
+        import copy
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(self.table.name)
+        return {str(item.hash_key.value): copy.deepcopy(item.to_json()["Attributes"]) for item in table.all_items()}
+
     def executions(self) -> list[dict[str, Any]]:
         return list(self.sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"])
 
