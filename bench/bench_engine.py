@@ -13,8 +13,9 @@ a task-token approval answered as soon as the token arrives → write → finali
   the Map as three ``Send`` branches, in-process.
 
 Reported: median and p90 milliseconds per workflow over ``--runs`` sequential
-workflows after ``--warmup``, and the wall time of ``--burst`` workflows started at
-once. Run on demand (``python bench/bench_engine.py``); it asserts nothing.
+workflows after ``--warmup``, the process's CPU milliseconds per workflow over those
+runs, and the wall time of ``--burst`` workflows started at once. Run on demand
+(``python bench/bench_engine.py``); it asserts nothing.
 """
 
 from __future__ import annotations
@@ -197,19 +198,23 @@ class LangGraphPipeline:
             thread.join()
 
 
-def measure(system: Any, runs: int, warmup: int, burst: int) -> tuple[float, float, float]:
+def measure(system: Any, runs: int, warmup: int, burst: int) -> tuple[float, float, float, float]:
+    """``(median ms, p90 ms, CPU ms per workflow, burst s)``: CPU is the whole process's
+    (every thread's) over the sequential runs, steadier than wall time on a shared machine."""
     for _ in range(warmup):
         system.one()
     times = []
+    cpu_started = time.process_time()
     for _ in range(runs):
         started = time.perf_counter()
         system.one()
         times.append((time.perf_counter() - started) * 1000)
+    cpu = (time.process_time() - cpu_started) * 1000 / runs
     started = time.perf_counter()
     system.burst(burst)
     together = time.perf_counter() - started
     times.sort()
-    return statistics.median(times), times[int(0.9 * (len(times) - 1))], together
+    return statistics.median(times), times[int(0.9 * (len(times) - 1))], cpu, together
 
 
 def main() -> None:
@@ -226,9 +231,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         rows.append(("Relay local engine", *measure(RelayEngine(Path(workdir)), args.runs, args.warmup, args.burst)))
     print(f"\n9-step no-op pipeline, {args.runs} runs after {args.warmup} warm-up, {args.burst} at once")
-    print(f"{'system':<24} {'median ms':>10} {'p90 ms':>8} {f'{args.burst} at once s':>14}")
-    for name, median, p90, together in rows:
-        print(f"{name:<24} {median:>10.1f} {p90:>8.1f} {together:>14.2f}")
+    print(f"{'system':<24} {'median ms':>10} {'p90 ms':>8} {'CPU ms':>8} {f'{args.burst} at once s':>14}")
+    for name, median, p90, cpu, together in rows:
+        print(f"{name:<24} {median:>10.1f} {p90:>8.1f} {cpu:>8.1f} {together:>14.2f}")
     if len(rows) == 2:
         print(f"Relay / LangGraph median: {rows[1][1] / rows[0][1]:.1f}x")
 
