@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.client
 import importlib
 import inspect
+import io
 import json
 import os
 import pickle
+import socket
 import threading
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -1262,16 +1265,129 @@ def _one_boto_client_for() -> str | None:
 _LOOPBACK_ENDPOINTS = ("http://127.0.0.1:", "http://localhost:")
 
 
+class _Body(io.BytesIO):
+    """A response body read whole, as botocore reads a raw body (``read`` and ``stream``)."""
+
+    def stream(self, amt: int = 65536, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(amt):
+            yield chunk
+
+
+class _NoDelayConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class LoopbackTransport:
+    """Sends a loopback client's requests with ``http.client`` over kept-alive connections.
+
+    It is the client's HTTP session (botocore's ``Endpoint.http_session``, whose
+    interface is ``send(request) -> AWSResponse`` and ``close()``, as its
+    ``URLLib3Session``), so ``before-send`` handlers still answer first. It does what
+    botocore's urllib3 session does for a plain-HTTP endpoint with retries off, as moto's
+    clients are: up to
+    :data:`IDLE_CONNECTIONS` idle connections kept (botocore's ``max_pool_connections``
+    default), a kept connection the server has closed is replaced before use, not
+    resent (``urllib3.util.wait.wait_for_read``, as urllib3 checks), ``TCP_NODELAY``,
+    and the same botocore errors: ``EndpointConnectionError`` (connection refused),
+    ``ConnectTimeoutError``/``ReadTimeoutError``, ``ConnectionClosedError`` (the server
+    closed or reset the connection mid-request), ``HTTPClientError`` (anything else).
+    The body is read whole (a loopback Lambda answer is at most 6 MB). About a fifth
+    less CPU per Lambda call than urllib3 through botocore (``bench/bench_engine.py``).
+    Thread-safe: a connection serves one request at a time.
+    """
+
+    IDLE_CONNECTIONS = 10
+
+    def __init__(self, connect_timeout: float, read_timeout: float):
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._idle: list[_NoDelayConnection] = []
+        self._lock = threading.Lock()
+
+    def _take(self, host: str, port: int) -> _NoDelayConnection:
+        from urllib3.util.wait import wait_for_read
+
+        with self._lock:
+            for index in range(len(self._idle) - 1, -1, -1):
+                connection = self._idle[index]
+                if (connection.host, connection.port) != (host, port):
+                    continue
+                del self._idle[index]
+                if connection.sock is not None and not wait_for_read(connection.sock, timeout=0.0):
+                    return connection
+                connection.close()  # the server closed it (or sent what nobody asked for)
+        return _NoDelayConnection(host, port, timeout=self._connect_timeout)
+
+    def _keep(self, connection: _NoDelayConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        """Close the idle connections (botocore calls this from ``client.close()``)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def send(self, request: Any) -> Any:
+        """Send botocore's prepared ``request``; returns an ``AWSResponse`` (errors above)."""
+        from urllib.parse import urlsplit
+
+        from botocore.awsrequest import AWSResponse
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            HTTPClientError,
+            ReadTimeoutError,
+        )
+
+        url = urlsplit(request.url)
+        connection = self._take(url.hostname or "127.0.0.1", url.port or 80)
+        connected = connection.sock is not None
+        target = url.path + (f"?{url.query}" if url.query else "")
+        try:
+            if not connected:
+                connection.connect()
+                connected = True
+            connection.sock.settimeout(self._read_timeout)
+            connection.request(request.method, target or "/", body=request.body, headers=dict(request.headers.items()))
+            response = connection.getresponse()
+            body = response.read()
+        except BaseException as exc:
+            connection.close()
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, (ConnectionRefusedError, socket.gaierror)):
+                raise EndpointConnectionError(endpoint_url=request.url, error=exc) from exc
+            if isinstance(exc, TimeoutError):
+                error = ReadTimeoutError if connected else ConnectTimeoutError
+                raise error(endpoint_url=request.url, error=exc) from exc
+            if isinstance(exc, (ConnectionError, http.client.HTTPException)):
+                raise ConnectionClosedError(endpoint_url=request.url) from exc
+            raise HTTPClientError(error=exc) from exc
+        if response.will_close:
+            connection.close()
+        else:
+            self._keep(connection)
+        return AWSResponse(request.url, response.status, dict(response.getheaders()), _Body(body))
+
+
 def _loopback_client(moto_client: Any, stubber: Any) -> Any:
     """moto's client for a service answered by one of Relay's loopback servers, made
     lighter: unsigned (the servers check no signature), with a fixed User-Agent
-    (botocore otherwise builds it twice per call), and without moto's stubber (no moto
+    (botocore otherwise builds it twice per call), without moto's stubber (no moto
     backend answers there, and it matches the URL against every moto service's
-    patterns). Together about a third of a Lambda call's client CPU, measured with
-    ``bench/bench_engine.py``. Only while moto intercepts boto calls (``mock_aws``, as
-    the local runtime runs it); the endpoint comes from ``AWS_ENDPOINT_URL_<SERVICE>``,
-    as for moto's client then; its other settings (no retries, timeouts, no parameter
-    validation) are moto's.
+    patterns), and sending through a :class:`LoopbackTransport`. Together about half a
+    Lambda call's client CPU, measured with ``bench/bench_engine.py``. Only while moto
+    intercepts boto calls (``mock_aws``, as the local runtime runs it); the endpoint
+    comes from ``AWS_ENDPOINT_URL_<SERVICE>``, as for moto's client then; its other
+    settings (no retries, timeouts, no parameter validation) are moto's.
     """
     import boto3
     from botocore import UNSIGNED
@@ -1280,6 +1396,9 @@ def _loopback_client(moto_client: Any, stubber: Any) -> Any:
     config = moto_client.meta.config.merge(Config(signature_version=UNSIGNED, user_agent="relay-local-engine"))
     client = boto3.client(moto_client.meta.service_model.service_name, region_name=moto_client.meta.region_name, config=config)
     client.meta.events.unregister("before-send", stubber)
+    endpoint = client._endpoint  # botocore keeps the endpoint private; its http_session is the hook
+    endpoint.http_session.close()
+    endpoint.http_session = LoopbackTransport(config.connect_timeout, config.read_timeout)
     return client
 
 
@@ -1401,6 +1520,64 @@ def _build_stubber_routes(_original: Any) -> tuple[Any, ...]:
     return (process_request,)
 
 
+#: Set by the untimed-state patch for the one ``Thread`` the state is about to start.
+_run_in_caller = threading.local()
+
+
+class _StateThread(threading.Thread):
+    """moto's per-state evaluation thread, run in the calling thread when the state has
+    no timeout (see :func:`_build_untimed_states`); otherwise a plain daemon thread."""
+
+    def start(self) -> None:
+        if getattr(_run_in_caller, "armed", False):
+            _run_in_caller.armed = False  # this thread only, not one a nested state starts
+            self.run()
+        else:
+            super().start()
+
+
+def _build_untimed_states(original_evaluate: Any, _thread: Any) -> tuple[Any, ...]:
+    """moto evaluates every Task, Map and Parallel state in a new thread and waits for it
+    with the state's timeout, so that a state running past ``TimeoutSeconds`` fails with
+    ``States.Timeout`` while its work goes on unobserved. A state without a timeout waits
+    moto's default, 99,999,999 s (``TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS``): the thread
+    only costs a start and two hand-offs of the GIL. Such a state is evaluated in the
+    calling thread through moto's own code (the same frame, copies, exceptions and
+    events); a state with ``TimeoutSeconds`` or ``TimeoutSecondsPath`` keeps its thread.
+    Of Relay's states only the research Map's AgentCore call and the approval have a
+    timeout. Measured with ``bench/bench_engine.py`` (9 Tasks, none timed) together with
+    the action-names cache: about a tenth of a no-op workflow's CPU."""
+
+    def _evaluate_with_timeout(self: Any, env: Any) -> None:
+        _run_in_caller.armed = bool(self.timeout.is_default_value())
+        try:
+            original_evaluate(self, env)
+        finally:
+            _run_in_caller.armed = False
+
+    return _evaluate_with_timeout, _StateThread
+
+
+def _build_action_names(original: Any) -> tuple[Any, ...]:
+    """moto's ``method_names_from_class`` (``inspect.getmembers`` of the response class,
+    run for every API call to find the action's method), kept per class with the size of
+    each namespace in the class's MRO: a method added later (a patch adding an action)
+    changes a size and the names are listed again; replacing a method keeps the names.
+    The sizes are read after listing (``inspect.getmembers`` adds ``__annotations__`` to
+    a class that had none)."""
+    kept: dict[Any, tuple[tuple[int, ...], list[str]]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        entry = kept.get(clazz)
+        if entry is not None and entry[0] == tuple(len(vars(k)) for k in clazz.__mro__):
+            return entry[1]
+        names = list(original(clazz))
+        kept[clazz] = (tuple(len(vars(k)) for k in clazz.__mro__), names)
+        return names
+
+    return (method_names_from_class,)
+
+
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -1443,6 +1620,7 @@ _ENVIRONMENT = _P + "asl.eval.environment"
 _ERRORS = _P + "asl.component.common.error_name."
 _FAILURE = _ERRORS + "failure_event"
 _API = _P + "api"
+_EXECUTE_STATE = _P + "asl.component.state.exec.execute_state"
 _EVENT_DETAIL = _P + "asl.eval.event.event_detail"
 _ACTION_RESULT = Target("moto.core.responses", "ActionResult")
 #: Every module holding moto's ``boto_client_for``: where it is defined, then every importer.
@@ -1728,6 +1906,25 @@ PATCHES: tuple[Patch, ...] = (
             Target("moto.moto_api", "recorder"),
         ),
         build=_build_stubber_routes,
+    ),
+    Patch(
+        name="untimed-states-in-caller-thread",
+        corrects=(
+            "moto starts a thread for every Task, Map and Parallel state to enforce its timeout, "
+            "also when the state has none (a tenth of a no-op workflow's CPU)."
+        ),
+        targets=(
+            Target(_EXECUTE_STATE, "ExecutionState._evaluate_with_timeout"),
+            Target(_EXECUTE_STATE, "Thread", origin="threading"),
+        ),
+        uses=(Target(_P + "asl.component.common.timeouts.timeout", "TimeoutSeconds.is_default_value"),),
+        build=_build_untimed_states,
+    ),
+    Patch(
+        name="action-names-cache",
+        corrects="moto lists the response class's methods with inspect.getmembers for every API call.",
+        targets=(Target("moto.core.responses", "method_names_from_class"),),
+        build=_build_action_names,
     ),
     Patch(
         name="json-state-copy",

@@ -536,3 +536,22 @@ def _no_ids(body: Any) -> bytes:
 
     text = body.encode() if isinstance(body, str) else bytes(body)
     return re.sub(rb"<(RequestId|HostId)>[^<]*</(RequestId|HostId)>", b"", text)
+
+
+def test_action_names_are_kept_per_class_and_see_a_method_added_later():
+    # Given the patches, and a response class moto has not seen
+    from moto.core import responses, utils
+
+    moto_patches.install()
+
+    class Answers(responses.BaseResponse):
+        def first_action(self) -> str:
+            return "first"
+
+    # When its action names are asked for twice, Then moto's own answer is computed once
+    names = responses.method_names_from_class(Answers)
+    assert names == utils.method_names_from_class(Answers) and "first_action" in names
+    assert responses.method_names_from_class(Answers) is names
+    # And an action added later (as a patch adds redrive_execution) is found
+    Answers.second_action = lambda self: "second"  # type: ignore[attr-defined]
+    assert "second_action" in responses.method_names_from_class(Answers)
