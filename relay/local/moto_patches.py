@@ -53,8 +53,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-#: The moto versions whose internals this module was written against.
-SUPPORTED_MOTO = SpecifierSet(">=5.2.5,<5.3")
+#: The moto versions whose internals this module was written against (and pyproject.toml's pin).
+#: Exact: moto moves internals in patch releases (5.2.6 replaced ``AWSError``).
+SUPPORTED_MOTO = SpecifierSet("==5.2.5")
 
 _lock = threading.Lock()
 _install_lock = threading.Lock()

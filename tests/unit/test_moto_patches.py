@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import tomllib
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import moto
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
 from pydantic import ValidationError
 
 from relay.local import moto_patches
@@ -23,11 +25,24 @@ from relay.local.moto_patches import PATCHES, MotoPatchError, Patch, Target
 
 def test_supported_moto_range_is_enforced():
     # Given versions outside the range the patches were written against
-    for version in ("5.2.4", "5.3.0", "6.0.0"):
+    for version in ("5.2.4", "5.2.6", "5.3.0", "6.0.0"):
         # Then the guard refuses them, naming the version and the file to re-check
         with pytest.raises(MotoPatchError, match=version.replace(".", r"\.") + ".*moto_patches.py"):
             moto_patches.check_moto_version(version)
     assert moto_patches.check_moto_version("5.2.5") == "5.2.5"
+
+
+def test_pyproject_pins_moto_to_the_supported_range():
+    # Given the local extra's moto requirement, as pip will resolve it
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    (moto,) = [
+        Requirement(line)
+        for line in pyproject["project"]["optional-dependencies"]["local"]
+        if Requirement(line).name == "moto"
+    ]
+    # Then it allows exactly what the patches were written against: a fresh install never
+    # brings a moto the guard refuses (5.2.6 did, under the old ">=5.2.5,<5.3")
+    assert moto.specifier == moto_patches.SUPPORTED_MOTO
 
 
 def test_the_installed_moto_is_supported_and_install_is_idempotent():
