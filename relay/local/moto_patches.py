@@ -1425,14 +1425,15 @@ def _build_client_cache(original_client: Any, *importers: Any) -> tuple[Any, ...
     return (boto_client_for,) * (1 + len(importers))
 
 
-def _build_parse_cache(_original: Any) -> tuple[Any, ...]:
+def _build_parse_cache(_original_entrypoint: Any, original_validate: Any) -> tuple[Any, ...]:
     """The parsed program per definition text: evaluation state lives in the execution's
     environment, not in the parsed components (the Map's iteration program is built per
-    Map Run from them)."""
+    Map Run from them). CreateStateMachine's validation parses through the same cache, so
+    a new state machine's first execution finds its program ready (moto parsed it at
+    creation and again at the first execution)."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    def _get_evaluation_entrypoint(self: Any) -> Any:
-        definition = self._evaluation_details.state_machine_details.definition
+    def parsed(definition: str) -> Any:
         with _parse_lock:
             program = _parse_cache.get(definition)
             if program is None:
@@ -1441,7 +1442,17 @@ def _build_parse_cache(_original: Any) -> tuple[Any, ...]:
                 program = _parse_cache[definition] = AmazonStateLanguageParser.parse(definition)[0]
         return program
 
-    return (_get_evaluation_entrypoint,)
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        return parsed(self._evaluation_details.state_machine_details.definition)
+
+    def _validate_definition(definition: str) -> None:
+        try:
+            parsed(definition)
+        except Exception:
+            original_validate(definition)  # moto's own InvalidDefinition for this text
+            raise  # moto accepted what failed here: keep the failure, do not hide it
+
+    return _get_evaluation_entrypoint, staticmethod(_validate_definition)
 
 
 def _build_jsonpath_cache(*original_parses: Any) -> tuple[Any, ...]:
@@ -1875,8 +1886,11 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         name="definition-parse-cache",
-        corrects="moto parses the whole definition again for every execution.",
-        targets=(Target(_WORKER, "ExecutionWorker._get_evaluation_entrypoint"),),
+        corrects="moto parses the whole definition again for every execution (and at creation).",
+        targets=(
+            Target(_WORKER, "ExecutionWorker._get_evaluation_entrypoint"),
+            Target(_P + "models", "StepFunctionsParserBackend._validate_definition"),
+        ),
         uses=(Target(_P + "asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),),
         build=_build_parse_cache,
     ),

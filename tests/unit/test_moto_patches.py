@@ -14,6 +14,7 @@ from typing import Any
 
 import moto
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
@@ -90,6 +91,7 @@ PATCHED = [
     (P + "backend.execution", "BaseExecutionWorkerCommunication", "terminated"),
     (P + "backend.execution_worker", "ExecutionWorker", "_get_evaluation_environment"),
     (P + "backend.execution_worker", "ExecutionWorker", "_get_evaluation_entrypoint"),
+    (P + "models", "StepFunctionsParserBackend", "_validate_definition"),
     ("moto.stepfunctions.responses", "StepFunctionResponse", "send_task_failure"),
     ("moto.stepfunctions.responses", "StepFunctionResponse", "stop_execution"),
     ("moto.stepfunctions.responses", "StepFunctionResponse", "describe_execution"),
@@ -439,6 +441,7 @@ def test_json_deepcopy_copies_like_deepcopy_for_other_objects_and_shared_referen
 
 
 def test_result_path_jsonpath_is_parsed_once():
+    moto_patches.install()
     from moto.stepfunctions.parser.asl.component.common.path import result_path
 
     assert result_path.parse("$.a.b") is result_path.parse("$.a.b")
@@ -516,6 +519,42 @@ def test_executions_started_together_parse_their_definition_once(monkeypatch):
     # Then it is parsed once and every execution gets that one program
     assert calls == [definition]
     assert len(programs) == 8 and all(p is programs[0] for p in programs)
+
+
+def test_a_state_machine_is_parsed_once_for_creation_and_its_executions(monkeypatch, aws_credentials):
+    # Given a parser that counts its calls, and a definition nobody has parsed yet
+    import time
+
+    import boto3
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    moto_patches.install()
+    real_parse = AmazonStateLanguageParser.parse
+    calls: list[str] = []
+
+    def counting_parse(text: str) -> Any:
+        calls.append(text)
+        return real_parse(text)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting_parse))
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": time.time_ns(), "End": True}}})
+    role = "arn:aws:iam::123456789012:role/sfn"
+    with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions")
+        # When the state machine is created and run twice
+        arn = sfn.create_state_machine(name="parsed-once", definition=definition, roleArn=role)["stateMachineArn"]
+        for run in range(2):
+            execution = sfn.start_execution(stateMachineArn=arn, name=f"run-{run}")["executionArn"]
+            deadline = time.monotonic() + 10
+            while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+        # Then the text was parsed once, at creation
+        assert calls == [definition]
+        # And a definition moto refuses still gets moto's own error (its InvalidDefinition
+        # reaches botocore without a code in moto 5.2.5, patched or not)
+        with pytest.raises(ClientError, match=r"ASLParserException line 1:42, at \"Nope\""):
+            sfn.create_state_machine(name="broken", definition='{"StartAt": "P", "States": {"P": {"Type": "Nope"}}}', roleArn=role)
 
 
 def test_remembered_stubber_routes_answer_as_moto_does():
