@@ -843,9 +843,13 @@ def _build_boto_casing(_parameters: Any, _response: Any, original_value: Any) ->
     from botocore.session import get_session
 
     session = get_session()
+    # a botocore session is not thread-safe: Map iterations asking at once each made the
+    # session's loader (and listed every service folder) before this lock
+    session_lock = threading.Lock()
 
     def _operation(task: Any) -> OperationModel:
-        service = session.get_service_model(task._get_boto_service_name())
+        with session_lock:
+            service = session.get_service_model(task._get_boto_service_name())
         action = task.resource.api_action
         return service.operation_model(action[:1].upper() + action[1:])
 

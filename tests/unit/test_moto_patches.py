@@ -557,6 +557,41 @@ def test_a_state_machine_is_parsed_once_for_creation_and_its_executions(monkeypa
             sfn.create_state_machine(name="broken", definition='{"StartAt": "P", "States": {"P": {"Type": "Nope"}}}', roleArn=role)
 
 
+def test_map_iterations_converting_aws_sdk_parameters_at_once_share_one_service_model_loader(monkeypatch):
+    # Given the aws-sdk casing patch freshly built (its botocore session has no loader yet),
+    # and a botocore Loader slow to make, so that threads asking at once overlap
+    import threading
+    import time
+
+    import botocore.loaders
+
+    made: list[object] = []
+    real_init = botocore.loaders.Loader.__init__
+
+    def slow_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        time.sleep(0.05)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.loaders.Loader, "__init__", slow_init)
+    normalise_parameters, _, _ = moto_patches._build_boto_casing(None, None, None)
+    shapes: list[Any] = []
+    task = types.SimpleNamespace(
+        _get_boto_service_name=lambda: "bedrock-agentcore",
+        resource=types.SimpleNamespace(api_action="invokeAgentRuntime"),
+        _to_boto_request=lambda parameters, shape: shapes.append(shape),
+    )
+    # When eight Map iterations convert their Parameters at once
+    threads = [threading.Thread(target=normalise_parameters, args=(task, {})) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then one loader was made (a botocore session is not thread-safe), and each got the shape
+    assert len(made) == 1
+    assert len(shapes) == 8 and {shape.name for shape in shapes} == {"InvokeAgentRuntimeRequest"}
+
+
 def test_remembered_stubber_routes_answer_as_moto_does():
     # Given moto's own process_request and the patched one, and requests to a mocked
     # service, a bucket URL, an AWS service moto lacks, and a non-AWS URL
