@@ -36,14 +36,14 @@ def test_supported_moto_range_is_enforced():
 def test_pyproject_pins_moto_to_the_supported_range():
     # Given the local extra's moto requirement, as pip will resolve it
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
-    (moto,) = [
+    (requirement,) = [
         Requirement(line)
         for line in pyproject["project"]["optional-dependencies"]["local"]
         if Requirement(line).name == "moto"
     ]
     # Then it allows exactly what the patches were written against: a fresh install never
     # brings a moto the guard refuses (5.2.6 did, under the old ">=5.2.5,<5.3")
-    assert moto.specifier == moto_patches.SUPPORTED_MOTO
+    assert requirement.specifier == moto_patches.SUPPORTED_MOTO
 
 
 def test_the_installed_moto_is_supported_and_install_is_idempotent():
