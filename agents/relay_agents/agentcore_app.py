@@ -3,7 +3,7 @@
 ``POST /invocations`` takes a :class:`relay_core.models.ResearcherRequest` JSON body
 (``workflow_id``, ``question_id``, ``question``), runs :func:`relay_agents.researcher.research`,
 writes the full answer to ``s3://$RELAY_ARTIFACT_BUCKET/workflows/<workflow_id>/findings/<question_id>.md``
-and answers with a :class:`relay_core.models.Finding` as plain JSON (not SSE). ``GET /ping``
+and the passages it read beside it (``findings/<question_id>.evidence.json``), and answers with a :class:`relay_core.models.Finding` as plain JSON (not SSE). ``GET /ping``
 is BedrockAgentCoreApp's health check. The session id arrives in the
 ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header (``context.session_id``); it is logged
 as the correlation id.
@@ -35,6 +35,7 @@ deploy with :func:`main` (AgentCore runs the container's ``main``: port 8080).
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,12 @@ def finding_name(question_id: str) -> str:
     return f"findings/{question_id}.md"
 
 
+def evidence_name(question_id: str) -> str:
+    """The artifact name of a finding's evidence (the passages it read, a JSON list of
+    :class:`relay_core.models.Evidence`): ``findings/<question_id>.evidence.json``."""
+    return f"findings/{question_id}.evidence.json"
+
+
 def handle(payload: Any) -> Finding:
     """Research one question and store the answer.
 
@@ -97,15 +104,24 @@ def handle(payload: Any) -> Finding:
         raise ConfigurationError("RELAY_ARTIFACT_BUCKET: required")
     with metered() as tokens:
         result = research(request.question)
-    ref = artifact_store(bucket).put_text(
-        artifact_key(request.workflow_id, finding_name(request.question_id)), result.answer_markdown
+    store = artifact_store(bucket)
+    ref = store.put_text(artifact_key(request.workflow_id, finding_name(request.question_id)), result.answer_markdown)
+    evidence = store.put_text(
+        artifact_key(request.workflow_id, evidence_name(request.question_id)),
+        json.dumps([e.model_dump(mode="json") for e in result.evidence], indent=1),
+        content_type="application/json",
     )
     logger.info(
         "finding stored",
         extra={"question_id": request.question_id, "bytes": ref.bytes, "sources": len(result.sources)},
     )
     return Finding(
-        question_id=request.question_id, summary=result.summary, sources=result.sources, finding=ref, usage=tokens.usage()
+        question_id=request.question_id,
+        summary=result.summary,
+        sources=result.sources,
+        finding=ref,
+        evidence=evidence,
+        usage=tokens.usage(),
     )
 
 

@@ -94,8 +94,10 @@ def researcher_prompt(question: str) -> str:
 
 
 def research_json(research: ResearchDocument) -> str:
-    """The research document as the prompts carry it: indented JSON."""
-    return research.model_dump_json(indent=1)
+    """The research document as the prompts carry it: indented JSON, without the sources'
+    passages (the findings already quote what matters; the passages would multiply the
+    prompt's size and are kept for the quality check)."""
+    return research.model_dump_json(indent=1, exclude={"sources": {"__all__": {"passages"}}})
 
 
 def analyst_prompt(topic: str, research: ResearchDocument, feedback: str | None, revision: int) -> str:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 from relay_core.errors import AgentFailed, InvalidInput, NoMatchingDocument
-from relay_core.models import SourceRef, clip
+from relay_core.models import Evidence, SourceRef, clip
 from strands.models import Model
 
 from ._run import check_not_declined, make_agent, run_agent
@@ -28,11 +28,14 @@ class ResearchResult(BaseModel):
         answer_markdown: the full answer with ``[n]`` citations and a sources list.
         summary: ≤ 280 characters (``SUMMARY_MAX_CHARS``), for state data.
         sources: the documents the answer cites (≤ 8), in citation order.
+        evidence: the passages of those documents the searches returned (what the
+            answer's sentences are grounded in), by citation number.
     """
 
     answer_markdown: str
     summary: str = Field(max_length=280)
     sources: list[SourceRef] = Field(default_factory=list, max_length=MAX_SOURCES)
+    evidence: list[Evidence] = Field(default_factory=list)
 
 
 def _cited(answer: str, session: ResearchSession) -> list[tuple[int, SourceRef]]:
@@ -103,4 +106,5 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
         answer_markdown=answer.strip() + "\n",
         summary=summary,
         sources=[ref.model_copy(update={"ref": n}) for n, ref in cited],
+        evidence=[e for e in session.evidence() if e.ref in {n for n, _ in cited}],
     )

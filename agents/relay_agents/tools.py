@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay_core.models import SourceRef
+from relay_core.models import Evidence, SourceRef
 from relay_core.observability import logger
 from strands import tool
 from strands.types.tools import ToolContext
@@ -40,6 +40,7 @@ class ResearchSession:
     corpus: Corpus
     queries: list[str] = field(default_factory=list)
     _sources: dict[str, tuple[int, SourceRef]] = field(default_factory=dict)
+    _passages: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, query: str, hits: list[Hit]) -> list[int]:
@@ -61,7 +62,20 @@ class ResearchSession:
                             SourceRef(title=ref.title, uri=ref.uri, score=hit.score),
                         )
                 numbers.append(self._sources[hit.uri][0])
+                texts = self._passages.setdefault(hit.uri, [])
+                if hit.text and hit.text not in texts:
+                    texts.append(hit.text)
             return numbers
+
+    def evidence(self) -> list[Evidence]:
+        """Every passage the searches returned, by citation number then retrieval order:
+        what the answer's sentences can be grounded in."""
+        with self._lock:
+            return [
+                Evidence(ref=number, title=ref.title, uri=ref.uri, text=text)
+                for number, ref in sorted(self._sources.values(), key=lambda item: item[0])
+                for text in self._passages.get(ref.uri, [])
+            ]
 
     @property
     def sources(self) -> list[tuple[int, SourceRef]]:

@@ -226,12 +226,15 @@ class ModelUsage(BaseModel):
 
 class Finding(_Model):
     """The researcher runtime's JSON answer: a short summary plus the full finding in S3,
-    and the model tokens the research used (``usage``; CompileResearch sums them)."""
+    the passages it read (``evidence``: a JSON list of :class:`Evidence` in S3, ``None``
+    from a researcher that reports none) and the model tokens the research used
+    (``usage``; CompileResearch sums them)."""
 
     question_id: str
     summary: Annotated[str, StringConstraints(max_length=SUMMARY_MAX_CHARS)]
     sources: list[SourceRef] = Field(default_factory=list, max_length=8)
     finding: ArtifactRef
+    evidence: ArtifactRef | None = None
     usage: ModelUsage | None = None
 
 
@@ -250,6 +253,29 @@ class CompileResearchEvent(_Model):
 RESEARCH_DOCUMENT_VERSION = 1
 
 
+#: Most passages of one source a research document keeps (the evidence its sentences are
+#: checked against; each passage is at most 1,500 characters, ``relay_agents.corpus``).
+MAX_SOURCE_PASSAGES = 20
+
+
+class Evidence(_Model):
+    """A passage the researcher read, as it was returned by ``search_documents``: what a
+    finding's sentences are grounded in. The researcher writes a finding's evidence as a
+    JSON list beside the finding (``findings/<question_id>.evidence.json``).
+
+    Attributes:
+        ref: the number the finding cites it by (``[ref]``).
+        title: the document's title.
+        uri: the document's URI.
+        text: the passage (≤ 1,500 characters).
+    """
+
+    ref: int = Field(ge=1)
+    title: str
+    uri: NonBlank
+    text: str
+
+
 class ResearchSource(_Model):
     """One source of a research document, after deduplication by URI.
 
@@ -258,11 +284,15 @@ class ResearchSource(_Model):
             first citation; ``research.md`` lists and cites it as ``[number]``.
         title: the document's title (as the first finding citing it gave it).
         uri: the document's URI, the deduplication key.
+        passages: the passages of it the researchers read (each once, at most
+            :data:`MAX_SOURCE_PASSAGES`): what the quality check grounds sentences
+            citing this source in. Empty when the researcher reported none.
     """
 
     number: int = Field(ge=1)
     title: str
     uri: NonBlank
+    passages: list[str] = Field(default_factory=list, max_length=MAX_SOURCE_PASSAGES)
 
 
 class CitedSource(_Model):
@@ -407,10 +437,166 @@ class AnalyzeEvent(_Model):
     redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
+class QuestionCoverage(_Model):
+    """Whether one planned question is answered by the assessed text.
+
+    Attributes:
+        question_id: ``q01``…
+        question: the planned question.
+        answered: at least one grounded body sentence reaches the relevance threshold
+            (:data:`relay_core.quality.RELEVANCE_THRESHOLD`).
+        relevance: the best grounded sentence's relevance, 0..1: the share of the
+            question's key words it holds.
+    """
+
+    question_id: str
+    question: str
+    answered: bool
+    relevance: float = Field(ge=0, le=1)
+
+
+#: Longest example sentence a quality assessment quotes, in characters.
+QUALITY_EXAMPLE_MAX_CHARS = 200
+
+
+class QualityAssessment(_Model):
+    """How well a report (or an analysis) is supported by its research: lexical figures
+    computed by :func:`relay_core.quality.assess` and stored beside the text it assesses
+    (``report.quality.json``, ``analysis-r{n}.quality.json``). It checks grounding and
+    coverage, not truth.
+
+    Attributes:
+        artifact: the assessed artifact's name (``report.md``, ``analysis-r0.md``).
+        sentences: body sentences (title, headings, notices, quotes, the Sources and
+            Open questions sections excluded).
+        cited: body sentences that cite at least one source (``[n]``).
+        grounded: cited body sentences whose content words are found in a source they
+            cite (:data:`relay_core.quality.GROUNDED_THRESHOLD`).
+        repeated: body sentences that repeat an earlier one (:func:`relay_core.quality.repeats`).
+        fragments: body sentences that are not prose (:func:`relay_core.prose.fragment_kind`).
+        questions: one entry per planned question, in plan order.
+        ungrounded_examples, repeated_examples, fragment_examples: up to three of each,
+            clipped to :data:`QUALITY_EXAMPLE_MAX_CHARS`.
+    """
+
+    version: Literal[1] = 1
+    artifact: str
+    sentences: int = Field(ge=0)
+    cited: int = Field(ge=0)
+    grounded: int = Field(ge=0)
+    repeated: int = Field(ge=0)
+    fragments: int = Field(ge=0)
+    questions: list[QuestionCoverage] = Field(default_factory=list)
+    ungrounded_examples: list[str] = Field(default_factory=list, max_length=3)
+    repeated_examples: list[str] = Field(default_factory=list, max_length=3)
+    fragment_examples: list[str] = Field(default_factory=list, max_length=3)
+
+    @model_validator(mode="after")
+    def _counts(self) -> QualityAssessment:
+        for name in ("cited", "repeated", "fragments"):
+            if getattr(self, name) > self.sentences:
+                raise ValueError(f"{name}: {getattr(self, name)} is more than the {self.sentences} sentences")
+        if self.grounded > self.cited:
+            raise ValueError(f"grounded: {self.grounded} is more than the {self.cited} cited sentences")
+        return self
+
+    def _share(self, count: int) -> float:
+        return count / self.sentences if self.sentences else 0.0
+
+    @property
+    def grounded_share(self) -> float:
+        """Grounded body sentences / body sentences (0 when there are none)."""
+        return self._share(self.grounded)
+
+    @property
+    def citation_coverage(self) -> float:
+        """Cited body sentences / body sentences."""
+        return self._share(self.cited)
+
+    @property
+    def redundancy(self) -> float:
+        """Repeated body sentences / body sentences."""
+        return self._share(self.repeated)
+
+    @property
+    def fragment_share(self) -> float:
+        """Fragments / body sentences."""
+        return self._share(self.fragments)
+
+    @property
+    def questions_answered(self) -> int:
+        """Planned questions answered."""
+        return sum(1 for q in self.questions if q.answered)
+
+    @property
+    def unanswered(self) -> list[QuestionCoverage]:
+        """Planned questions not answered, in plan order."""
+        return [q for q in self.questions if not q.answered]
+
+    def check(self, ref: ArtifactRef | None = None) -> QualityCheck:
+        """The short form carried in state data, records and emails."""
+        return QualityCheck(
+            assessment=ref,
+            sentences=self.sentences,
+            cited=self.cited,
+            grounded=self.grounded,
+            repeated=self.repeated,
+            fragments=self.fragments,
+            questions=len(self.questions),
+            answered=self.questions_answered,
+            unanswered=[clip(q.question, QUALITY_EXAMPLE_MAX_CHARS) for q in self.unanswered][:MAX_UNANSWERED_LISTED],
+        )
+
+
+#: Unanswered questions a :class:`QualityCheck` names (the rest are counted).
+MAX_UNANSWERED_LISTED = 10
+
+
+class QualityCheck(_Model):
+    """A :class:`QualityAssessment`'s figures in a few hundred bytes: what state data,
+    the workflow record, the approval email and page, the console and ``relay run``
+    show. ``assessment`` points at the full assessment in S3.
+
+    Attributes:
+        unanswered: the unanswered planned questions (clipped to 200 characters), at
+            most :data:`MAX_UNANSWERED_LISTED`; ``questions - answered`` counts them all.
+    """
+
+    assessment: ArtifactRef | None = None
+    sentences: int = Field(ge=0)
+    cited: int = Field(ge=0)
+    grounded: int = Field(ge=0)
+    repeated: int = Field(ge=0)
+    fragments: int = Field(ge=0)
+    questions: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    unanswered: list[str] = Field(default_factory=list, max_length=MAX_UNANSWERED_LISTED)
+
+    @property
+    def grounded_percent(self) -> int:
+        """Grounded sentences as a whole percentage (rounded down, so 100 means all)."""
+        return self.grounded * 100 // self.sentences if self.sentences else 0
+
+    def headline(self) -> str:
+        """``3 of 3 questions answered · 100 % of sentences grounded · 0 repeated``
+        (``· 1 fragment(s)`` added when there are any)."""
+        line = (
+            f"{self.answered} of {self.questions} questions answered · "
+            f"{self.grounded_percent} % of sentences grounded · {self.repeated} repeated"
+        )
+        if self.fragments:
+            line += f" · {self.fragments} not prose"
+        return line
+
+
 class Analysis(_Model):
+    """AnalyzeResearch's result: the analysis in S3, its summary (for the approval email
+    and page) and its quality check (``None`` from an analysis made before checks existed)."""
+
     analysis: ArtifactRef
     summary: Annotated[str, StringConstraints(max_length=ANALYSIS_SUMMARY_MAX_CHARS)]
     revision: int = Field(ge=0)
+    quality: QualityCheck | None = None
 
 
 class RequestApprovalEvent(_Model):
@@ -475,9 +661,12 @@ class WriteReportEvent(_Model):
 
 
 class Report(_Model):
+    """WriteReport's result: the report in S3, its title, length and quality check."""
+
     report: ArtifactRef
     title: str
     words: int = Field(ge=0)
+    quality: QualityCheck | None = None
 
 
 class FinalizeEvent(_Model):

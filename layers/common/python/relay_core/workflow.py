@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from . import links
 from .config import ApprovalSettings, RequestDefaults, load
@@ -40,6 +40,7 @@ from .errors import (
 from .history import failure_after, last_redrive, map_run_arn, open_state, short_cause
 from .models import (
     ANALYSIS_SUMMARY_MAX_CHARS,
+    MAX_SOURCE_PASSAGES,
     Analysis,
     AnalyzeEvent,
     ApprovalRequested,
@@ -47,6 +48,7 @@ from .models import (
     CitedSource,
     CompiledResearch,
     CompileResearchEvent,
+    Evidence,
     ExecutionStatusChange,
     FinalizeEvent,
     FinalizeResult,
@@ -55,6 +57,7 @@ from .models import (
     Plan,
     PlanResearchEvent,
     PlanResult,
+    QualityCheck,
     Report,
     RequestApprovalEvent,
     ResearchDocument,
@@ -70,7 +73,11 @@ from .models import (
 )
 from .observability import logger, metrics
 from .ports import ArtifactStore, ExecutionHistory, Message, Notifier, WorkflowRecords
+from .quality import assess
 from .safe_text import markdown_safe, plain_text
+
+#: Parses a finding's evidence artifact.
+EVIDENCE_LIST = TypeAdapter(list[Evidence])
 
 
 class Planner(Protocol):
@@ -194,6 +201,10 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
         for source in finding.sources:
             known = sources.setdefault(source.uri, ResearchSource(number=len(sources) + 1, title=source.title, uri=source.uri))
             cited.append(CitedSource(number=known.number, ref=source.ref))
+        for passage in read_evidence(store, finding.evidence):
+            known_source = sources.get(passage.uri)
+            if known_source is not None and passage.text not in known_source.passages and len(known_source.passages) < MAX_SOURCE_PASSAGES:
+                known_source.passages.append(passage.text)
         findings.append(
             ResearchFinding(
                 question_id=question.id,
@@ -218,6 +229,22 @@ def compile_research(event: CompileResearchEvent, store: ArtifactStore) -> Compi
     return CompiledResearch(
         document=json_ref, markdown=md_ref, answered=answered, failed_questions=failed, sources=len(sources), usage=usage
     )
+
+
+def read_evidence(store: ArtifactStore, ref: ArtifactRef | None) -> list[Evidence]:
+    """The passages a finding's researcher read (``findings/<id>.evidence.json``); none
+    when the finding has no evidence artifact.
+
+    Raises:
+        InvalidInput: the object is not a JSON list of :class:`Evidence` (names the object).
+        ArtifactNotFound, ArtifactIntegrityError: from :meth:`ArtifactStore.get_text`.
+    """
+    if ref is None:
+        return []
+    try:
+        return EVIDENCE_LIST.validate_json(store.get_text(ref))
+    except ValidationError as exc:
+        raise InvalidInput(f"evidence: s3://{ref.bucket}/{ref.key} is not a list of passages: {describe_validation_error(exc)}") from exc
 
 
 def research_markdown(document: ResearchDocument) -> str:
@@ -263,13 +290,38 @@ def read_research(store: ArtifactStore, ref: ArtifactRef) -> ResearchDocument:
 def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords, analyst: Analyst) -> Analysis:
     """AnalyzeResearch: the analyst's insights, risks and open questions from the research
     document (:func:`read_research`; the handler passes the analyst agent); on a revision
-    it addresses the reviewer's feedback. Writes ``analysis-r{revision}.md``."""
+    it addresses the reviewer's feedback. Writes ``analysis-r{revision}.md`` and its
+    quality assessment ``analysis-r{revision}.quality.json`` (:func:`store_quality`),
+    whose short form (:class:`QualityCheck`) the approval email and page show."""
     research = read_research(store, event.research)
     result = analyst(event.topic, research, feedback=event.feedback, revision=event.revision)
-    ref = store.put_text(artifact_key(event.workflow_id, f"analysis-r{event.revision}.md"), result.markdown)
+    name = f"analysis-r{event.revision}.md"
+    ref = store.put_text(artifact_key(event.workflow_id, name), result.markdown)
+    quality = store_quality(store, event.workflow_id, name, result.markdown, research)
     records.set_status(event.workflow_id, RecordStatus.RUNNING, attempt=event.redrive_count, revisions=event.revision)
     metrics.add_metric(name="AnalysesWritten", unit=MetricUnit.Count, value=1)
-    return Analysis(analysis=ref, summary=clip(result.summary, ANALYSIS_SUMMARY_MAX_CHARS), revision=event.revision)
+    return Analysis(
+        analysis=ref, summary=clip(result.summary, ANALYSIS_SUMMARY_MAX_CHARS), revision=event.revision, quality=quality
+    )
+
+
+def quality_name(artifact: str) -> str:
+    """The quality assessment's artifact name for an artifact: ``report.md`` →
+    ``report.quality.json``."""
+    return artifact.rsplit(".", 1)[0] + ".quality.json"
+
+
+def store_quality(store: ArtifactStore, workflow_id: str, artifact: str, markdown: str, research: ResearchDocument) -> QualityCheck:
+    """Assess ``markdown`` (:func:`relay_core.quality.assess`), write the assessment beside
+    the artifact (:func:`quality_name`) and return its short form."""
+    assessment = assess(markdown, research, artifact=artifact)
+    ref = store.put_text(
+        artifact_key(workflow_id, quality_name(artifact)), assessment.model_dump_json(indent=2), content_type="application/json"
+    )
+    check = assessment.check(ref)
+    logger.info("quality checked", extra={"artifact": artifact, "quality": check.headline()})
+    metrics.add_metric(name="SentencesGroundedPercent", unit=MetricUnit.Percent, value=check.grounded_percent)
+    return check
 
 
 def approval_email(event: RequestApprovalEvent, url: str, expires_at: datetime) -> tuple[str, str]:
@@ -336,16 +388,19 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Writer) 
     """WriteReport: the writer's final Markdown report from the research document
     (:func:`read_research`) and the approved analysis (the handler passes the writer
     agent), written to ``report.md`` after :func:`~relay_core.safe_text.markdown_safe`
-    (whatever writer wrote it, the topic, feedback and passages in it hold no raw HTML)."""
+    (whatever writer wrote it, the topic, feedback and passages in it hold no raw HTML),
+    and its quality assessment to ``report.quality.json`` (:func:`store_quality`)."""
     research = read_research(store, event.research)
     analysis = store.get_text(event.analysis)
     markdown = writer(event.topic, research, analysis, approval_feedback=event.approval.feedback)
     if not markdown.strip():
         raise AgentFailed("the writer returned an empty report")
-    ref = store.put_text(artifact_key(event.workflow_id, "report.md"), markdown_safe(markdown))
+    safe = markdown_safe(markdown)
+    ref = store.put_text(artifact_key(event.workflow_id, "report.md"), safe)
+    quality = store_quality(store, event.workflow_id, "report.md", safe, research)
     metrics.add_metric(name="ReportWords", unit=MetricUnit.Count, value=len(markdown.split()))
     title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.startswith("#")), event.topic)
-    return Report(report=ref, title=clip(plain_text(title), 200), words=len(markdown.split()))
+    return Report(report=ref, title=clip(plain_text(title), 200), words=len(markdown.split()), quality=quality)
 
 
 def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecords, notifier: Notifier | None, to: str) -> FinalizeResult:
