@@ -47,6 +47,16 @@ def test_happy_path_runs_every_state_once_and_outputs_the_report(relay):
     assert entered_states(history) == HAPPY
     output = json.loads(description["output"])
     assert output["status"] == "COMPLETED" and output["report"]["key"].endswith("report.md")
+    # the report's quality check (WriteReport's mocked result) is in the output, through FinalizeWorkflow
+    assert output["quality"]["assessment"]["key"].endswith("report.quality.json") and output["quality"]["answered"] == 1
+    # and the analysis's check reached RequestApproval with the research document it was made from
+    approval = state_input(history, "RequestApproval")  # what the Payload is built from
+    assert approval["analysis"]["quality"] is not None and approval["research"]["document"]["key"].endswith("research.json")
+    entered = next(i for i, e in enumerate(history) if e.get("stateEnteredEventDetails", {}).get("name") == "RequestApproval")
+    scheduled = next(e for e in history[entered:] if e["type"] == "TaskScheduled")
+    approval = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]
+    assert approval["analysis"]["quality"]["assessment"]["key"].endswith("analysis.quality.json")
+    assert approval["research"]["key"].endswith("research.json")
 
 
 def test_rejection_with_feedback_loops_back_to_analysis_then_approves(relay):

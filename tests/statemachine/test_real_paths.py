@@ -66,7 +66,27 @@ def test_approved_first_time_writes_a_report_citing_the_corpus(relay, corpus_dir
     assert cited, report
     assert "offline extractive model" in report
     assert workflow_item(name)["status"] == "COMPLETED"
-    assert json.loads(description["output"])["report"]["key"] == f"workflows/{name}/report.md"
+    output = json.loads(description["output"])
+    assert output["report"]["key"] == f"workflows/{name}/report.md"
+    # The report's quality check: assessed beside it, in the execution output, in the record,
+    # and answered by GET /workflows/{id} (the API handler's describe, on the same stores)
+    from relay_core.adapters.step_functions import StepFunctionsExecutions
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
+    from relay_core.models import QualityAssessment, QualityCheck
+    from relay_core.workflows_api import describe_workflow
+
+    assessment = QualityAssessment.model_validate_json(relay.artifacts(name)["report.quality.json"])
+    check = QualityCheck.model_validate(output["quality"])
+    assert check.assessment is not None and check.assessment.key == f"workflows/{name}/report.quality.json"
+    assert check == assessment.check(check.assessment)
+    assert workflow_item(name)["quality"]["artifact"] == "report.md"
+    status = describe_workflow(StepFunctionsExecutions(relay.state_machine_arn, client=relay.sfn), DynamoDBWorkflowRecords(TABLE), name)
+    assert status.quality is not None and status.quality.artifact == "report.md"
+    assert status.quality.headline == assessment.check().headline() and status.quality.questions == 2
+    # And the approval email carried the analysis's quality check
+    (email,) = emails_for(relay, name)
+    analysis_check = QualityAssessment.model_validate_json(relay.artifacts(name)["analysis-r0.quality.json"]).check()
+    assert "Quality check of analysis-r0.md:" in email.get_content() and analysis_check.headline() in email.get_content()
 
 
 def test_rejected_with_feedback_goes_back_to_analysis_then_approved(relay):

@@ -65,9 +65,28 @@ class InMemoryArtifactStore:
         return f"https://{ref.bucket}.example/{ref.key}?expires_in={expires_in}"
 
 
+def _storable(attributes: dict[str, Any]) -> None:
+    """Refuse what the DynamoDB adapter could not write: boto3's ``TypeSerializer`` takes
+    no floats, models or datetimes (a record attribute such as ``quality`` must be given
+    as JSON values, ``model_dump(mode="json")``).
+
+    Raises:
+        TypeError: naming the attribute.
+    """
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    for name, value in attributes.items():
+        try:
+            serializer.serialize(value)
+        except TypeError as exc:
+            raise TypeError(f"{name}: DynamoDB cannot store this value: {exc}") from None
+
+
 class InMemoryWorkflowRecords:
     """:class:`relay_core.ports.WorkflowRecords` in dicts, with the rules of
-    :mod:`relay_core.transitions` applied under one lock."""
+    :mod:`relay_core.transitions` applied under one lock. Attribute values must be what
+    the DynamoDB adapter can store (:func:`_storable`)."""
 
     def __init__(self) -> None:
         self.workflows: dict[str, dict[str, Any]] = {}
@@ -98,8 +117,9 @@ class InMemoryWorkflowRecords:
             return copy.deepcopy(self.workflows[workflow_id])
 
     def _write(self, workflow_id: str, sets: dict[str, Any], remove: tuple[str, ...] = ()) -> None:
+        _storable(sets)
         item = self.workflows.setdefault(workflow_id, {"workflow_id": workflow_id, "created_at": utc_now()})
-        item.update(sets)
+        item.update(copy.deepcopy(sets))
         item["updated_at"] = utc_now()
         for key in remove:
             item.pop(key, None)
@@ -154,6 +174,7 @@ class InMemoryWorkflowRecords:
         with self._lock:
             if approval_id in self.approvals:
                 raise RuntimeError(f"approval id {approval_id} collided")
+            _storable(details)
             self.approvals[approval_id] = {
                 "approval_id": approval_id,
                 "workflow_id": workflow_id,

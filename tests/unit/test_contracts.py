@@ -130,3 +130,78 @@ def test_request_approval_waits_for_a_task_token_with_a_timeout():
     assert approval["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     assert approval["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
     assert approval["TimeoutSecondsPath"] == "$.request.approval_timeout_seconds"
+
+
+# ----- Lambda events and results: the ASL's Parameters and ResultSelectors name model fields -----
+def _task_models() -> dict[str, tuple[type, type | None]]:
+    from relay_core import models
+
+    return {
+        "PlanResearch": (models.PlanResearchEvent, models.PlanResult),
+        "CompileResearch": (models.CompileResearchEvent, models.CompiledResearch),
+        "AnalyzeResearch": (models.AnalyzeEvent, models.Analysis),
+        "RequestApproval": (models.RequestApprovalEvent, None),  # resumed by SendTaskSuccess, not its result
+        "WriteReport": (models.WriteReportEvent, models.Report),
+        "FinalizeWorkflow": (models.FinalizeEvent, models.FinalizeResult),
+        "RecordRejection": (models.FinalizeEvent, models.FinalizeResult),
+    }
+
+
+#: Result fields a ResultSelector leaves out on purpose: model tokens stay in the history
+#: (README, "The local console": cost).
+DROPPED_RESULT_FIELDS = {"usage"}
+#: States whose ResultSelector keeps only what the next states need.
+PARTIAL_RESULT_SELECTORS = {"RecordRejection": {"report", "report_url", "quality"}}
+
+
+def test_every_lambda_task_s_payload_and_result_selector_name_fields_of_its_models():
+    lambda_tasks = {n for n, s in DEFINITION["States"].items() if s.get("Resource", "").startswith("arn:aws:states:::lambda:invoke")}
+    models = _task_models()
+    assert lambda_tasks == set(models)
+    for name, (event_model, result_model) in models.items():
+        state = DEFINITION["States"][name]
+        sent = {key.removesuffix(".$") for key in state["Parameters"]["Payload"]}
+        assert sent <= set(event_model.model_fields), f"{name}: Payload fields {sent - set(event_model.model_fields)} are not in {event_model.__name__}"
+        if result_model is None:
+            assert "ResultSelector" not in state, name
+            continue
+        selector = state["ResultSelector"]
+        # each selected field is the result's field of the same name ...
+        assert all(path == f"$.Payload.{key.removesuffix('.$')}" for key, path in selector.items()), name
+        # ... and every field of the result is selected, but those dropped on purpose: a new
+        # result field (the quality check) cannot be lost in state data unnoticed
+        expected = set(result_model.model_fields) - DROPPED_RESULT_FIELDS - PARTIAL_RESULT_SELECTORS.get(name, set())
+        assert {key.removesuffix(".$") for key in selector} == expected, name
+
+
+def test_the_quality_checks_travel_to_the_approval_and_the_workflow_record():
+    states = DEFINITION["States"]
+    # Given AnalyzeResearch's and WriteReport's results keep their quality check in state data
+    assert states["AnalyzeResearch"]["ResultPath"] == "$.analysis"
+    assert states["AnalyzeResearch"]["ResultSelector"]["quality.$"] == "$.Payload.quality"
+    assert states["WriteReport"]["ResultPath"] == "$.report"
+    assert states["WriteReport"]["ResultSelector"]["quality.$"] == "$.Payload.quality"
+    # Then RequestApproval gets the analysis (with its check) and the research it was made from
+    approval = states["RequestApproval"]["Parameters"]["Payload"]
+    assert approval["analysis.$"] == "$.analysis" and approval["research.$"] == "$.research.document"
+    # And FinalizeWorkflow records the report's check and puts it in the execution output
+    assert states["FinalizeWorkflow"]["Parameters"]["Payload"]["quality.$"] == "$.report.quality"
+    assert states["FinalizeWorkflow"]["ResultSelector"]["quality.$"] == "$.Payload.quality"
+
+
+def test_every_mocked_lambda_result_is_a_valid_result_of_its_state():
+    # Given the MockConfigFile's test cases
+    mock = json.loads((ROOT / "statemachines" / "test" / "MockConfigFile.json").read_text())
+    responses = mock["MockedResponses"]
+    checked = 0
+    for mapping in mock["StateMachines"]["relay-research-report"]["TestCases"].values():
+        for state, response in mapping.items():
+            result_model = _task_models().get(state, (None, None))[1]
+            if result_model is None:
+                continue
+            for answer in responses[response].values():
+                if "Return" in answer:
+                    # Then each mocked Return's Payload is what the real handler returns
+                    result_model.model_validate(answer["Return"]["Payload"])
+                    checked += 1
+    assert checked > 0

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from .contracts import ApprovalRecordStatus, RecordStatus
 from .cost import RunCost
 from .errors import InvalidInput
-from .models import EXECUTION_NAME_RE, PlainText, WorkflowRequest
+from .models import EXECUTION_NAME_RE, ArtifactQuality, PlainText, WorkflowRequest
 
 #: Workflow record statuses, the partition key of the status index, in listing order.
 RECORD_STATUSES: tuple[RecordStatus, ...] = tuple(RecordStatus)
@@ -327,6 +327,43 @@ class ReportLocation(_Model):
     url: str | None = None
 
 
+class QualityStatus(_Model):
+    """The quality check of the workflow's newest assessed artifact: the report's once it
+    exists, else the newest analysis's (:class:`relay_core.models.QualityCheck`; the
+    figures are lexical: grounding and coverage, not truth)."""
+
+    artifact: str = Field(description="the assessed artifact: report.md, or analysis-r{n}.md before the report exists")
+    headline: str = Field(description="e.g. '3 of 3 questions answered · 100 % of sentences grounded · 0 repeated'")
+    sentences: int = Field(ge=0, description="body sentences")
+    cited: int = Field(ge=0, description="body sentences citing a source")
+    grounded: int = Field(ge=0, description="cited body sentences found in a source they cite")
+    grounded_percent: int = Field(ge=0, le=100, description="grounded / sentences, rounded down")
+    repeated: int = Field(ge=0, description="body sentences repeating an earlier one")
+    fragments: int = Field(ge=0, description="body sentences that are not prose (code, grammar lines)")
+    questions: int = Field(ge=0, description="planned research questions")
+    answered: int = Field(ge=0, description="planned questions the artifact answers")
+    unanswered: list[str] = Field(description="the unanswered questions by name (at most 10)")
+    assessment: str | None = Field(default=None, description="s3://… of the full assessment (*.quality.json)")
+
+    @classmethod
+    def of(cls, check: ArtifactQuality) -> QualityStatus:
+        ref = check.assessment
+        return cls(
+            artifact=check.artifact,
+            headline=check.headline(),
+            sentences=check.sentences,
+            cited=check.cited,
+            grounded=check.grounded,
+            grounded_percent=check.grounded_percent,
+            repeated=check.repeated,
+            fragments=check.fragments,
+            questions=check.questions,
+            answered=check.answered,
+            unanswered=check.unanswered,
+            assessment=f"s3://{ref.bucket}/{ref.key}" if ref else None,
+        )
+
+
 class FailureInfo(_Model):
     """Which state failed, its error and cause, and when it was recorded."""
 
@@ -369,6 +406,9 @@ class WorkflowStatus(_Model):
     redrive_date: datetime | None = None
     console_url: str
     cost: RunCost | None = Field(default=None, description="what the execution cost so far, priced from its history (relay_core.cost)")
+    quality: QualityStatus | None = Field(
+        default=None, description="the quality check of the report once it exists, else of the newest analysis; null before the first analysis"
+    )
 
 
 class WorkflowSummary(_Model):

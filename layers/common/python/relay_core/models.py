@@ -588,6 +588,33 @@ class QualityCheck(_Model):
             line += f" · {self.fragments} not prose"
         return line
 
+    @property
+    def unlisted(self) -> int:
+        """Unanswered questions counted but not named in :attr:`unanswered` (beyond
+        :data:`MAX_UNANSWERED_LISTED`)."""
+        return max(0, self.questions - self.answered - len(self.unanswered))
+
+
+class ArtifactQuality(QualityCheck):
+    """A :class:`QualityCheck` with the name of the artifact it assessed: what the workflow
+    record keeps as ``quality`` (the report's once it exists, else the newest analysis's).
+
+    Attributes:
+        artifact: ``report.md`` or ``analysis-r{n}.md``.
+    """
+
+    artifact: NonBlank
+
+    @classmethod
+    def of(cls, ref: ArtifactRef, check: QualityCheck) -> ArtifactQuality:
+        """``check`` of the artifact ``ref`` points at, named by its key's last part."""
+        return cls(artifact=artifact_name(ref), **check.model_dump())
+
+
+def artifact_name(ref: ArtifactRef) -> str:
+    """An artifact's name within its workflow: ``workflows/wf-1/report.md`` → ``report.md``."""
+    return ref.key.rsplit("/", 1)[-1]
+
 
 class Analysis(_Model):
     """AnalyzeResearch's result: the analysis in S3, its summary (for the approval email
@@ -601,12 +628,17 @@ class Analysis(_Model):
 
 class RequestApprovalEvent(_Model):
     """RequestApproval's event. ``task_token`` comes from ``$$.Task.Token`` and is
-    stored, never logged, mailed or put in a URL."""
+    stored, never logged, mailed or put in a URL. ``analysis`` is AnalyzeResearch's
+    result with its quality check; ``research`` the research document it was made from
+    (``None`` from an execution started before RequestApproval was given it)."""
 
     workflow_id: WorkflowId
     task_token: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     topic: str
     analysis: Analysis
+    research: ArtifactRef | None = Field(
+        default=None, description="the research document the analysis was made from ($.research.document): the approval page lists its sources"
+    )
     revision: int = Field(ge=0)
     max_revisions: int = Field(ge=0)
     timeout_seconds: int = Field(ge=1)
@@ -670,18 +702,25 @@ class Report(_Model):
 
 
 class FinalizeEvent(_Model):
+    """FinalizeWorkflow's and RecordRejection's event. ``quality`` is the report's quality
+    check (``$.report.quality``), recorded with the report."""
+
     workflow_id: WorkflowId
     outcome: Literal["COMPLETED", "REJECTED"]
     report: ArtifactRef | None = None
+    quality: QualityCheck | None = None
     approval: ApprovalDecision | None = None
     redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
 
 
 class FinalizeResult(_Model):
+    """The execution's output on COMPLETED (FinalizeWorkflow's ResultSelector) or REJECTED."""
+
     workflow_id: str
     status: Literal["COMPLETED", "REJECTED"]
     report: ArtifactRef | None = None
     report_url: str | None = None
+    quality: QualityCheck | None = None
 
 
 class ExecutionStatusDetail(BaseModel):

@@ -58,7 +58,9 @@ class WorkflowRecords(Protocol):
         ...
 
     def set_status(self, workflow_id: str, status: str, attempt: int = 0, **attributes: Any) -> bool:
-        """Move to ``status`` if :func:`~relay_core.transitions.may_set_status` allows; whether it wrote."""
+        """Move to ``status`` and set ``attributes`` (JSON values: ``approval_id``,
+        ``revisions``, ``report``, ``quality`` …) if :func:`~relay_core.transitions.may_set_status`
+        allows, in the same write; whether it wrote."""
         ...
 
     def record_stopped(self, workflow_id: str, status: str, redrive_count: int, **attributes: Any) -> bool:
@@ -82,7 +84,8 @@ class WorkflowRecords(Protocol):
         ...
 
     def put_approval(self, approval_id: str, workflow_id: str, task_token: str, expires_at: int, details: dict[str, Any]) -> None:
-        """Store a PENDING approval (a fresh id; a collision raises)."""
+        """Store a PENDING approval (a fresh id; a collision raises) with ``details``: what the
+        approval page shows (JSON values; see :func:`relay_core.workflow.request_approval`)."""
         ...
 
     def get_approval(self, approval_id: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from .models import (
     Analysis,
     AnalyzeEvent,
     ApprovalRequested,
+    ArtifactQuality,
     ArtifactRef,
     CitedSource,
     CompiledResearch,
@@ -68,6 +69,7 @@ from .models import (
     StatusRecorded,
     WorkflowRequest,
     WriteReportEvent,
+    artifact_name,
     clip,
     utc_now,
 )
@@ -324,16 +326,42 @@ def store_quality(store: ArtifactStore, workflow_id: str, artifact: str, markdow
     return check
 
 
+def quality_block(check: QualityCheck | None, artifact: str) -> str:
+    """The plain-text quality check of ``artifact`` for emails: a ``Quality check of
+    <artifact>:`` line, the headline (:meth:`QualityCheck.headline`) and each unanswered
+    question by name (the questions are model text: control characters removed), e.g.::
+
+        Quality check of analysis-r0.md:
+
+          2 of 3 questions answered · 92 % of sentences grounded · 0 repeated
+          Unanswered:
+          - How does a heartbeat keep a task alive?
+
+    ``None`` (an analysis made before checks existed) says it was not checked."""
+    if check is None:
+        return f"Quality check of {artifact}: not available (it was not checked).\n"
+    lines = [f"Quality check of {artifact}:", "", f"  {check.headline()}"]
+    if check.unanswered:
+        lines.append("  Unanswered:")
+        lines += [f"  - {' '.join(plain_text(question).split())}" for question in check.unanswered]
+    if check.unlisted:
+        lines.append(f"  - … and {check.unlisted} more")
+    return "\n".join(lines) + "\n"
+
+
 def approval_email(event: RequestApprovalEvent, url: str, expires_at: datetime) -> tuple[str, str]:
-    """The approval email's subject and plain-text body. The task token is not in it.
-    The topic and summary are user/model text: control characters other than tab and
-    newline are removed (:func:`~relay_core.safe_text.plain_text`); the subject is one line."""
+    """The approval email's subject and plain-text body: the topic, the analysis's
+    summary, its quality check (:func:`quality_block`) and the signed link. The task
+    token is not in it. The topic, summary and questions are user/model text: control
+    characters other than tab and newline are removed
+    (:func:`~relay_core.safe_text.plain_text`); the subject is one line."""
     revision = f" (revision {event.revision} of at most {event.max_revisions})" if event.revision else ""
     topic, summary = plain_text(event.topic), plain_text(event.analysis.summary)
     subject = f"Approval needed: {clip(topic, 70)}{revision}"
     body = (
         f"Relay needs your decision on the analysis for:\n\n  {topic}\n\n"
         f"Summary{revision}:\n\n{summary}\n\n"
+        f"{quality_block(event.analysis.quality, artifact_name(event.analysis.analysis))}\n"
         f"Review and decide (approve, or reject with feedback):\n\n  {url}\n\n"
         f"This link expires at {expires_at.strftime('%Y-%m-%d %H:%M:%S UTC')}. Opening it changes nothing; "
         f"only the buttons on the page decide.\n\nWorkflow: {event.workflow_id}\n"
@@ -350,6 +378,12 @@ def request_approval(
     now: float | None = None,
 ) -> ApprovalRequested:
     """RequestApproval: store the task token under a fresh approval id and email a signed link.
+
+    The approval record keeps what the approval page shows: the topic, the analysis (its
+    reference and summary), the research document it was made from (``research``: the
+    page lists its sources) and the analysis's quality check (``quality``). The workflow
+    record keeps the quality check too (``quality``, an :class:`ArtifactQuality` naming
+    ``analysis-r{n}.md``), for ``GET /workflows/{id}``.
 
     The link expires with the state's timeout (``timeout_seconds``), so a link never
     outlives its task token. A previous request of the workflow that nobody decided (a
@@ -370,11 +404,18 @@ def request_approval(
             "topic": event.topic,
             "summary": event.analysis.summary,
             "analysis": event.analysis.analysis.model_dump(mode="json"),
+            "research": event.research.model_dump(mode="json") if event.research else None,
+            "quality": event.analysis.quality.model_dump(mode="json") if event.analysis.quality else None,
             "revision": event.revision,
             "max_revisions": event.max_revisions,
         },
     )
-    records.set_status(event.workflow_id, RecordStatus.AWAITING_APPROVAL, attempt=event.redrive_count, approval_id=approval_id)
+    quality: dict[str, Any] = {}
+    if event.analysis.quality is not None:
+        quality["quality"] = ArtifactQuality.of(event.analysis.analysis, event.analysis.quality).model_dump(mode="json")
+    records.set_status(
+        event.workflow_id, RecordStatus.AWAITING_APPROVAL, attempt=event.redrive_count, approval_id=approval_id, **quality
+    )
     url = links.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
     headers = {WORKFLOW_ID_HEADER: event.workflow_id, APPROVAL_ID_HEADER: approval_id}
@@ -404,23 +445,33 @@ def write_report(event: WriteReportEvent, store: ArtifactStore, writer: Writer) 
 
 
 def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecords, notifier: Notifier | None, to: str) -> FinalizeResult:
-    """FinalizeWorkflow / RecordRejection: record the outcome; on COMPLETED presign the
-    report (7 days) and send a completion notice."""
+    """FinalizeWorkflow / RecordRejection: record the outcome; on COMPLETED record the
+    report and its quality check (the workflow record's ``quality`` then names
+    ``report.md``), presign the report (7 days) and send a completion notice carrying
+    the quality check (:func:`quality_block`)."""
     metrics.add_metric(name=f"Workflows{event.outcome.title()}", unit=MetricUnit.Count, value=1)
     if event.outcome == "COMPLETED":
         if event.report is None:
             raise InvalidInput("report: required when outcome is COMPLETED")
         url = store.presigned_url(event.report)
-        records.set_status(event.workflow_id, RecordStatus.COMPLETED, attempt=event.redrive_count, report=event.report.model_dump(mode="json"))
+        attributes: dict[str, Any] = {"report": event.report.model_dump(mode="json")}
+        if event.quality is not None:
+            attributes["quality"] = ArtifactQuality.of(event.report, event.quality).model_dump(mode="json")
+        records.set_status(event.workflow_id, RecordStatus.COMPLETED, attempt=event.redrive_count, **attributes)
         if notifier is not None:
             notifier.send(
                 Message(
                     to=to,
                     subject=f"Report ready: {event.workflow_id}",
-                    body=f"The report for workflow {event.workflow_id} is ready (link valid 7 days):\n\n  {url}\n",
+                    body=(
+                        f"The report for workflow {event.workflow_id} is ready (link valid 7 days):\n\n  {url}\n\n"
+                        + quality_block(event.quality, artifact_name(event.report))
+                    ),
                 )
             )
-        return FinalizeResult(workflow_id=event.workflow_id, status="COMPLETED", report=event.report, report_url=url)
+        return FinalizeResult(
+            workflow_id=event.workflow_id, status="COMPLETED", report=event.report, report_url=url, quality=event.quality
+        )
     records.set_status(event.workflow_id, RecordStatus.REJECTED, attempt=event.redrive_count)
     return FinalizeResult(workflow_id=event.workflow_id, status="REJECTED")
 

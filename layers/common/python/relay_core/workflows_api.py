@@ -4,8 +4,9 @@ The workflow id is the execution name. Sources of truth:
 
 - the execution (DescribeExecution, GetExecutionHistory) for ``status`` and
   ``current_state``;
-- the workflow record (port :class:`relay_core.ports.WorkflowRecords`) for revisions, the report, the
-  newest approval, failures and cancellations, and for listing by status.
+- the workflow record (port :class:`relay_core.ports.WorkflowRecords`) for revisions, the report,
+  the newest quality check, the newest approval, failures and cancellations, and for
+  listing by status.
 
 Idempotency: ``POST /workflows`` with an ``Idempotency-Key`` names the execution
 ``api-`` + the first 40 hex characters of sha256(key). StartExecution is itself
@@ -29,6 +30,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from .api_models import (
     RECORD_STATUSES,
     ApprovalStatus,
@@ -40,6 +43,7 @@ from .api_models import (
     IndexKey,
     ListQuery,
     PageToken,
+    QualityStatus,
     RedrivenWorkflow,
     ReportLocation,
     StartedWorkflow,
@@ -60,7 +64,7 @@ from .errors import (
     WorkflowNotFound,
 )
 from .history import open_state
-from .models import ArtifactRef, WorkflowRequest, utc_now
+from .models import ArtifactQuality, ArtifactRef, WorkflowRequest, utc_now
 from .observability import logger
 from .ports import Executions, WorkflowRecords
 
@@ -202,6 +206,7 @@ def describe_workflow(
             location=f"s3://{ref.bucket}/{ref.key}", bytes=ref.bytes, sha256=ref.sha256, url=presign(ref) if presign else None
         )
     failure = FailureInfo.model_validate(record["failure"]) if isinstance(record.get("failure"), dict) else None
+    quality = _quality(record.get("quality"), workflow_id)
     cancel = CancelInfo.model_validate(record["cancel"]) if isinstance(record.get("cancel"), dict) else None
     topic = record.get("topic")
     if topic is None:
@@ -227,7 +232,21 @@ def describe_workflow(
         redrive_date=execution.get("redriveDate"),
         console_url=console_url(str(execution["executionArn"])),
         cost=run_cost(history),
+        quality=quality,
     )
+
+
+def _quality(value: Any, workflow_id: str) -> QualityStatus | None:
+    """The record's ``quality`` (an :class:`ArtifactQuality`: written by RequestApproval
+    for the analysis, then by FinalizeWorkflow for the report) as the API shows it; ``None``
+    when there is none, or it cannot be read (logged: the rest of the status still answers)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return QualityStatus.of(ArtifactQuality.model_validate(value))
+    except ValidationError as exc:
+        logger.warning("workflow record quality unreadable", extra={"workflow_id": workflow_id, "errors": exc.error_count()})
+        return None
 
 
 # ----- list ------------------------------------------------------------------------------------

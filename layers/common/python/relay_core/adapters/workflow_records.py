@@ -7,14 +7,18 @@ Table layout (single table, partition key ``pk`` of type S):
   (RUNNING | AWAITING_APPROVAL | COMPLETED | REJECTED | FAILED | CANCELLED),
   ``created_at`` (ISO-8601 UTC), ``topic``, ``revisions``, ``redrive_count`` (the
   execution attempt that wrote last: 0, then 1 after the first redrive, …), optional
-  ``report``, ``failure``, ``cancel`` and ``redriven_from`` (the state the last redrive
+  ``report``, ``quality`` (a :class:`~relay_core.models.ArtifactQuality` map: the newest
+  analysis's quality check, set with AWAITING_APPROVAL, then the report's, set with
+  COMPLETED), ``failure``, ``cancel`` and ``redriven_from`` (the state the last redrive
   resumed from); the GSI ``status-created_at-index`` on (``status``, ``created_at``)
   lists workflows by status.
 - approval item: ``pk = "APPROVAL#{approval_id}"``, attributes ``approval_status``
   (PENDING | APPROVED | REJECTED | EXPIRED | SUPERSEDED), ``workflow_id``, ``task_token``,
   ``expires_at`` (epoch seconds), ``ttl`` (epoch seconds, the table's TTL attribute),
-  and once decided ``decided_by``, ``decided_at``, ``feedback``. Approval items have
-  no ``status`` attribute, so they never appear in the status index.
+  what the approval page shows (``topic``, ``summary``, ``analysis`` and ``research``
+  artifact references, the analysis's ``quality`` check, ``revision``,
+  ``max_revisions``) and once decided ``decided_by``, ``decided_at``, ``feedback``.
+  Approval items have no ``status`` attribute, so they never appear in the status index.
 
 Every state change is a conditional write, so a retried or concurrent call cannot
 move a record backwards or decide an approval twice. The conditions state the rules
