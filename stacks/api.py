@@ -133,6 +133,7 @@ class Api(Construct):
             iam.PolicyStatement(sid="ResumeExecution", actions=["states:SendTaskSuccess"], resources=["*"])
         )
         storage.grant_records(approvals_fn.role)
+        storage.grant_artifacts(approvals_fn.role, read=True)  # the page shows the analysis and its sources
         approvals.grant_secret(approvals_fn.role)
 
         api_integration = apigw.LambdaIntegration(api_fn.function, allow_test_invoke=False)

@@ -1,6 +1,8 @@
 """The approval link routes (public, protected by signed links):
 
-- ``GET /approvals/{approval_id}?exp=…&sig=…`` shows the request and two forms; it never writes.
+- ``GET /approvals/{approval_id}?exp=…&sig=…`` shows the request (the analysis rendered from
+  Markdown, its research sources, its quality check) and two forms; it never writes. It reads
+  the analysis and the research document from the artifact bucket (``s3:GetObject``).
 - ``POST /approvals/{approval_id}`` (form: decision, feedback, exp, sig, csrf) decides once and
   resumes the execution with ``SendTaskSuccess``. The only function allowed ``states:SendTask*``.
 
@@ -19,6 +21,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from relay_core import api_models, approvals, pages
+from relay_core.adapters.artifact_store import artifact_store
 from relay_core.adapters.step_functions import StepFunctionsTaskTokens
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import ApprovalSettings, load
@@ -68,7 +71,10 @@ def _cross_site(api_base_url: str) -> bool:
 def show_approval(approval_id: str) -> Response:
     settings = load(ApprovalSettings)
     query = app.current_event.query_string_parameters or {}
-    view = approvals.show(workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"))
+    view = approvals.show(
+        workflow_records(settings.table_name), load_secret(settings), approval_id, query.get("exp"), query.get("sig"),
+        store=artifact_store(settings.artifact_bucket),
+    )
     return _html(200, pages.approval_page(view))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,21 +98,32 @@ def request_approval(
     max_revisions: int = 2,
     topic: str = "Task tokens for reviewers",
     summary: str = "Tokens resume executions.",
+    analysis: str | None = "analysis",
+    research: dict[str, Any] | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> Link:
-    """Run the RequestApproval step as the state machine would; return the emailed link."""
+    """Run the RequestApproval step as the state machine would; return the emailed link.
+
+    ``analysis`` is the analysis Markdown written to S3 (``None``: its reference names an
+    object that was never written); ``research`` a research document written beside it
+    and passed as ``research``; ``quality`` the analysis's quality check."""
     from relay_core import workflow
     from relay_core.adapters.artifact_store import S3ArtifactStore
     from relay_core.adapters.notifiers import notifier_for
     from relay_core.config import ApprovalSettings, load
-    from relay_core.models import RequestApprovalEvent
+    from relay_core.models import ArtifactRef, RequestApprovalEvent
 
     monkeypatch.setenv("RELAY_OUTBOX_DIR", str(tmp_path / "outbox"))
     settings = load(ApprovalSettings)
     workflow_id = f"wf-{time.time_ns()}"
-    ref = S3ArtifactStore("relay-artifacts-local").put_text(f"workflows/{workflow_id}/analysis-r0.md", "analysis")
+    store = S3ArtifactStore("relay-artifacts-local")
+    key = f"workflows/{workflow_id}/analysis-r0.md"
+    ref = store.put_text(key, analysis) if analysis is not None else ArtifactRef(bucket=store.bucket, key=key, bytes=0, sha256="0" * 64)
+    research_ref = store.put_text(f"workflows/{workflow_id}/research.json", json.dumps(research)) if research else None
     event = RequestApprovalEvent.model_validate({
         "workflow_id": workflow_id, "task_token": TOKEN, "topic": topic,
-        "analysis": {"analysis": ref.model_dump(), "summary": summary, "revision": revision},
+        "analysis": {"analysis": ref.model_dump(), "summary": summary, "revision": revision, "quality": quality},
+        "research": research_ref.model_dump() if research_ref else None,
         "revision": revision, "max_revisions": max_revisions, "timeout_seconds": timeout_seconds, "approver": None,
     })
     records = DynamoDBWorkflowRecords(settings.table_name)
@@ -357,8 +369,103 @@ def test_other_methods_on_an_approval_are_405_json_with_allow(approvals_fn, sfn,
 
 
 def test_hostile_topic_and_summary_are_escaped_on_the_approval_page(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
-    link = request_approval(tmp_path, monkeypatch, topic="<script>alert(1)</script>", summary='<img src=x onerror="alert(2)">')
+    # (the analysis is missing, so the page shows the summary)
+    link = request_approval(tmp_path, monkeypatch, topic="<script>alert(1)</script>", summary='<img src=x onerror="alert(2)">', analysis=None)
     status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
     assert status == 200
     assert "<script>alert" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+
+
+# ----- what the approver is approving: the analysis, its sources, its quality check -----------------
+ANALYSIS = """# Analysis: Task tokens for reviewers
+
+## Key insights
+
+- A **task token** pauses the execution until SendTaskSuccess [1].
+
+### Risks
+
+A link that never expires outlives its token [2].
+"""
+
+
+def research_document(workflow_id: str = "wf-doc", titles: tuple[str, ...] = ("Task tokens guide", "Approval links")) -> dict[str, Any]:
+    return {
+        "version": 1, "workflow_id": workflow_id, "topic": "Task tokens for reviewers",
+        "findings": [{"question_id": "q01", "question": "How do task tokens work?", "status": "answered",
+                      "summary": "They pause.", "answer_markdown": "They pause [1].", "sources": [{"number": 1, "ref": 1}]}],
+        "sources": [{"number": n, "title": t, "uri": f"file:///docs/{n}.md", "passages": ["passage"]} for n, t in enumerate(titles, 1)],
+    }
+
+
+def quality_check(unanswered: tuple[str, ...] = ("How do heartbeats keep a task alive?",), questions: int = 3) -> dict[str, Any]:
+    return {
+        "assessment": None, "sentences": 10, "cited": 10, "grounded": 9, "repeated": 1, "fragments": 0,
+        "questions": questions, "answered": questions - len(unanswered), "unanswered": list(unanswered),
+    }
+
+
+def test_the_page_shows_the_analysis_rendered_its_sources_by_title_and_the_quality_check_above_the_buttons(
+    approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch
+):
+    # Given an approval whose analysis, research document and quality check are stored
+    link = request_approval(tmp_path, monkeypatch, analysis=ANALYSIS, research=research_document(), quality=quality_check())
+    # When the approver opens the link
+    status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    # Then the analysis is rendered from Markdown: headings, lists, emphasis
+    assert status == 200
+    analysis = page[page.index("<article id=analysis"):page.index("</article>")]
+    assert "<h2>Key insights</h2>" in analysis and "<h3>Risks</h3>" in analysis
+    assert "<li>A <strong>task token</strong> pauses the execution until SendTaskSuccess [1].</li>" in analysis
+    assert "id=summary" not in page  # the whole analysis, not the summary excerpt
+    # And the research sources are listed by title
+    sources = page[page.index("<ol id=sources>"):page.index("</ol>")]
+    assert "Task tokens guide" in sources and "Approval links" in sources
+    # And the quality check, headline then the unanswered questions by name, comes before the forms
+    headline = "2 of 3 questions answered · 90 % of sentences grounded · 1 repeated"
+    assert headline in page and "How do heartbeats keep a task alive?" in page
+    assert page.index("<h2>Quality check</h2>") < page.index(headline) < page.index("How do heartbeats") < page.index("<form")
+    # And opening it still changed nothing
+    assert approval(records, link)["approval_status"] == "PENDING" and sfn.calls == []
+
+
+def test_a_script_in_the_analysis_or_a_source_title_does_not_survive(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    # Given an analysis, a source title and an unanswered question written by a hostile hand
+    hostile = ANALYSIS + '\n<script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n[click](javascript:alert(3))\n'
+    link = request_approval(
+        tmp_path, monkeypatch, analysis=hostile,
+        research=research_document(titles=("<script>alert(4)</script>",)), quality=quality_check(unanswered=("<b onmouseover=alert(5)>?",)),
+    )
+    # When the page is opened
+    status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    # Then nothing in it is active: every tag arrives as text, the script link is gone
+    assert status == 200
+    assert "<script" not in page and "<img" not in page and "<b " not in page
+    assert not re.search(r"href=[\"']?\s*javascript", page, re.IGNORECASE)  # shown as text, never a link
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;script&gt;alert(4)&lt;/script&gt;" in page
+    assert "&lt;b onmouseover=alert(5)&gt;?" in page
+
+
+def test_a_missing_analysis_still_gives_the_page_with_the_summary_and_says_so(approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch):
+    # Given an approval whose analysis object is gone and whose research document is unreadable
+    link = request_approval(tmp_path, monkeypatch, analysis=None, summary="Tokens resume executions.", quality=quality_check(unanswered=()))
+    # When the page is opened
+    status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    # Then it answers 200 with the summary, says the analysis could not be loaded, and can still decide
+    assert status == 200
+    assert '<pre id=summary>Tokens resume executions.</pre>' in page
+    assert "The analysis could not be loaded (analysis-r0.md is missing or unreadable)." in page
+    assert "id=sources-problem" in page and "3 of 3 questions answered" in page
+    assert "id=approve-form" in page
+    # (a bucket, a key or a stack trace never reaches the public page)
+    assert "relay-artifacts-local" not in page and "workflows/" not in page and "Traceback" not in page
+
+
+def test_an_approval_requested_before_quality_checks_existed_says_it_was_not_checked(
+    approvals_fn, sfn, records, lambda_context, tmp_path, monkeypatch
+):
+    link = request_approval(tmp_path, monkeypatch, analysis=ANALYSIS, quality=None)
+    status, _, page = call(approvals_fn, lambda_context, "GET", link.query(), user_arn=None)
+    assert status == 200 and "Not available: this analysis was not checked." in page
+    assert "<h2>Key insights</h2>" in page

@@ -28,6 +28,7 @@ from relay_core.models import (
     DecisionForm,
     FinalizeEvent,
     PlanResearchEvent,
+    QualityCheck,
     RequestApprovalEvent,
     ResearchDocument,
     ResearchFinding,
@@ -210,18 +211,67 @@ def test_write_report_gives_the_writer_the_approvers_feedback_and_strips_raw_htm
 
 
 # ----- RequestApproval and the decision ---------------------------------------------------------
-def _approval_event(store: InMemoryArtifactStore, redrive_count: int = 0) -> RequestApprovalEvent:
+def _approval_event(
+    store: InMemoryArtifactStore, redrive_count: int = 0, quality: QualityCheck | None = None, research: ArtifactRef | None = None
+) -> RequestApprovalEvent:
     ref = store.put_text("workflows/wf-1/analysis-r0.md", "analysis")
     return RequestApprovalEvent(
         workflow_id="wf-1",
         task_token=TOKEN,
         topic="Task tokens",
-        analysis={"analysis": ref.model_dump(), "summary": "Short summary.", "revision": 0},
+        analysis={"analysis": ref.model_dump(), "summary": "Short summary.", "revision": 0, "quality": quality},
+        research=research,
         revision=0,
         max_revisions=2,
         timeout_seconds=3600,
         redrive_count=redrive_count,
     )
+
+
+def _check(answered: int = 2, unanswered: tuple[str, ...] = ("How long can a task token wait?",), fragments: int = 0) -> QualityCheck:
+    return QualityCheck(
+        sentences=8, cited=8, grounded=7, repeated=0, fragments=fragments,
+        questions=answered + len(unanswered), answered=answered, unanswered=list(unanswered),
+    )
+
+
+def test_the_approval_email_holds_the_summary_the_quality_headline_and_the_unanswered_questions(store, records) -> None:
+    # Given an analysis whose quality check leaves one planned question unanswered
+    notifier = RecordingNotifier()
+    event = _approval_event(store, quality=_check(fragments=1, unanswered=("How long can a\x07 task token\nwait?",)))
+    # When approval is requested
+    workflow.request_approval(event, records, notifier, settings(), SECRET, now=1_000_000)
+    # Then the email carries the summary, the headline and the unanswered question by name, in that order
+    [message] = notifier.messages
+    body = message.body
+    assert "Short summary." in body
+    assert "Quality check of analysis-r0.md:" in body
+    headline = "2 of 3 questions answered · 87 % of sentences grounded · 0 repeated · 1 not prose"
+    assert f"  {headline}\n  Unanswered:\n  - How long can a task token wait?\n" in body
+    assert body.index("Short summary.") < body.index(headline) < body.index("/approvals/")
+    assert "\x07" not in body
+
+
+def test_the_approval_email_names_every_unanswered_question_it_lists_and_counts_the_rest(store, records) -> None:
+    check = _check(answered=0, unanswered=tuple(f"Question {i}?" for i in range(10))).model_copy(update={"questions": 14})
+    body = workflow.quality_block(check, "analysis-r1.md")
+    assert body.count("\n  - Question ") == 10 and "  - … and 4 more\n" in body
+    assert workflow.quality_block(None, "analysis-r0.md") == "Quality check of analysis-r0.md: not available (it was not checked).\n"
+
+
+def test_request_approval_keeps_what_the_page_shows_and_records_the_analysis_quality(store, records) -> None:
+    # Given an analysis with its quality check and the research document it was made from
+    research = _research(store)
+    event = _approval_event(store, quality=_check(), research=research)
+    # When approval is requested
+    result = workflow.request_approval(event, records, RecordingNotifier(), settings(), SECRET)
+    # Then the approval record keeps the research reference and the quality check for the page
+    approval = records.get_approval(result.approval_id)
+    assert approval["research"] == research.model_dump(mode="json")
+    assert QualityCheck.model_validate(approval["quality"]) == _check()
+    # And the workflow record keeps the check, naming the analysis it assessed
+    recorded = records.get_workflow("wf-1")["quality"]
+    assert recorded["artifact"] == "analysis-r0.md" and recorded["unanswered"] == ["How long can a task token wait?"]
 
 
 def test_request_approval_emails_a_signed_link_without_the_task_token(store, records) -> None:
@@ -292,9 +342,55 @@ def test_a_decision_that_could_not_be_sent_is_open_again(store, records) -> None
 def test_finalize_completed_records_the_report_and_notifies(store, records) -> None:
     report = store.put_text("workflows/wf-1/report.md", "# R")
     notifier = RecordingNotifier()
-    result = workflow.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report), store, records, notifier, "a@example.com")
+    event = FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report, quality=_check(answered=3, unanswered=()))
+    result = workflow.finalize(event, store, records, notifier, "a@example.com")
     assert result.report_url and records.get_workflow("wf-1")["status"] == RecordStatus.COMPLETED
     assert [m.to for m in notifier.messages] == ["a@example.com"]
+    # the report's quality check is recorded, put in the execution output and in the notice
+    assert records.get_workflow("wf-1")["quality"]["artifact"] == "report.md"
+    assert result.quality == _check(answered=3, unanswered=())
+    assert "3 of 3 questions answered · 87 % of sentences grounded · 0 repeated" in notifier.messages[0].body
+
+
+def test_the_status_shows_the_newest_analysis_quality_then_the_report_s(store, records) -> None:
+    # Given a workflow's execution, recorded by PlanResearch
+    executions = InMemoryExecutions()
+    executions.start("wf-1", json.dumps({"topic": "Task tokens"}))
+    records.start_workflow("wf-1", "Task tokens", executions.arn("wf-1"))
+    # Then before any analysis there is no quality check
+    assert workflows_api.describe_workflow(executions, records, "wf-1").quality is None
+    # When the analysis goes to approval
+    workflow.request_approval(_approval_event(store, quality=_check()), records, RecordingNotifier(), settings(), SECRET)
+    # Then the status shows the analysis's check
+    quality = workflows_api.describe_workflow(executions, records, "wf-1").quality
+    assert quality is not None and quality.artifact == "analysis-r0.md"
+    assert quality.headline == "2 of 3 questions answered · 87 % of sentences grounded · 0 repeated"
+    assert quality.unanswered == ["How long can a task token wait?"]
+    # When the report is finalized with its own check
+    report = store.put_text("workflows/wf-1/report.md", "# R")
+    report_check = _check(answered=3, unanswered=()).model_copy(update={"assessment": store.put_text("workflows/wf-1/report.quality.json", "{}")})
+    workflow.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report, quality=report_check), store, records, None, "a@example.com")
+    # Then the status shows the report's, with where the full assessment is
+    status = workflows_api.describe_workflow(executions, records, "wf-1")
+    assert status.quality is not None and status.quality.artifact == "report.md"
+    assert status.quality.headline == "3 of 3 questions answered · 87 % of sentences grounded · 0 repeated"
+    assert status.quality.unanswered == [] and status.quality.grounded_percent == 87
+    assert status.quality.assessment == "s3://fake-artifacts/workflows/wf-1/report.quality.json"
+    assert status.model_dump(mode="json")["quality"]["artifact"] == "report.md"
+
+
+def test_the_approval_page_view_survives_a_changed_analysis_and_a_malformed_research_document(store, records) -> None:
+    # Given an approval whose analysis object was overwritten and whose research is not a research document
+    research = store.put_text("workflows/wf-1/research.json", '{"not": "research"}')
+    requested = workflow.request_approval(_approval_event(store, research=research), records, RecordingNotifier(), settings(), SECRET)
+    store.objects["workflows/wf-1/analysis-r0.md"] = b"changed after the reference was taken"
+    exp = int(requested.expires_at.timestamp())
+    # When the page's view is read
+    view = approvals.show(records, SECRET, requested.approval_id, exp, links.sign(SECRET, requested.approval_id, exp), store=store)
+    # Then it says what could not be loaded and keeps the summary
+    assert view.analysis_markdown is None and view.analysis_problem and "analysis-r0.md" in view.analysis_problem
+    assert view.sources == () and view.sources_problem and "research.json" in view.sources_problem
+    assert view.summary == "Short summary." and view.quality is None
 
 
 def test_finalize_completed_without_a_report_is_invalid_and_records_nothing(store, records) -> None:

@@ -1,7 +1,10 @@
 """Showing an approval and deciding it: the domain behind ``GET``/``POST /approvals/{id}``.
 
-- :func:`show` verifies the link and reads the approval. It never writes: mail
-  scanners and link previews may fetch the link any number of times.
+- :func:`show` verifies the link and reads the approval, and what the approver is
+  approving: the analysis (its Markdown), the research document's sources and the
+  analysis's quality check. It never writes: mail scanners and link previews may fetch
+  the link any number of times. An artifact that cannot be read leaves the page with
+  the summary and a note saying so, never an error page.
 - :func:`decide` verifies the link and the form's CSRF token, records the decision
   with one conditional write (PENDING → APPROVED/REJECTED), then resumes the
   execution with ``SendTaskSuccess`` and ``{approved, feedback, decided_by, …}`` so
@@ -12,23 +15,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
 
 from . import links
 from .contracts import ApprovalRecordStatus
 from .errors import SUPERSEDED_MESSAGE, ApprovalExpired, ApprovalSuperseded, InvalidInput, TaskTokenGone
-from .models import ApprovalDecision, DecisionForm
+from .models import ApprovalDecision, ArtifactRef, DecisionForm, QualityCheck, ResearchDocument, artifact_name
 from .observability import logger, metrics
-from .ports import TaskTokens, WorkflowRecords
+from .ports import ArtifactStore, TaskTokens, WorkflowRecords
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """One research source as the approval page lists it: its number, title and URI."""
+
+    number: int
+    title: str
+    uri: str
 
 
 @dataclass(frozen=True)
 class ApprovalView:
-    """What the approval page shows. Holds no task token."""
+    """What the approval page shows. Holds no task token.
+
+    ``analysis_markdown`` is the analysis being approved (``None`` when it could not be
+    read: ``analysis_problem`` says why, and the page shows ``summary`` instead);
+    ``sources`` the research document's sources (``sources_problem`` when they could not
+    be read); ``quality`` the analysis's quality check (``None`` for an analysis made
+    before checks existed).
+    """
 
     approval_id: str
     workflow_id: str
@@ -44,6 +64,12 @@ class ApprovalView:
     decided_by: str | None
     decided_at: str | None
     feedback: str | None
+    analysis_name: str = "the analysis"
+    analysis_markdown: str | None = None
+    analysis_problem: str | None = None
+    sources: tuple[SourceView, ...] = field(default_factory=tuple)
+    sources_problem: str | None = None
+    quality: QualityCheck | None = None
 
 
 def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None) -> tuple[int, dict[str, Any]]:
@@ -64,14 +90,75 @@ def _verified(records: WorkflowRecords, secret: bytes, approval_id: str, exp: An
     return exp_int, item
 
 
-def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, sig: Any, now: float | None = None) -> ApprovalView:
-    """Verify the link and read the approval (no writes).
+def _ref(value: Any) -> ArtifactRef | None:
+    """An artifact reference stored in the approval record (``None``: absent or malformed)."""
+    try:
+        return ArtifactRef.model_validate(value) if isinstance(value, dict) else None
+    except ValidationError:
+        return None
+
+
+def _unreadable(what: str, ref: ArtifactRef | None, exc: Exception | None = None) -> str:
+    """Why ``what`` is not shown, for the page (no bucket, key or exception text: the
+    page is public behind the link); the cause goes to the log."""
+    if ref is None:
+        return f"The {what} could not be loaded: this approval request does not name it."
+    if exc is None:
+        return f"The {what} could not be loaded."
+    logger.warning("approval page artifact unreadable", extra={"artifact": artifact_name(ref), "error": type(exc).__name__})
+    return f"The {what} could not be loaded ({artifact_name(ref)} is missing or unreadable)."
+
+
+def _read_analysis(store: ArtifactStore | None, ref: ArtifactRef | None) -> tuple[str | None, str | None]:
+    """``(markdown, problem)``: the analysis, or why it could not be read."""
+    if store is None or ref is None:
+        return None, _unreadable("analysis", ref)
+    try:
+        return store.get_text(ref), None
+    except Exception as exc:  # any store failure (missing, changed, access denied): the page still answers
+        return None, _unreadable("analysis", ref, exc)
+
+
+def _read_sources(store: ArtifactStore | None, ref: ArtifactRef | None) -> tuple[tuple[SourceView, ...], str | None]:
+    """``(sources, problem)``: the research document's sources, or why they could not be read."""
+    if store is None or ref is None:
+        return (), _unreadable("list of sources", ref)
+    try:
+        document = ResearchDocument.model_validate_json(store.get_text(ref))
+    except Exception as exc:  # a missing, changed or malformed research document
+        return (), _unreadable("list of sources", ref, exc)
+    return tuple(SourceView(number=s.number, title=s.title, uri=s.uri) for s in document.sources), None
+
+
+def _quality(value: Any) -> QualityCheck | None:
+    try:
+        return QualityCheck.model_validate(value) if isinstance(value, dict) else None
+    except ValidationError:
+        return None
+
+
+def show(
+    records: WorkflowRecords,
+    secret: bytes,
+    approval_id: str,
+    exp: Any,
+    sig: Any,
+    now: float | None = None,
+    store: ArtifactStore | None = None,
+) -> ApprovalView:
+    """Verify the link and read the approval, and through ``store`` the analysis and the
+    research document's sources (no writes). Without a store, or when an artifact cannot
+    be read, the view says so (``analysis_problem``, ``sources_problem``) and the page
+    shows the summary the record holds.
 
     Raises:
         ApprovalNotFound: bad signature or unknown id (indistinguishable on purpose).
         ApprovalExpired: the link has expired.
     """
     exp_int, item = _verified(records, secret, approval_id, exp, sig, now)
+    analysis_ref = _ref(item.get("analysis"))
+    markdown, analysis_problem = _read_analysis(store, analysis_ref)
+    sources, sources_problem = _read_sources(store, _ref(item.get("research")))
     return ApprovalView(
         approval_id=approval_id,
         workflow_id=str(item["workflow_id"]),
@@ -87,6 +174,12 @@ def show(records: WorkflowRecords, secret: bytes, approval_id: str, exp: Any, si
         decided_by=item.get("decided_by"),
         decided_at=item.get("decided_at"),
         feedback=item.get("feedback") or None,
+        analysis_name=artifact_name(analysis_ref) if analysis_ref else "the analysis",
+        analysis_markdown=markdown,
+        analysis_problem=analysis_problem,
+        sources=sources,
+        sources_problem=sources_problem,
+        quality=_quality(item.get("quality")),
     )
 
 

@@ -1,9 +1,12 @@
 """The approval link's HTML pages, rendered from Jinja2 templates (``relay_core/templates``).
 
 Autoescaping is on for every template, so text from a workflow (topic, summary,
-feedback, names) is always HTML-escaped (as ``html.escape`` spells it: :func:`_escaped`);
-no page builds HTML from strings here. Pages
-hold no task token. The routes that serve them are in ``functions/approvals/app.py``.
+feedback, names, source titles, questions) is always HTML-escaped (as ``html.escape``
+spells it: :func:`_escaped`); no page builds HTML from strings here. The one exception
+is the analysis, Markdown rendered and sanitised by
+:func:`relay_core.markdown_html.render_markdown` (raw HTML off, then nh3's allow-list),
+the renderer the local console uses too. Pages hold no task token. The routes that
+serve them are in ``functions/approvals/app.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from .approvals import ApprovalView, next_step
+from .markdown_html import render_markdown
 from .models import ApprovalDecision
 
 #: Page titles of error answers by HTTP status; any other status is "Error".
@@ -55,10 +59,15 @@ def render(template: str, **values: Any) -> str:
 
 
 def approval_page(view: ApprovalView) -> str:
-    """The GET page: the request, and (while PENDING) the approve and reject forms."""
+    """The GET page: the request, the analysis rendered from Markdown (sanitised; the
+    summary and a note when it could not be read), the research sources by title, a
+    "Quality check" block (the headline and the unanswered questions by name) and,
+    while PENDING, the approve and reject forms below it."""
     expires = datetime.fromtimestamp(view.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     title = "Approval requested" if view.status == "PENDING" else "Approval already decided"
-    return render("approval.html", title=title, view=view, expires=expires)
+    analysis_html = Markup(render_markdown(view.analysis_markdown)) if view.analysis_markdown is not None else None
+    headline = view.quality.headline() if view.quality else None
+    return render("approval.html", title=title, view=view, expires=expires, analysis_html=analysis_html, quality_headline=headline)
 
 
 def decision_page(decision: ApprovalDecision, approval: Mapping[str, Any] | None = None) -> str:
