@@ -6,7 +6,7 @@ prints each state as the execution history records it, handles the approval emai
 ``runs/<execution-name>/``: ``report.md``, ``history.json`` (the GetExecutionHistory
 events), ``execution.json`` (DescribeExecution), ``artifacts/`` (every S3 object of
 the workflow) and ``outbox/`` (the delivered emails), and prints what the execution
-cost (:mod:`relay_core.cost`). With ``console=True`` the web console
+cost (:mod:`relay_core.cost`) and the report's quality check (:func:`quality_lines`). With ``console=True`` the web console
 (:mod:`relay.local.console`) watches the run live and keeps serving after it, until Ctrl-C.
 """
 
@@ -359,12 +359,41 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
         if result.get("status") == "REJECTED":
             out.write(f"relay: REJECTED in {elapsed:.1f}s: the approver rejected the analysis and no revisions remain\n")
             return 1
-        out.write(f"relay: SUCCEEDED in {elapsed:.1f}s\nrelay: report: {run_dir / 'report.md'}\n")
+        out.write(f"relay: SUCCEEDED in {elapsed:.1f}s\n")
+        out.writelines(f"relay: {line}\n" for line in quality_lines(result, run_dir))
+        out.write(f"relay: report: {run_dir / 'report.md'}\n")
         return 0
     out.write(f"relay: history: {run_dir / 'history.json'}\n")
     print(f"relay: {description['status']}: {failure_of(description, history)}", file=sys.stderr)
     print(f"relay: resume from the state that failed with:  {resume}", file=sys.stderr)
     return 1
+
+
+def quality_lines(result: dict[str, Any], run_dir: Path) -> list[str]:
+    """The report's quality check as ``relay run`` prints it: ``quality: <headline>``, then
+    ``  unanswered: <question>`` per unanswered planned question (``  unanswered: … and N
+    more`` past the ten a check names). From the execution output (FinalizeWorkflow's
+    ``quality``), else the run folder's ``artifacts/report.quality.json``; nothing when
+    neither holds one."""
+    from pydantic import ValidationError
+    from relay_core.models import QualityAssessment, QualityCheck
+    from relay_core.safe_text import plain_text
+
+    check: QualityCheck | None = None
+    try:
+        if isinstance(result.get("quality"), dict):
+            check = QualityCheck.model_validate(result["quality"])
+        elif (run_dir / "artifacts" / "report.quality.json").is_file():
+            check = QualityAssessment.model_validate_json((run_dir / "artifacts" / "report.quality.json").read_bytes()).check()
+    except (ValidationError, OSError):
+        return []
+    if check is None:
+        return []
+    lines = [f"quality: {check.headline()}"]
+    lines += [f"  unanswered: {' '.join(plain_text(question).split())}" for question in check.unanswered]
+    if check.unlisted:
+        lines.append(f"  unanswered: … and {check.unlisted} more")
+    return lines
 
 
 def cost_of(relay: Any, history: list[dict[str, Any]]) -> str:

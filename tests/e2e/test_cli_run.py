@@ -44,6 +44,22 @@ def test_auto_approved_run_writes_the_report_history_artifacts_and_email(corpus,
     assert json.loads((run_dir / "execution.json").read_text())["status"] == "SUCCEEDED"
     assert {p.name for p in (run_dir / "artifacts").iterdir()} >= {"research.md", "analysis-r0.md", "report.md", "findings"}
     assert list((run_dir / "outbox").glob("*.eml"))
+    # The last lines: the outcome, the report's quality check (headline, then each unanswered
+    # question), then where the report is
+    from relay_core.models import QualityAssessment
+
+    check = QualityAssessment.model_validate_json((run_dir / "artifacts" / "report.quality.json").read_text()).check()
+    tail = result.stdout.splitlines()[-(3 + len(check.unanswered)):]
+    assert tail[0].startswith("relay: SUCCEEDED in ")
+    assert tail[1] == f"relay: quality: {check.headline()}" and " questions answered · " in tail[1]
+    assert tail[2:-1] == [f"relay:   unanswered: {question}" for question in check.unanswered]
+    assert tail[-1] == f"relay: report: {run_dir / 'report.md'}"
+    # and the approval email carried the analysis's
+    analysis = QualityAssessment.model_validate_json((run_dir / "artifacts" / "analysis-r0.quality.json").read_text()).check()
+    from relay.local.mail import approval_emails
+
+    ((_, email),) = approval_emails(run_dir / "outbox")
+    assert f"  {analysis.headline()}" in email.get_content()
 
 
 def test_without_auto_approve_the_run_prints_the_link_and_waits_for_a_person(corpus, tmp_path):

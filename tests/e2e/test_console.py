@@ -220,17 +220,30 @@ def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_repor
     page.locator("#approval-link").wait_for(timeout=WAIT_MS)
     assert page.get_attribute("#approval-link", "href") == link
 
-    # When the approver follows the email's link and approves
+    # And the page shows the analysis's quality check while it waits
+    page.locator("#quality [data-artifact='analysis-r0.md'] .quality-headline").wait_for(timeout=WAIT_MS)
+    assert "questions answered" in page.inner_text("#quality")
+
+    # When the approver follows the email's link
     approver = browser.new_page()
     approver.goto(link)
+    # Then the approval page shows the analysis rendered (no script), its sources by title and the
+    # quality check above the buttons, the same headline as the console's
+    analysis_headline = page.inner_text("#quality [data-artifact='analysis-r0.md'] .quality-headline")
+    assert approver.locator("#analysis h1, #analysis h2").count() > 0 and approver.locator("#analysis script").count() == 0
+    assert approver.locator("#sources li").count() > 0
+    assert approver.inner_text("#quality-headline") == analysis_headline
+    assert approver.locator("#quality ~ #approve-form").count() == 1
+    # When they approve
     approver.fill("input[name=decided_by]", "console approver")
     with approver.expect_navigation():
         approver.click("#approve")
     assert "You approved this analysis" in approver.inner_text("#result")
     approver.close()
 
-    # Then the execution page shows SUCCEEDED with the report, without having been reloaded
+    # Then the execution page shows SUCCEEDED with the report and its quality check, without having been reloaded
     page.wait_for_selector("body[data-status=SUCCEEDED]", timeout=WAIT_MS)
+    page.locator("#quality [data-artifact='report.md'] .quality-headline").wait_for(timeout=WAIT_MS)
     node(page, "FinalizeWorkflow").and_(page.locator(".SUCCEEDED")).wait_for(timeout=WAIT_MS)
     assert page.evaluate("window.relayConsole.messages") > seen_before_approval  # the change was pushed
     assert page.inner_text("#status") == "SUCCEEDED"
@@ -266,9 +279,12 @@ def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_repor
         page.set_viewport_size({"width": 1400, "height": 1000})
         shutil.copy(SCREENSHOTS / "execution-top.png", ROOT / "docs" / "console-execution.png")
 
-    # And the cost on the page is the API's
+    # And the cost on the page is the API's, and so is the report's quality check
     status, body = http("GET", relay.api_url + "/workflows/console-e2e")
     api_cost = json.loads(body)["cost"]
+    api_quality = json.loads(body)["quality"]
+    assert api_quality["artifact"] == "report.md"
+    assert page.inner_text("#quality [data-artifact='report.md'] .quality-headline") == api_quality["headline"]
     assert status == 200 and api_cost["state_transitions"] >= len(definition["States"]) - 3
     # with the model tokens every agent reported (planner, researchers via CompileResearch, analyst, writer)
     [tokens] = api_cost["model_tokens"]

@@ -239,3 +239,45 @@ def test_the_change_feed_wakes_streams_from_the_engine_s_threads_and_ends_them_o
     assert feed.version == 2
     feed.item_changed("table", {}, None)  # no subscriber left: nothing to wake, no error
     assert feed.version == 3
+
+
+def _ref(key: str) -> dict[str, Any]:
+    return {"bucket": "relay-artifacts-local", "key": f"workflows/wf/{key}", "bytes": 10, "sha256": "0" * 64}
+
+
+def _check(answered: int, unanswered: list[str]) -> dict[str, Any]:
+    return {"assessment": _ref("x.quality.json"), "sentences": 4, "cited": 4, "grounded": 3, "repeated": 1, "fragments": 0,
+            "questions": answered + len(unanswered), "answered": answered, "unanswered": unanswered}
+
+
+def _exit(history: History, name: str, output: dict[str, Any]) -> History:
+    return history.add("TaskStateEntered", name=name, input="{}").add("TaskStateExited", name=name, output=json.dumps(output))
+
+
+def test_the_page_shows_the_newest_analysis_quality_check_and_the_report_s_once_written():
+    from relay.local.console.view import quality_checks
+
+    # Given a history with two analyses (a revision) whose state data carry their quality checks
+    history = History().add("ExecutionStarted")
+    _exit(history, "AnalyzeResearch", {"analysis": {"analysis": _ref("analysis-r0.md"), "quality": _check(1, ["Q2?", "Q3?"])}})
+    _exit(history, "AnalyzeResearch", {"analysis": {"analysis": _ref("analysis-r1.md"), "quality": _check(2, ["Q3?"])}})
+    # When the page's view is read before the report
+    checks = quality_checks(read_history(history.events, "RUNNING"))
+    # Then it shows the newest analysis's check: headline and the unanswered question by name
+    assert [(c["artifact"], c["headline"], c["unanswered"]) for c in checks] == [
+        ("analysis-r1.md", "2 of 3 questions answered · 75 % of sentences grounded · 1 repeated", ["Q3?"])
+    ]
+    # And once WriteReport has written the report, the report's check follows it
+    _exit(history, "WriteReport", {"analysis": {}, "report": {"report": _ref("report.md"), "quality": _check(3, [])}})
+    checks = quality_checks(read_history(history.events, "SUCCEEDED"))
+    assert [(c["state"], c["artifact"], c["unanswered"]) for c in checks] == [
+        ("AnalyzeResearch", "analysis-r1.md", ["Q3?"]), ("WriteReport", "report.md", [])
+    ]
+    assert checks[1]["headline"].startswith("3 of 3 questions answered")
+
+
+def test_an_analysis_without_a_quality_check_shows_none():
+    from relay.local.console.view import quality_checks
+
+    history = _exit(History().add("ExecutionStarted"), "AnalyzeResearch", {"analysis": {"analysis": _ref("analysis-r0.md")}})
+    assert quality_checks(read_history(history.events, "RUNNING")) == []

@@ -10,7 +10,9 @@ Pages (paths relative to where the app is mounted):
 - ``/executions/new`` (GET) and ``/executions`` (POST): start an execution (optional
   name, input JSON validated by :func:`relay_core.api_models.parse_workflow_request`,
   the API's own rules, before anything starts);
-- ``/executions/{name}``: the execution page, kept live by the server-sent event stream
+- ``/executions/{name}``: the execution page (the graph, the state details, the approval,
+  the quality checks of the newest analysis and of the report, the Map Run, the
+  artifacts, the cost and the history), kept live by the server-sent event stream
   ``/executions/{name}/stream`` (one ``view`` event per change: the page never polls);
   ``/executions/{name}/view`` is the same view as one JSON answer;
 - ``POST /executions/{name}/stop`` and ``/redrive``: the Stop and Redrive buttons;
@@ -65,7 +67,7 @@ from relay.local.console.feed import ChangeFeed
 from relay.local.console.graph import build_graph, state_paths
 from relay.local.console.markdown import render_artifact
 from relay.local.console.sfn_api import sfn_endpoint
-from relay.local.console.view import map_iterations, node_statuses, read_history, resolve_path
+from relay.local.console.view import map_iterations, node_statuses, quality_checks, read_history, resolve_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -320,6 +322,7 @@ class Console:
             "artifacts": artifacts,
             "artifacts_location": f"s3://{BUCKET}/workflows/{name}/",
             "cost": run_cost(events, self.definition).model_dump(mode="json"),
+            "quality": quality_checks(history),
         }
 
     # ----- commands -----------------------------------------------------------------------

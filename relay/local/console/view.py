@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+from relay_core.models import ArtifactRef, QualityCheck, artifact_name
 from relay_core.workflows_api import redact_event
 
 IN_PROGRESS, SUCCEEDED, FAILED, CANCELLED, CAUGHT_ERROR, NOT_RUN = (
@@ -313,3 +315,39 @@ def node_statuses(view: HistoryView, paths: dict[str, str], iterations: dict[str
             if node_id.startswith(map_id + "/"):
                 out[node_id] = inner
     return out
+
+
+#: Where each quality check is in state data: the state whose output carries it, the
+#: field its result is at (its ResultPath), and the field naming the assessed artifact.
+QUALITY_SOURCES = (("AnalyzeResearch", "analysis", "analysis"), ("WriteReport", "report", "report"))
+
+
+def quality_checks(view: HistoryView) -> list[dict[str, Any]]:
+    """The quality checks the execution page shows: the newest analysis's and, once
+    WriteReport succeeded, the report's, read from those states' output (state data:
+    ``$.analysis.quality``, ``$.report.quality``). Each is ``{"state", "artifact",
+    "headline", "unanswered", "unlisted", …}`` with :class:`QualityCheck`'s figures; a
+    state whose output holds no check (before checks existed) is left out."""
+    found = []
+    for state, path, ref_field in QUALITY_SOURCES:
+        for entry in reversed(view.entries.get(state, [])):
+            result = entry.output.get(path) if isinstance(entry.output, dict) else None
+            if not isinstance(result, dict) or not isinstance(result.get("quality"), dict):
+                continue
+            try:
+                check = QualityCheck.model_validate(result["quality"])
+                artifact = artifact_name(ArtifactRef.model_validate(result.get(ref_field)))
+            except ValidationError:
+                continue
+            found.append(
+                {
+                    "state": state,
+                    "artifact": artifact,
+                    "headline": check.headline(),
+                    "unanswered": check.unanswered,
+                    "unlisted": check.unlisted,
+                    **check.model_dump(mode="json", exclude={"unanswered"}),
+                }
+            )
+            break
+    return found

@@ -309,6 +309,24 @@
       target.replaceChildren(...parts);
     }
 
+    function renderQuality() {
+      // The newest analysis's check and, once written, the report's: headline, then the
+      // unanswered planned questions by name (relay_core.models.QualityCheck).
+      const checks = state.view.quality || [];
+      const target = document.getElementById("quality");
+      if (!checks.length) { target.replaceChildren(el("p", { class: "muted", text: "No analysis yet." })); return; }
+      target.replaceChildren(...checks.map((check) => {
+        const parts = [el("h3", {}, el("span", { class: "mono", text: check.artifact }), " ", el("span", { class: "muted", text: `(${check.state})` })),
+          el("p", { class: "quality-headline", text: check.headline })];
+        if (check.unanswered.length) {
+          const items = check.unanswered.map((q) => el("li", { text: q }));
+          if (check.unlisted) items.push(el("li", { class: "muted", text: `… and ${check.unlisted} more` }));
+          parts.push(el("p", { class: "muted", text: "Unanswered questions:" }), el("ul", { class: "unanswered" }, ...items));
+        }
+        return el("div", { class: "quality-check", "data-artifact": check.artifact }, ...parts);
+      }));
+    }
+
     function renderMapRuns() {
       const runs = state.view.map_runs || [];
       const target = document.getElementById("map-runs");
@@ -387,6 +405,7 @@
       state.messages += 1;
       renderSummary();
       renderApproval();
+      renderQuality();
       renderMapRuns();
       renderArtifacts();
       renderCost();
