@@ -89,6 +89,8 @@ def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(ser
     # When it awaits approval
     status = pending_approval(served, workflow_id)
     assert status["status"] == "RUNNING" and status["current_state"] == "RequestApproval"
+    # (the status names the analysis's quality check while it waits)
+    assert status["quality"]["artifact"] == "analysis-r0.md" and " questions answered · " in status["quality"]["headline"]
     # Then the CLI approves it through the emailed link, exactly once
     code, decided, err = relay(served, "approve", workflow_id, "--as", "cli tester")
     assert code == 0, err
@@ -100,6 +102,8 @@ def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(ser
     # And the report appears, in the API and in the data folder
     done = wait_status(served, workflow_id, lambda s: s["status"] == "SUCCEEDED", "SUCCEEDED")
     assert done["record_status"] == "COMPLETED" and done["report"]["location"].endswith(f"/workflows/{workflow_id}/report.md")
+    assert done["quality"]["artifact"] == "report.md" and done["quality"]["questions"] == 2
+    assert done["quality"]["assessment"].endswith(f"/workflows/{workflow_id}/report.quality.json")
     report = served["data_dir"] / "reports" / f"{workflow_id}.md"
     assert eventually(report.is_file, what="the report file") and "callbacks.md" in report.read_text()
     code, listed, _ = relay(served, "list", "--status", "COMPLETED")
