@@ -46,10 +46,18 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 _CITE_RE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 #: ``end. [1] Next`` → the citation belongs to the sentence before it.
 _TRAILING_CITE_RE = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+#: A citation marker, and the word that stands for the n-th one while syntok segments.
+_CITE_MARK_RE = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_CITE_MASK = "zqcite{}zq"
+_CITE_MASK_RE = re.compile(r"zqcite(\d+)zq")
 _LIST_LINE_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _TERMINAL_RE = re.compile(r"[.!?:;)\]\"”'`]$")
 #: A line this long that ends without punctuation is a wrapped line of a paragraph.
 _WRAPPED_LINE_CHARS = 50
+_OPENING_BRACKETS = frozenset("([{")
+_CLOSING_BRACKETS = frozenset(")]}")
+#: How a sentence ends: a terminal, then any closing quotes or brackets.
+_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
 
 
 def citations(text: str) -> list[int]:
@@ -104,12 +112,32 @@ def _segmenter():  # type: ignore[no-untyped-def]
     return segmenter
 
 
+def _masked_citations(text: str) -> tuple[str, list[str]]:
+    """``text`` with its n-th citation marker replaced by :data:`_CITE_MASK` ``n``, and the markers."""
+    marks: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        marks.append(match.group(0))
+        return _CITE_MASK.format(len(marks) - 1)
+
+    return _CITE_MARK_RE.sub(hide, text), marks
+
+
+def _unmasked(text: str, marks: list[str]) -> str:
+    return _CITE_MASK_RE.sub(lambda m: marks[int(m.group(1))], text)
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of plain text (or Markdown prose), in order.
 
     Paragraphs come from :func:`_paragraphs`; each is segmented by syntok and rebuilt
     from its tokens with their original spacing. A citation after the full stop
     (``… done. [2]``) is moved before it (``… done [2].``) so it stays with its sentence.
+    Citations are hidden from syntok behind a word while it segments: after a bracket
+    (``… close() [1]. Then …``) it would not end the sentence at the full stop. syntok
+    also splits at a bracket where no sentence ends: before one it cannot close
+    (``… a value (or None.``) or after a closed one (``… (256 KB) KMS …``); such pieces
+    are joined back unless the first ends with a terminal.
 
     Returns:
         Non-empty, whitespace-normalised sentences.
@@ -120,11 +148,18 @@ def split_sentences(text: str) -> list[str]:
         paragraph = _TRAILING_CITE_RE.sub(r"\2\1", " ".join(paragraph.split()))
         if not paragraph:
             continue
-        for block in segmenter.process(paragraph):
+        masked, marks = _masked_citations(paragraph)
+        pieces: list[str] = []
+        for block in segmenter.process(masked):
             for sentence in block:
-                joined = " ".join("".join(t.spacing + t.value for t in sentence).split())
-                if joined:
-                    out.append(joined)
+                raw = _unmasked("".join(t.spacing + t.value for t in sentence), marks)
+                previous = pieces[-1].rstrip() if pieces else ""
+                at_bracket = raw.lstrip()[:1] in _OPENING_BRACKETS or previous[-1:] in _CLOSING_BRACKETS
+                if previous and at_bracket and not _SENTENCE_END_RE.search(previous):
+                    pieces[-1] += raw
+                else:
+                    pieces.append(raw)
+        out.extend(joined for joined in (" ".join(piece.split()) for piece in pieces) if joined)
     return out
 
 
@@ -135,10 +170,12 @@ def words(text: str) -> list[str]:
 
 def _normalise(word: str) -> str:
     """Plural ``s`` dropped from words of five letters or more (``tokens``→``token``,
-    ``policies``→``policy``); ``-ss``/``-us``/``-is`` endings kept."""
+    ``policies``→``policy``); ``-ss``/``-us``/``-is`` endings kept. A past ``-ied`` ends
+    like the plural (``retried``→``retry``, as ``retries``→``retry``): without it the two
+    are too far apart for :data:`relay_core.quality.WORD_MATCH_SCORE`."""
     if len(word) < 5 or word.isdigit() or word.endswith(("ss", "us", "is")):
         return word
-    if word.endswith("ies"):
+    if word.endswith(("ies", "ied")):
         return word[:-3] + "y"
     return word[:-1] if word.endswith("s") else word
 
@@ -154,16 +191,33 @@ _GRAMMAR_RE = re.compile(r"::=|:=\s*\(|\|\s*\"|^\s*\w+\s*:\s*\w+\s*\|")
 _CODE_START_RE = re.compile(r"^(?:>>>|\.\.\.|\$ |#!|def |class |import |from \S+ import |return |raise |@\w)")
 _ASSIGNMENT_RE = re.compile(r"\b[A-Za-z_][\w.]*\s*=\s*[\w(\[{\"'.]")
 _CODE_CHARS_RE = re.compile(r"[(){}\[\]=<>;|\\$#@^~]")
+#: Brackets prose uses, not counted as code punctuation: the empty parentheses of a
+#: method or function named in a sentence (``calls __exit__()``), and those of a
+#: parenthetical remark (opened after a space, words inside: ``retries (up to 3 times)``).
+_EMPTY_CALL_RE = re.compile(r"(?<=\w)\(\)")
+_PARENTHETICAL_RE = re.compile(r"(?:^|(?<=\s))\(([^()]*\s[^()]*)\)")
 _LIST_REMNANT_RE = re.compile(r"(?:^|\s)[*•+](?:\s|$)|^\s*[-–]\s")
 #: A run of capitalised words, then a word that opens a sentence: a heading glued to
 #: the sentence under it (``Overview The with statement …``).
 _GLUED_HEADING_RE = re.compile(
-    r"^(?:[A-Z][\w/&-]*\s+){1,5}(?:The|A|An|This|These|That|It|You|Your|Use|If|When|For|To|In|Returns?|"
-    r"Each|All|Specifies|Indicates|Creates|Deletes|Gets|Lists|Updates)\s+[a-z]"
+    r"^(?:[A-Z][\w/&-]*\s+){1,5}(?P<opener>The|A|An|This|These|That|It|You|Your|Use|If|When|For|To|In|Returns?|"
+    r"Each|All|Specifies|Indicates|Creates|Deletes|Gets|Lists|Updates)\s+(?P<next>[a-z]\w*)"
 )
 #: Two ``label:`` pairs at the start: a heading and a field name glued together
 #: (``Request parameters: taskToken: The token …``).
 _LABELS_RE = re.compile(r"^(?:[A-Z][\w ]{0,40}:\s+\S+:\s|[a-z]+[A-Z]\w*:\s)")
+
+
+def _glued_heading(text: str) -> bool:
+    """Whether ``text`` starts with a heading glued to the sentence under it. ``A`` after a
+    capitalised word followed by a verb (a stopword such as ``is``, or a word ending in a
+    single ``s``) is a label, not an article: ``Option A is cheaper …``, ``Appendix A lists …``."""
+    match = _GLUED_HEADING_RE.match(text)
+    if not match:
+        return False
+    following = match.group("next")
+    label_verb = following in STOPWORDS or (following.endswith("s") and not following.endswith(("ss", "us", "is")))
+    return not (match.group("opener") == "A" and label_verb)
 
 
 def fragment_kind(sentence: str) -> str | None:
@@ -186,7 +240,7 @@ def fragment_kind(sentence: str) -> str | None:
     if _CODE_START_RE.match(text) or "`" in text and text.count("`") >= 4:
         return "code"
     visible = [c for c in text if not c.isspace()]
-    code_chars = len(_CODE_CHARS_RE.findall(text))
+    code_chars = len(_CODE_CHARS_RE.findall(_PARENTHETICAL_RE.sub(r"\1", _EMPTY_CALL_RE.sub("", text))))
     if visible and code_chars / len(visible) > CODE_PUNCTUATION_SHARE:
         return "code"
     if _ASSIGNMENT_RE.search(text) and ("(" in text or text.count("=") > 1):
@@ -195,7 +249,7 @@ def fragment_kind(sentence: str) -> str | None:
         return "table"
     if _LIST_REMNANT_RE.search(text):
         return "list-marker"
-    if _GLUED_HEADING_RE.match(text) or _LABELS_RE.match(text):
+    if _glued_heading(text) or _LABELS_RE.match(text):
         return "heading"
     if text.rstrip().endswith(":"):
         return "lead-in"

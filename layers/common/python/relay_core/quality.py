@@ -11,11 +11,13 @@ Definitions (the thresholds are module constants):
 * **body sentences**: :func:`body_sentences`: the prose of the text, without its title,
   headings, italic notices, block quotes, horizontal rules, and the *Sources* and *Open
   questions* sections (those list sources and questions; they state no facts);
-* **cited**: the sentence carries at least one ``[n]`` that names a source of the research;
+* **cited**: the sentence carries at least one ``[n]`` citation (one naming a number the
+  research lacks counts as cited, and grounds nothing);
 * **grounded**: cited, and at least :data:`GROUNDED_THRESHOLD` of its content words
   (:func:`relay_core.prose.content_tokens`) occur in the passages of the sources it cites,
   a word counting as found when rapidfuzz's ``fuzz.ratio`` against a word of the passages
-  reaches :data:`WORD_MATCH_SCORE` (so ``retried`` finds ``retries``);
+  reaches :data:`WORD_MATCH_SCORE` (so ``retried`` finds ``retries``); a word with a digit
+  in it (``100``, ``ec2``) is found only as itself (``100`` does not find ``1000``);
 * **repeated**: :func:`repeats` an earlier body sentence: token Jaccard of their content
   words ≥ :data:`REPEAT_JACCARD`, or rapidfuzz's ``token_set_ratio`` ≥
   :data:`REPEAT_TOKEN_SET` when the shorter has at least :data:`REPEAT_MIN_TOKENS` content
@@ -68,6 +70,7 @@ NON_BODY_SECTIONS = frozenset({"sources", "open questions", "references"})
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_RE = re.compile(r"^(?:[-*+•]|\d+[.)])\s+")
 _LINK_RE = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_CODE_SPAN_RE = re.compile(r"(`+)(.+?)\1")
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,22 @@ class BodySentence:
     section: str
 
 
+def _emphasis_dropped(text: str) -> str:
+    return text.replace("**", "").replace("__", "").replace("`", "")
+
+
 def _inline(line: str) -> str:
-    """A Markdown line as text: links to their text, ``**``/``__``/backticks dropped."""
+    """A Markdown line as text: links to their text, ``**``/``__``/backticks dropped; a code
+    span's content kept as written (`` `__exit__()` `` stays ``__exit__()``)."""
     line = _LINK_RE.sub(r"\1", line)
-    return line.replace("**", "").replace("__", "").replace("`", "")
+    out: list[str] = []
+    end = 0
+    for span in _CODE_SPAN_RE.finditer(line):
+        out.append(_emphasis_dropped(line[end : span.start()]))
+        out.append(span.group(2))
+        end = span.end()
+    out.append(_emphasis_dropped(line[end:]))
+    return "".join(out)
 
 
 def body_sentences(markdown: str) -> list[BodySentence]:
@@ -161,6 +176,8 @@ def repeats(a: str, b: str) -> bool:
 def _found(word: str, vocabulary: frozenset[str], choices: list[str]) -> bool:
     if word in vocabulary:
         return True
+    if any(c.isdigit() for c in word):  # a number has no inflections: 100 is not 1000
+        return False
     return process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=WORD_MATCH_SCORE) is not None
 
 
@@ -217,10 +234,9 @@ def assess(markdown: str, research: ResearchDocument, *, artifact: str = "report
     repeated_texts: list[str] = []
     fragment_texts: list[str] = []
     for i, sentence in enumerate(sentences):
-        known = [n for n in sentence.citations if n in passages]
-        if known:
+        if sentence.citations:
             cited += 1
-            evidence = [p for n in known for p in passages[n]]
+            evidence = [p for n in sentence.citations for p in passages.get(n, [])]
             if support(sentence.text, evidence) >= GROUNDED_THRESHOLD:
                 grounded += 1
                 grounded_texts.append(sentence.text)
