@@ -23,7 +23,7 @@ class AnalysisResult(BaseModel):
     """An analysis.
 
     Attributes:
-        markdown: sections "Key insights", "Risks", "Open questions" (and "Reviewer
+        markdown: sections "Executive summary", "Key insights", "Risks", "Open questions" (and "Reviewer
             feedback addressed" when feedback was given).
         summary: ≤ 840 characters, for the approval email and state data.
     """
@@ -59,8 +59,8 @@ def analyze(
 
     Returns:
         The analysis Markdown, made inert by :func:`relay_core.safe_text.markdown_safe`
-        (no raw HTML, no script links), and a plain-text summary: its "Key insights"
-        section, or the whole analysis when the model wrote no such section, clipped to
+        (no raw HTML, no script links), and a plain-text summary: its "Executive
+        summary" section, else its "Key insights" section, else the whole analysis when the model wrote no such section, clipped to
         840 characters.
 
     Raises:
@@ -76,7 +76,11 @@ def analyze(
     feedback = feedback.strip() if feedback and feedback.strip() else None
     markdown = run_agent(agent, analyst_prompt(topic, research, feedback, revision), "analyst")
     check_not_declined(markdown, "analyst")
-    insights = markdown_to_text(_section(markdown, "Key insights")) or markdown_to_text(markdown)
+    insights = (
+        markdown_to_text(_section(markdown, "Executive summary"))
+        or markdown_to_text(_section(markdown, "Key insights"))
+        or markdown_to_text(markdown)
+    )
     if not insights.strip():
         raise AgentFailed("analyst: the analysis has no prose")
     summary = clip(plain_text(" ".join(split_sentences(re.sub(r"\s*\[\d+\]", "", insights)))), ANALYSIS_SUMMARY_MAX_CHARS)

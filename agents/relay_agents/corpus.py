@@ -40,10 +40,12 @@ from .settings import AgentSettings, parse_s3_uri
 from .text import html_to_text, split_sentences, tokenize
 
 #: Bump when tokenisation or passage splitting changes: old cached indexes are then ignored.
-INDEX_FORMAT = "relay-index-v1"
+INDEX_FORMAT = "relay-index-v2"
 #: Longest passage returned by a search, in characters (keeps tool results, and so the
 #: model's context, bounded: 5 hits ≈ 7.5 kB).
 PASSAGE_MAX_CHARS = 1500
+#: Most passages of one document a search returns.
+PASSAGES_PER_DOCUMENT = 3
 #: File types a folder or S3 corpus reads.
 TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
 
@@ -69,10 +71,14 @@ class Hit:
 
 @dataclass(frozen=True)
 class Passage:
+    """One indexed passage. ``aliases`` are other names of the document (a service's
+    abbreviation and id, e.g. ``Amazon SQS sqs``): indexed with the title, never shown."""
+
     doc_id: str
     title: str
     uri: str
     text: str
+    aliases: str = ""
 
 
 class Corpus(ABC):
@@ -112,6 +118,19 @@ def split_passages(text: str, limit: int = PASSAGE_MAX_CHARS) -> list[str]:
     if current:
         passages.append(current)
     return passages
+
+
+#: How many times a passage's title (and aliases) are indexed: a field boost in the manner
+#: of BM25F (Robertson, Zaragoza & Taylor, 2004), so a document whose title names the
+#: query's subject outranks one that only mentions it.
+TITLE_WEIGHT = 2
+
+
+def index_text(passage: Passage) -> str:
+    """What is tokenised for a passage: its title and aliases :data:`TITLE_WEIGHT` times,
+    then its text."""
+    heading = f"{passage.title} {passage.aliases}".strip()
+    return "\n".join([heading] * TITLE_WEIGHT + [passage.text])
 
 
 def document_passages(doc_id: str, title: str, uri: str, text: str) -> list[Passage]:
@@ -388,10 +407,11 @@ class IndexedCorpus(Corpus):
     def _build(self, target: Path) -> None:
         import bm25s
 
-        passages = [[p.doc_id, p.title, p.uri, p.text] for p in self.passages() if p.text.strip()]
+        indexed = [p for p in self.passages() if p.text.strip()]
+        passages = [[p.doc_id, p.title, p.uri, p.text] for p in indexed]
         if not passages:
             raise CorpusError(f"corpus: {self.description} has no .md, .txt or .html documents")
-        tokens = [tokenize(f"{title}\n{text}") or ["_empty_"] for _, title, _, text in passages]
+        tokens = [tokenize(index_text(p)) or ["_empty_"] for p in indexed]
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
         self._passages = passages
@@ -419,7 +439,9 @@ class IndexedCorpus(Corpus):
         return len(self._passages)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        """BM25 search; at most one passage per document URI, best first.
+        """BM25 search; at most :data:`PASSAGES_PER_DOCUMENT` passages per document URI,
+        best first (a long document answers with the parts that match, a short one
+        with its only passage).
 
         Args:
             query: free text; tokenised like the documents.
@@ -433,14 +455,14 @@ class IndexedCorpus(Corpus):
         depth = min(len(self._passages), max(k * 4, 20))
         ids, scores = self._retriever.retrieve([tokens], k=depth, show_progress=False, n_threads=1)
         hits: list[Hit] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for idx, score in zip(ids[0], scores[0], strict=True):
             if score <= 0:
                 break
             doc_id, title, uri, text = self._passages[int(idx)]
-            if uri in seen:
+            if seen.get(uri, 0) >= PASSAGES_PER_DOCUMENT:
                 continue
-            seen.add(uri)
+            seen[uri] = seen.get(uri, 0) + 1
             hits.append(Hit(doc_id=doc_id, title=title, uri=uri, text=text, score=round(float(score), 4)))
             if len(hits) == k:
                 break
@@ -594,10 +616,12 @@ class BotocoreDocsCorpus(IndexedCorpus):
             model = self._load_json(path)
             meta = model.get("metadata", {})
             full_name = meta.get("serviceFullName") or service
+            aliases = " ".join(dict.fromkeys(filter(None, [meta.get("serviceAbbreviation"), meta.get("serviceId"), service])))
             shapes = model.get("shapes", {})
             if model.get("documentation"):
                 _, overview = html_to_text(model["documentation"])
-                yield from document_passages(service, full_name, f"botocore://{service}", overview)
+                for passage in document_passages(service, full_name, f"botocore://{service}", overview):
+                    yield Passage(passage.doc_id, passage.title, passage.uri, passage.text, aliases)
             for op_name, op in sorted(model.get("operations", {}).items()):
                 _, op_text = html_to_text(op.get("documentation", ""))
                 params = []
@@ -618,6 +642,7 @@ class BotocoreDocsCorpus(IndexedCorpus):
                     f"{full_name} — {op_name}",
                     f"botocore://{service}/{op_name}",
                     text,
+                    aliases,
                 )
 
 

@@ -4,9 +4,9 @@ keyphrases and extractive ranking.
 Everything here is deterministic and local (no model downloads):
 
 * tokens: lower-cased words and numbers, camelCase split (``SendTaskSuccess`` →
-  ``send task success``), English stopwords from ``bm25s.stopwords`` removed, and a light
-  suffix normaliser (plural and ``-ing``/``-ed`` endings) standing in for a stemmer, since
-  no stemming package is a dependency;
+  ``send task success``), English stopwords from ``bm25s.stopwords`` removed, and stemmed
+  with the Snowball English stemmer (PyStemmer; Porter, 2001, "Snowball: A language for
+  stemming algorithms");
 * sentences: a regular-expression splitter that keeps common abbreviations together
   (nltk's punkt would need a model download, which Relay does not allow);
 * keyphrases: YAKE! (Campos et al., 2020, *Information Sciences* 509) via ``yake``;
@@ -21,7 +21,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from html.parser import HTMLParser
+from typing import Any
 
 import numpy as np
 
@@ -58,31 +60,25 @@ def stopwords() -> frozenset[str]:
     return _stopwords
 
 
-def normalise(word: str) -> str:
-    """A light, deterministic suffix normaliser: ``tokens``→``token``, ``policies``→``policy``,
-    ``running``→``runn``-style stems are avoided by only stripping when ≥ 4 letters remain."""
-    if len(word) <= 3 or word.isdigit():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("sses"):
-        return word[:-2]
-    if word.endswith(("ss", "us", "is")):
-        return word
-    if word.endswith("s"):
-        return word[:-1]
-    if word.endswith("ing") and len(word) >= 7:
-        return word[:-3]
-    if word.endswith("ed") and len(word) >= 6:
-        return word[:-2]
-    return word
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The Snowball English stem of a lower-case word (PyStemmer): ``transactions`` and
+    ``TransactWriteItems``' ``transact`` both give ``transact``; digits unchanged."""
+    return word if word.isdigit() else str(_stemmer().stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:
     """Search tokens of ``text`` (see the module docstring)."""
     text = _CAMEL_RE.sub(" ", text).lower()
     stop = stopwords()
-    return [normalise(w) for w in _WORD_RE.findall(text) if w not in stop and len(w) > 1]
+    return [stem(w) for w in _WORD_RE.findall(text) if w not in stop and len(w) > 1]
 
 
 class _TextExtractor(HTMLParser):

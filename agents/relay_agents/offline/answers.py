@@ -9,120 +9,140 @@ from .. import text as tx
 from ..prompts import read_tag
 from ..provenance import OFFLINE_NOTICE
 from .conversation import Source
+from .evidence import Candidate, dedupe, pick, prose_sentences, score
+from .tool_calls import query_from
 
 
-def _sentences_with_sources(sources: list[Source]) -> tuple[list[str], list[int]]:
-    sentences: list[str] = []
-    owners: list[int] = []
+def _candidates(sources: list[Source]) -> list[Candidate]:
+    """Prose sentences of the passages, each citing its source, weighted by the passage's
+    retrieval score relative to the best one."""
+    top = max((s.score for s in sources), default=0.0) or 1.0
+    out: list[Candidate] = []
     for src in sources:
-        for s in tx.split_sentences(src.text):
-            if len(s) > 400:
-                s = s[:400].rsplit(" ", 1)[0] + "…"
-            sentences.append(s)
-            owners.append(src.ref)
-    return sentences, owners
+        weight = max(0.0, min(1.0, src.score / top)) if src.score else 0.5
+        for position, sentence in prose_sentences(src.text):
+            out.append(Candidate(sentence, (src.ref,), weight, position == 0, str(src.ref)))
+    return dedupe(out)
 
 
-def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 6) -> str:
-    """An answer: the most relevant, central sentences of the passages, each cited ``[n]``,
-    then the cited sources (title + URI)."""
+def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 10) -> str:
+    """An answer: up to ``max_sentences`` prose sentences of the passages, best first
+    (:func:`relay_agents.offline.evidence.score` against the question, then
+    :func:`~relay_agents.offline.evidence.pick`: no repeats),
+    at most four per source, each cited ``[n]``; then the cited sources (title + URI)."""
     question = read_tag(prompt, "question") or prompt
     if not sources:
         return f"No passage in the corpus matched the question: {question}\n\n{OFFLINE_NOTICE}"
-    sentences, owners = _sentences_with_sources(sources)
-    scores = tx.rank_sentences(sentences, query=question)
-    picked = tx.select(sentences, scores, max_sentences)
+    candidates = _candidates(sources)
+    picked = pick(candidates, score(candidates, question), max_sentences, per_source=4)
     by_ref = {s.ref: s for s in sources}
-    cited: list[int] = []
-    lines: list[str] = []
-    for i in picked:
-        ref = owners[i]
-        if ref not in cited:
-            cited.append(ref)
-        lines.append(f"- {sentences[i]} [{ref}]")
-    if not lines:  # only fragments: quote the best passage's start
+    lines = [f"- {candidates[i].cited()}" for i in picked]
+    cited = sorted({candidates[i].refs[0] for i in picked})
+    if not lines:  # no prose at all: quote the best passage's start
         best = sources[0]
         lines.append(f"- {tx.clip_words(best.text, 60)} [{best.ref}]")
-        cited.append(best.ref)
-    cited_lines = [f"- [{r}] [{by_ref[r].title}]({by_ref[r].uri})" for r in sorted(cited)]
+        cited = [best.ref]
+    cited_lines = [f"- [{r}] [{by_ref[r].title}]({by_ref[r].uri})" for r in cited]
     return "\n".join(lines) + "\n\n**Sources**\n" + "\n".join(cited_lines) + f"\n\n{OFFLINE_NOTICE}"
 
 
-_QUESTION_TEMPLATES = (
-    "What is {s}, and how does it work?",
-    "How does {s} relate to {topic}?",
-    "What limits and quotas apply to {s}?",
-    "How are errors and retries handled in {s}?",
-    "How is {s} secured?",
-    "How is {s} monitored?",
-    "What drives the cost of {s}?",
-    "What are the common usage patterns for {s}?",
-    "What alternatives to {s} exist?",
-    "How is {s} tested?",
-    "How is {s} configured?",
-    "What changed recently in {s}?",
+#: Question frames for a subject the corpus surfaced, with the topic's key noun phrase as
+#: context; none pastes the topic into the question, and each reads as English whether
+#: the subject is singular or plural.
+_FRAMES = (
+    "What is the role of {s} in {main}?",
+    "How do {s} and {main} work together?",
+)
+#: The frame used for the topic's own subject, when the topic is not itself a question.
+_MAIN_FRAME = "What are the key facts about {s}?"
+#: Angles on the topic's own subject, when the corpus surfaced too few other subjects.
+_ANGLES = (
+    "Which limits and failure modes apply to {s}?",
+    "How are errors and retries handled for {s}?",
+    "What security controls apply to {s}?",
+    "How can {s} be monitored?",
 )
 
 
+_LEAD_RE = re.compile(
+    r"^(?:how|what|why|when|which|where|who)(?:\s+(?:do|does|did|is|are|can|should|would|could|to))?"
+    r"(?:\s+(?:i|you|we|one))?\s+",
+    re.IGNORECASE,
+)
+_HEADING_RE = re.compile(r"^#{1,4}\s+(.+?)\s*#*$", re.MULTILINE)
+_TRAIL_RE = re.compile(r"\s+(?:work|works|happen|happens|function|behave)\s*$", re.IGNORECASE)
+#: Longest topic kept whole as the subject, in words.
+SUBJECT_MAX_WORDS = 6
+
+
+def main_subject(topic: str) -> str:
+    """The topic's subject: the topic without its question frame (``How do … work?`` →
+    ``…``) when that leaves at most :data:`SUBJECT_MAX_WORDS` words, else its two best
+    YAKE! keyphrases."""
+    core = _TRAIL_RE.sub("", _LEAD_RE.sub("", topic.strip().rstrip("?.!").strip()))
+    core = " ".join(core.split()).strip(" ,;:")
+    if core and len(core.split()) <= SUBJECT_MAX_WORDS:
+        return core
+    return query_from(topic, limit=2) or tx.clip_words(core or topic, SUBJECT_MAX_WORDS)
+
+
+def _subject(title: str) -> str:
+    """A document title's subject: the part after the last `` — `` (an operation name)."""
+    return " ".join(title.split(" — ")[-1].split()).strip(" .,:;?!")
+
+
 def compose_planner(prompt: str, sources: list[Source]) -> str:
-    """``count`` distinct questions from the topic's keyphrases and the corpus hits'
-    keyphrases/titles, one per line, numbered. The topic itself comes first when it is a
-    question. Question frames are :data:`_QUESTION_TEMPLATES` filled with those phrases."""
+    """``count`` distinct, well-formed questions, numbered, one per line.
+
+    The first is the topic itself when it is a question (else one about the topic's main
+    keyphrase); the others ask about the subjects the corpus search surfaced for the topic
+    (document titles such as an API operation's name, then the passages' Markdown
+    headings, then their keyphrases), in
+    the order the search ranked them, each in one of :data:`_FRAMES` with the topic's
+    subject (:func:`main_subject`) as context; then :data:`_ANGLES` on
+    that phrase. A subject is a short phrase (at most four words), never the topic's text."""
     topic = " ".join((read_tag(prompt, "topic") or prompt).split())
     try:
         count = max(1, int(read_tag(prompt, "count") or 3))
     except ValueError:
         count = 3
+    main = main_subject(topic)
+    questions: list[str] = []
+
+    def push(question: str) -> None:
+        if question.lower() not in {q.lower() for q in questions} and len(questions) < count:
+            questions.append(question)
+
+    push(topic if topic.endswith("?") else _MAIN_FRAME.format(s=main))
     subjects: list[str] = []
 
     def add(phrase: str) -> None:
         phrase = " ".join(phrase.split()).strip(" .,:;?!")
-        if phrase and phrase.lower() not in {s.lower() for s in subjects}:
-            subjects.append(phrase)
+        words = phrase.split()
+        if not words or len(words) > 4 or phrase.lower() == main.lower():
+            return
+        if phrase.lower() in topic.lower() or phrase.lower() in {s.lower() for s in subjects}:
+            return
+        subjects.append(phrase)
 
-    for kp in tx.keyphrases(topic, top=6) or [topic]:
-        add(kp)
     for src in sources:
-        add(src.title.split(" — ")[-1])
-    if sources:
-        passages = re.sub(
-            r"^Request parameters:$", "", "\n".join(s.text for s in sources), flags=re.MULTILINE
-        )
-        for kp in tx.keyphrases(passages, top=8):
+        if " — " in src.title:
+            add(_subject(src.title))
+    for src in sources:
+        for heading in _HEADING_RE.findall(src.text):
+            add(heading)
+    for src in sources:
+        for kp in tx.keyphrases(src.text, top=3):
             add(kp)
-    if not subjects:
-        add(topic)
-    questions: list[str] = []
-    seen: set[str] = set()
-
-    def push(q: str) -> None:
-        key = q.lower()
-        if key not in seen and len(questions) < count:
-            seen.add(key)
-            questions.append(q)
-
-    if topic.endswith("?"):
-        push(topic)
-    short_topic = tx.clip_words(topic.rstrip("?"), 12)
-    # Diagonal walk: subject i gets template (i + round) so neighbours differ in both.
-    for round_ in range(len(_QUESTION_TEMPLATES)):
-        for i, subject in enumerate(subjects):
-            template = _QUESTION_TEMPLATES[(i + round_) % len(_QUESTION_TEMPLATES)]
-            if "{topic}" in template and subject.lower() in short_topic.lower():
-                continue
-            # Later subjects carry the main subject as context, for the researcher's search.
-            shown = (
-                subject if i == 0 or subjects[0].lower() in subject.lower() else f"{subject} ({subjects[0]})"
-            )
-            push(template.format(s=shown, topic=short_topic))
-        if len(questions) >= count:
-            break
+    for n, subject in enumerate(subjects):
+        push(_FRAMES[n % len(_FRAMES)].format(s=subject, main=main))
+    for angle in _ANGLES:  # few subjects: other angles on the main one
+        push(angle.format(s=main))
     n = 1
-    while len(questions) < count:  # very short inputs: number the remaining angles
-        push(f"What else should be known about {subjects[(n - 1) % len(subjects)]} (angle {n})?")
+    while len(questions) < count:  # still short (a tiny corpus): number further angles
+        push(f"What else do the sources say about {main} (angle {n})?")
         n += 1
     return "\n".join(f"{i}. {q}" for i, q in enumerate(questions, 1)) + f"\n\n{OFFLINE_NOTICE}"
-
 
 
 def compose_generic(prompt: str, sources: list[Source], max_sentences: int = 6) -> str:

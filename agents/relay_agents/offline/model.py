@@ -21,7 +21,7 @@ from ..provenance import OFFLINE_MODEL_ID
 from .answers import compose_generic, compose_planner, compose_researcher
 from .conversation import Turn, current_turn, system_text
 from .reports import compose_analyst, compose_writer
-from .tool_calls import fill_schema, pick_tool, query_from, tool_input, tool_schema
+from .tool_calls import fill_schema, pick_tool, search_queries, tool_input, tool_schema
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -31,8 +31,8 @@ class OfflineConfig(TypedDict, total=False):
 
     Attributes:
         model_id: shown in provenance (default ``relay-offline-extractive``).
-        max_sentences: sentences in a research answer (default 6).
-        search_results: ``max_results`` it asks ``search_documents`` for (default 5).
+        max_sentences: sentences in a research answer (default 10).
+        search_results: ``max_results`` it asks ``search_documents`` for (default 6).
     """
 
     model_id: str
@@ -40,7 +40,7 @@ class OfflineConfig(TypedDict, total=False):
     search_results: int
 
 
-def compose(role: str | None, turn: Turn, max_sentences: int = 6) -> str:
+def compose(role: str | None, turn: Turn, max_sentences: int = 10) -> str:
     """What the offline model answers as ``role`` for this turn."""
     if role == "planner":
         return compose_planner(turn.prompt, turn.sources)
@@ -62,7 +62,7 @@ class OfflineModel(Model):
     """
 
     def __init__(self, **config: Any):
-        self.config: dict[str, Any] = {"model_id": OFFLINE_MODEL_ID, "max_sentences": 6, "search_results": 5}
+        self.config: dict[str, Any] = {"model_id": OFFLINE_MODEL_ID, "max_sentences": 10, "search_results": 6}
         self.update_config(**config)
 
     def update_config(self, **model_config: Any) -> None:
@@ -116,13 +116,14 @@ class OfflineModel(Model):
         if forced_spec is not None:
             answer = compose(role, turn, int(self.config["max_sentences"]))
             tool_call = (forced_spec["name"], fill_schema(tool_schema(forced_spec), answer))
-        elif specs and turn.tool_calls == 0 and role in (None, "planner", "researcher"):
+        elif specs and role in (None, "planner", "researcher"):
             spec = pick_tool(specs)
-            if spec is not None:
-                subject = read_tag(turn.prompt, "question") or read_tag(turn.prompt, "topic") or turn.prompt
+            subject = read_tag(turn.prompt, "question") or read_tag(turn.prompt, "topic") or turn.prompt
+            queries = search_queries(role, subject)
+            if spec is not None and turn.tool_calls < len(queries):
                 tool_call = (
                     spec["name"],
-                    tool_input(spec, query_from(subject), int(self.config["search_results"])),
+                    tool_input(spec, queries[turn.tool_calls], int(self.config["search_results"])),
                 )
         if tool_call is None:
             answer = compose(role, turn, int(self.config["max_sentences"]))

@@ -13,21 +13,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import ValidationError
 from relay_core.models import ResearchDocument, ResearchSource
+from relay_core.prose import citations, fragment_kind, strip_citations
+from relay_core.quality import RELEVANCE_THRESHOLD, body_sentences, relevance, support
 
 from .. import text as tx
 from ..prompts import read_tag
 from ..provenance import OFFLINE_NOTICE
+from .evidence import ANSWER_WEIGHTS, Candidate, dedupe, pick, prose_sentences, score
 
-_CITE_RE = re.compile(r"\s*\[(\d+)\]")
 _RISK_RE = re.compile(
     r"\b(limit|quota|maximum|minimum|fail|failure|error|throttl|timeout|timed out|expire|cost|charge|billing|"
     r"must|cannot|can't|not supported|unsupported|deprecat|risk|secur|permission|denied|restrict|only)\w*",
     re.IGNORECASE,
-)
-_UNCERTAIN_RE = re.compile(
-    r"\b(may|might|optional|optionally|depends|unless|if you|can be|could)\b", re.IGNORECASE
 )
 
 
@@ -71,124 +71,187 @@ def research_from(prompt: str) -> tuple[list[Answer], list[ResearchSource]]:
     return answers, document.sources
 
 
-def _sentences(markdown: str) -> list[str]:
-    """Sentences of at least five words, from the Markdown's text."""
-    return [s for s in tx.split_sentences(tx.markdown_to_text(markdown)) if len(s.split()) >= 5]
+#: Sentences of the executive summary: the direct answer to the topic.
+SUMMARY_SENTENCES = 3
+#: Share of the topic's key words a sentence must hold to be in the executive summary.
+SUMMARY_RELEVANCE = 0.3
+#: Key insights: at most one per answered question, up to this many.
+INSIGHTS = 3
+#: Risks quoted.
+RISKS = 2
+#: Sentences per question under Findings.
+FINDING_SENTENCES = 4
+#: Share of a sentence's content words another source must hold to corroborate it.
+CORROBORATION = 0.6
 
 
-def _strip_cites(sentence: str) -> str:
-    return _CITE_RE.sub("", sentence).strip()
+def _candidates(answers: list[Answer]) -> list[Candidate]:
+    """The answers' prose sentences, citing the document's source numbers, weighted by
+    their rank in their answer (researchers list their best sentence first)."""
+    out: list[Candidate] = []
+    for answer in answers:
+        if answer.failed:
+            continue
+        for rank, (_pos, sentence) in enumerate(prose_sentences(tx.markdown_to_text(answer.text))):
+            refs = tuple(dict.fromkeys(answer.citations.get(n, n) if answer.citations else n for n in citations(sentence)))
+            text = strip_citations(sentence)
+            if refs and fragment_kind(text) is None:
+                out.append(Candidate(text, refs, max(0.2, 1.0 - 0.08 * rank), False, answer.question_id))
+    return dedupe(out)
 
 
-def _renumber(sentence: str, citations: dict[int, int]) -> str:
-    """``sentence`` citing the document's source numbers instead of its answer's own
-    ``[ref]`` numbers (a ref with no mapping is dropped); unchanged when the answer has
-    no mapping at all (plain-text research)."""
-    if not citations:
-        return sentence
+def _bullets(chosen: list[Candidate]) -> list[str]:
+    return [f"- {c.cited()}" for c in chosen]
 
-    def number(match: re.Match[str]) -> str:
-        mapped = citations.get(int(match.group(1)))
-        return f" [{mapped}]" if mapped else ""
 
-    return _CITE_RE.sub(number, sentence)
+def _corroborated(cand: Candidate, pool: list[Candidate]) -> Candidate:
+    """``cand`` also citing another source whose sentence holds most of its content words
+    (what two sources say together), when one does."""
+    for other in pool:
+        extra = [r for r in other.refs if r not in cand.refs]
+        if extra and support(cand.text, [other.text]) >= CORROBORATION:
+            return Candidate(cand.text, cand.refs + (extra[0],), cand.weight, cand.lead, cand.group, cand.groups)
+    return cand
+
+
+def _unanswered(answers: list[Answer], pool: list[Candidate]) -> list[str]:
+    """Open-question lines for planned questions the research did not answer: the failed
+    ones, and the answered ones none of whose sentences holds half of the question's key
+    words (:func:`relay_core.quality.relevance`)."""
+    lines = []
+    for a in answers:
+        if a.failed:
+            lines.append(f"- Unanswered: {a.question_id}: {a.question} (its research branch failed)")
+            continue
+        own = [c.text for c in pool if c.of(a.question_id)]
+        if not own or max(relevance(t, a.question) for t in own) < RELEVANCE_THRESHOLD:
+            lines.append(f"- Not answered by the sources found: {a.question_id}: {a.question}")
+    return lines
+
+
+def _plan(topic: str, answers: list[Answer], feedback: str | None) -> dict[str, list[Candidate]]:
+    """Which sentence goes where, so that each is said once: the executive summary (the
+    best for the topic, and the feedback when given), then one key insight per answered
+    question (the best it has left, preferring one a second source corroborates), then
+    the risks, then each question's findings. The writer renders the findings part;
+    the analyst the rest."""
+    pool = _candidates(answers)
+    said: list[str] = []
+    query = f"{topic} {feedback}" if feedback else topic
+    on_topic = [c for c in pool if relevance(c.text, query) >= SUMMARY_RELEVANCE] or pool
+    summary_idx = pick(on_topic, score(on_topic, query, ANSWER_WEIGHTS), SUMMARY_SENTENCES, per_source=2)
+    summary = [on_topic[i] for i in summary_idx]
+    said += [c.text for c in summary]
+    insights: list[Candidate] = []
+    for a in answers:
+        own = [c for c in pool if c.of(a.question_id)]
+        if a.failed or not own or len(insights) >= INSIGHTS:
+            continue
+        scores = score(own, f"{a.question} {feedback or ''}")
+        corroborated = [_corroborated(c, [o for o in pool if not o.of(a.question_id)]) for c in own]
+        bonus = np.array([0.2 if len(c.refs) > len(o.refs) else 0.0 for c, o in zip(corroborated, own, strict=True)])
+        best = pick(corroborated, scores + bonus, 1, exclude=said, per_source=1)
+        insights += [corroborated[i] for i in best]
+        said += [corroborated[i].text for i in best]
+    risky = [c for c in pool if _RISK_RE.search(c.text)]
+    risk_idx = pick(risky, score(risky, f"{topic} limit failure error timeout cost"), RISKS, exclude=said, per_source=1)
+    risks = [risky[i] for i in risk_idx]
+    said += [c.text for c in risks]
+    plan: dict[str, list[Candidate]] = {"summary": summary, "insights": insights, "risks": risks}
+    for a in answers:
+        own = [c for c in pool if c.of(a.question_id)]
+        chosen = pick(own, score(own, a.question), FINDING_SENTENCES, exclude=said, per_source=FINDING_SENTENCES)
+        plan[a.question_id] = [own[i] for i in chosen]
+        said += [own[i].text for i in chosen]
+    return plan
 
 
 def compose_analyst(prompt: str) -> str:
-    """Key insights (central sentences of the answers, citing the document's source
-    numbers), risks (sentences with limit/failure/cost cues),
-    open questions (failed questions, topic keyphrases no answer covers, hedged sentences)
-    and, with feedback, a section quoting it and the research sentences that answer its
-    keyphrases; the feedback also biases which insights are picked."""
+    """The analysis: an executive summary (the research's sentences that best answer the
+    topic), key insights (one per question, each a sentence the findings will not repeat,
+    citing a second source that says the same where one does), risks (sentences with
+    limit, failure or cost cues), open questions (planned questions the research did not
+    answer, never a missing key phrase) and, with feedback, where each of its key phrases
+    is addressed (the summary and insights are re-ranked towards it). Every sentence is quoted from the research with its
+    citations, and none twice (:func:`_plan`)."""
     topic = read_tag(prompt, "topic") or ""
     feedback = read_tag(prompt, "feedback")
     revision = read_tag(prompt, "revision") or "0"
     answers, _sources = research_from(prompt)
-    answered_text = "\n\n".join(a.text for a in answers if not a.failed)
-    # Citations in the document's numbering, so the analysis cites what the report lists.
-    sentences = list(dict.fromkeys(_renumber(s, a.citations) for a in answers if not a.failed for s in _sentences(a.text)))
-    bias = f"{topic} {feedback}" if feedback else topic
-    scores = tx.rank_sentences(sentences, query=bias)
+    plan = _plan(topic, answers, feedback)
     out = [f"# Analysis: {topic}", "", OFFLINE_NOTICE, "", f"_Revision {revision}._", ""]
-
-    out += ["## Key insights", ""]
-    insights = tx.select(sentences, scores, 5)
-    out += [f"- {sentences[i]}" for i in insights] or [
-        "- The research holds no complete sentences to analyse."
-    ]
-
+    out += ["## Executive summary", ""]
+    out += [" ".join(c.cited() for c in plan["summary"]) or "The research holds no complete sentences."]
+    out += ["", "## Key insights", ""]
+    out += _bullets(plan["insights"]) or ["_No sentence is left that the executive summary does not already say._"]
     out += ["", "## Risks", ""]
-    risky = [i for i, s in enumerate(sentences) if _RISK_RE.search(s) and i not in insights]
-    risk_texts = [sentences[i] for i in risky]
-    risk_scores = tx.rank_sentences(risk_texts, query=f"{bias} limit failure error cost")
-    picked = tx.select(risk_texts, risk_scores, 4)
-    out += [f"- {sentences[risky[j]]}" for j in picked] or [
-        "- No sentence in the research states a limit, failure mode or cost."
-    ]
-
+    out += _bullets(plan["risks"]) or ["_No sentence in the research states a limit, failure mode or cost._"]
     out += ["", "## Open questions", ""]
-    opens = [f"- Unanswered: {a.question_id}: {a.question}" for a in answers if a.failed]
-    research_tokens = set(tx.tokenize(answered_text))
-    wanted = tx.keyphrases(topic, top=5) + (tx.keyphrases(feedback, top=3) if feedback else [])
-    for kp in wanted:
-        if not set(tx.tokenize(kp)) <= research_tokens:
-            opens.append(f"- Not covered by any source: “{kp}”.")
-    hedged = [i for i, s in enumerate(sentences) if _UNCERTAIN_RE.search(s) and i not in insights]
-    for i in sorted(hedged, key=lambda i: -scores[i])[:2]:
-        opens.append(f"- Conditional in the sources: {sentences[i]}")
-    out += opens or ["- None found: every topic keyphrase is covered by the research."]
-
+    out += _unanswered(answers, _candidates(answers)) or ["- None: every planned question has a cited answer."]
     if feedback:
         out += ["", f"## Reviewer feedback addressed (revision {revision})", ""]
         out += ["> " + line for line in feedback.splitlines()] + [""]
+        sections = (("executive summary", plan["summary"]), ("key insights", plan["insights"]), ("risks", plan["risks"]))
         for kp in tx.keyphrases(feedback, top=3) or [feedback]:
-            relevance = tx.bm25_scores([tx.tokenize(s) for s in sentences], tx.tokenize(kp))
-            if len(relevance) and relevance.max() > 0:
-                best = int(relevance.argmax())
-                out.append(f"- **{kp}**: {sentences[best]}")
+            wanted = set(tx.tokenize(kp))
+            where = [
+                f"{name} (sentence {n})"
+                for name, chosen in sections
+                for n, c in enumerate(chosen, 1)
+                if wanted & set(tx.tokenize(c.text))
+            ]
+            if where:
+                out.append(f"_{kp}: addressed in the {', '.join(where[:3])}._")
             else:
-                out.append(
-                    f"- **{kp}**: no sentence in the research mentions it, so it is listed under Open questions."
-                )
-        out.append("- Key insights above were re-ranked towards the feedback's terms.")
+                out.append(f"_{kp}: no sentence in the research mentions it; it is not addressed._")
+            out.append("")
+        out.append("_The executive summary and key insights were re-ranked towards the feedback's terms._")
     return "\n".join(out).rstrip() + "\n"
 
 
+def _analysis_sections(analysis: str) -> tuple[str, list[str]]:
+    """The analysis's executive summary paragraph and its other lines (headings demoted
+    one level, title, notice and revision line dropped)."""
+    summary = re.search(r"^## Executive summary\s*$(.*?)(?=^## |\Z)", analysis, flags=re.MULTILINE | re.DOTALL)
+    rest = analysis[: summary.start()] + analysis[summary.end() :] if summary else analysis
+    lines = []
+    for line in rest.splitlines():
+        if line.startswith("# ") or line.strip() == OFFLINE_NOTICE or line.strip().startswith("_Revision"):
+            continue
+        lines.append("#" + line if line.startswith("## ") else line)
+    return (summary.group(1).strip() if summary else ""), lines
+
+
 def compose_writer(prompt: str) -> str:
-    """The report: title, executive summary (central sentences of the answers and the
-    analysis's key insights), findings per question (its best sentences, citations
-    renumbered to the document's source numbers), the analysis (headings demoted),
-    approval notes, and the document's numbered sources."""
+    """The report: title, the approved analysis's executive summary, findings per question
+    (each question's best sentences that the analysis does not already state, citations in
+    the document's numbering), the rest of the analysis (headings demoted), approval notes,
+    and the document's numbered sources. No sentence appears twice (:func:`_plan`)."""
     topic = read_tag(prompt, "topic") or "Research report"
     analysis = read_tag(prompt, "analysis") or ""
     approval = read_tag(prompt, "approval_feedback")
     answers, sources = research_from(prompt)
-
-    out = [f"# {topic}", "", OFFLINE_NOTICE, "", "## Executive summary", ""]
-    insights = re.search(r"^## Key insights\s*$(.*?)(?=^## |\Z)", analysis, flags=re.MULTILINE | re.DOTALL)
-    pool = [s for a in answers if not a.failed for s in _sentences(a.text)]
-    pool += _sentences(insights.group(1) if insights else "")
-    pool = list(dict.fromkeys(_strip_cites(s) for s in pool))
-    summary_idx = tx.select(pool, tx.rank_sentences(pool, query=topic), 4)
-    out += [" ".join(pool[i] for i in sorted(summary_idx)) or "The research holds no complete sentences."]
-
+    summary, rest = _analysis_sections(analysis)
+    stated = [b.text for b in body_sentences(analysis)]
+    pool = _candidates(answers)
+    if not summary:  # an analysis written by another model: choose the summary here
+        idx = pick(pool, score(pool, topic), SUMMARY_SENTENCES, exclude=stated, per_source=1)
+        summary = " ".join(pool[i].cited() for i in idx)
+        stated += [pool[i].text for i in idx]
+    else:
+        stated += [b.text for b in body_sentences(summary)]
+    out = [f"# {topic}", "", OFFLINE_NOTICE, "", "## Executive summary", "", summary or "The research holds no complete sentences."]
     out += ["", "## Findings", ""]
     for answer in answers:
         out += [f"### {answer.question}", ""]
         if answer.failed:
             out += ["_No answer: this research branch failed._", ""]
             continue
-        sents = _sentences(answer.text)
-        picked = tx.select(sents, tx.rank_sentences(sents, query=answer.question), 3)
-
-        lines = [f"- {_renumber(sents[i], answer.citations)}" for i in sorted(picked)]
-        out += (lines or ["- The research for this question holds no complete sentences."]) + [""]
-
-    out += ["## Analysis", ""]
-    for line in analysis.splitlines():
-        if line.startswith("# ") or line.strip() == OFFLINE_NOTICE or line.strip().startswith("_Revision"):
-            continue
-        out.append("#" + line if line.startswith("## ") else line)
+        own = [c for c in pool if c.of(answer.question_id)]
+        chosen = pick(own, score(own, answer.question), FINDING_SENTENCES, exclude=stated, per_source=FINDING_SENTENCES)
+        stated += [own[i].text for i in chosen]
+        out += (_bullets([own[i] for i in chosen]) or ["_What the research found for this question is stated above._"]) + [""]
+    out += ["## Analysis", ""] + rest
     if approval:
         out += ["", "## Approval notes", ""] + ["> " + line for line in approval.splitlines()]
     out += ["", "## Sources", ""]

@@ -6,9 +6,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from relay_core.prose import content_tokens
+from relay_core.quality import QUESTION_FRAME_WORDS
 from strands.types.tools import ToolSpec
 
 from .. import text as tx
+
+#: Words that frame a question rather than name what to search for: the quality check's
+#: question-frame words and the words of the planner's own frames.
+QUERY_NOISE = QUESTION_FRAME_WORDS | frozenset({"together", "key", "fact", "role", "say", "source"})
 
 
 def query_from(text: str, limit: int = 4) -> str:
@@ -22,6 +28,27 @@ def query_from(text: str, limit: int = 4) -> str:
                 seen.add(word.lower())
                 words.append(word)
     return " ".join(words)[:300]
+
+
+def search_queries(role: str | None, subject: str) -> list[str]:
+    """The searches the model makes, in order, one per model turn: the subject's
+    keyphrases (:func:`query_from`); a researcher also searches every content word of its
+    question (keyphrase extraction drops words such as a service's short name), when
+    that query differs."""
+    first = query_from(subject)
+    if role != "researcher":
+        return [first]
+    words = list(
+        dict.fromkeys(
+            w
+            for w in re.sub(r"[?,;:()]", " ", subject).split()
+            if content_tokens(w) and not set(content_tokens(w)) <= QUERY_NOISE
+        )
+    )
+    second = " ".join(words)[:300]
+    if not second or set(tx.tokenize(second)) <= set(tx.tokenize(first)):
+        return [first]
+    return [first, second]
 
 
 def pick_tool(tool_specs: list[ToolSpec]) -> ToolSpec | None:

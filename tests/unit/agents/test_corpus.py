@@ -8,6 +8,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from relay_agents.corpus import (
     PASSAGE_MAX_CHARS,
+    PASSAGES_PER_DOCUMENT,
     BotocoreDocsCorpus,
     FolderCorpus,
     KnowledgeBaseCorpus,
@@ -48,7 +49,8 @@ def test_long_documents_are_split_into_bounded_passages(tmp_path):
     assert corpus.size > 1
     assert all(len(p) <= PASSAGE_MAX_CHARS for p in split_passages(sentence * 200))
     hits = corpus.search("standard workflows one year", k=5)
-    assert len(hits) == 1  # one hit per document
+    assert len(hits) == PASSAGES_PER_DOCUMENT  # at most that many passages of one document
+    assert len({h.doc_id for h in hits}) == len(hits)
 
 
 def test_index_cache_is_reused_by_a_second_instance(docs_folder, tmp_path):

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 from relay_agents.offline import OfflineModel
+from relay_agents.offline.tool_calls import search_queries
 from relay_agents.prompts import RESEARCHER_SYSTEM, researcher_prompt
 from relay_agents.provenance import OFFLINE_NOTICE
 from relay_agents.tools import SESSION_KEY, ResearchSession, search_documents
@@ -49,15 +50,29 @@ def test_agent_tool_loop_really_runs_the_tool_and_cites_its_results(folder_corpu
         invocation_state={SESSION_KEY: session},
     )
     text = str(result)
-    # Then Strands executed the tool (the session recorded its query and hits)
-    assert len(session.queries) == 1 and session.sources
-    assert [m["role"] for m in agent.messages] == ["user", "assistant", "user", "assistant"]
-    assert "toolResult" in agent.messages[2]["content"][0]
+    # Then Strands executed the tool once per planned query and the session recorded them
+    planned = search_queries("researcher", "How do task tokens and heartbeat timeouts work?")
+    assert session.queries == planned and session.sources
+    assert [m["role"] for m in agent.messages] == ["user"] + ["assistant", "user"] * len(planned) + ["assistant"]
+    assert all("toolResult" in agent.messages[2 * n]["content"][0] for n in range(1, len(planned) + 1))
     # And the answer cites the corpus document by title and URI, and says it is offline
     number, ref = session.sources[0]
     assert f"[{ref.title}]({ref.uri})" in text and f"[{number}]" in text
     assert "task-tokens.md" in text
     assert OFFLINE_NOTICE in text
+
+
+def test_a_researcher_searches_again_with_the_words_its_keyphrases_dropped():
+    # Given a question whose keyphrases leave out a word (the service's short name)
+    question = "How does S3 versioning protect objects?"
+    # When the researcher's searches are planned
+    first, *rest = search_queries("researcher", question)
+    # Then the first is the keyphrases and the second adds every content word back
+    assert "S3" not in first.split()
+    assert rest == ["S3 versioning protect objects"]
+    # And other roles search once; a second query that adds nothing is not made
+    assert search_queries("planner", question) == [first]
+    assert len(search_queries("researcher", "task tokens")) == 1
 
 
 def test_any_search_like_tool_is_called_and_its_output_used():
@@ -76,7 +91,7 @@ def test_any_search_like_tool_is_called_and_its_output_used():
     agent = Agent(model=OfflineModel(), tools=[lookup], callback_handler=None)
     text = str(agent("Where does Relay store findings and what does the state machine carry?"))
     assert len(calls) == 1 and calls[0]
-    assert "Relay stores findings in S3." in text
+    assert "Relay stores findings in S3 [1]." in text
 
 
 def test_same_input_gives_the_same_output(folder_corpus):

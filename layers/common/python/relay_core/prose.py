@@ -36,9 +36,9 @@ STOPWORDS = frozenset(
     from further had has have having he her here hers herself him himself his how however i if in into is
     it its itself just may me might more most must my myself no nor not now of off on once one only or
     other ought our ours ourselves out over own per same shall she should so some such than that the their
-    theirs them themselves then there these they this those through thus to too under until up upon us
-    very via was we were what when where whether which while who whom whose why will with within without
-    would you your yours yourself yourselves""".split()
+    theirs them themselves then there these they this those through thus to too under until up upon us very
+    via was we were what when where whether which while who whom whose why will with within without would
+    you your yours yourself yourselves""".split()  # noqa: SIM905 (one word list, read as prose)
 )
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -51,7 +51,9 @@ _CITE_MARK_RE = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _CITE_MASK = "zqcite{}zq"
 _CITE_MASK_RE = re.compile(r"zqcite(\d+)zq")
 _LIST_LINE_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
-_TERMINAL_RE = re.compile(r"[.!?:;)\]\"”'`]$")
+_TERMINAL_RE = re.compile(r"[.!?:;][\"”')\]]*$")
+#: Lines that stand alone: a Markdown heading, a code prompt, a table row, a fence.
+_BLOCK_START_RE = re.compile(r"^(?:#{1,6}\s|>>>|\.\.\.\s|\||```)")
 #: A line this long that ends without punctuation is a wrapped line of a paragraph.
 _WRAPPED_LINE_CHARS = 50
 _OPENING_BRACKETS = frozenset("([{")
@@ -91,6 +93,8 @@ def _paragraphs(text: str) -> list[str]:
         wrapped = (
             current
             and not _LIST_LINE_RE.match(line)
+            and not _BLOCK_START_RE.match(line)
+            and not _BLOCK_START_RE.match(current[0])
             and len(current[-1]) >= _WRAPPED_LINE_CHARS
             and not _TERMINAL_RE.search(current[-1])
         )
@@ -130,8 +134,9 @@ def _unmasked(text: str, marks: list[str]) -> str:
 def split_sentences(text: str) -> list[str]:
     """The sentences of plain text (or Markdown prose), in order.
 
-    Paragraphs come from :func:`_paragraphs`; each is segmented by syntok and rebuilt
-    from its tokens with their original spacing. A citation after the full stop
+    Paragraphs come from :func:`_paragraphs`; each is segmented by syntok, and a sentence
+    is the text as written from its first token to the next sentence's (contractions
+    kept: syntok's own token values spell ``didn't`` as ``did`` + ``not``). A citation after the full stop
     (``… done. [2]``) is moved before it (``… done [2].``) so it stays with its sentence.
     Citations are hidden from syntok behind a word while it segments: after a bracket
     (``… close() [1]. Then …``) it would not end the sentence at the full stop. syntok
@@ -150,15 +155,18 @@ def split_sentences(text: str) -> list[str]:
             continue
         masked, marks = _masked_citations(paragraph)
         pieces: list[str] = []
-        for block in segmenter.process(masked):
-            for sentence in block:
-                raw = _unmasked("".join(t.spacing + t.value for t in sentence), marks)
-                previous = pieces[-1].rstrip() if pieces else ""
-                at_bracket = raw.lstrip()[:1] in _OPENING_BRACKETS or previous[-1:] in _CLOSING_BRACKETS
-                if previous and at_bracket and not _SENTENCE_END_RE.search(previous):
-                    pieces[-1] += raw
-                else:
-                    pieces.append(raw)
+        # Each sentence is the masked text from its first token to the next sentence's:
+        # syntok's token values are normalised ("didn't" → "did", "not"), its offsets
+        # point into the text as written.
+        starts = [sentence[0].offset for block in segmenter.process(masked) for sentence in block if sentence]
+        for start, end in zip(starts, [*starts[1:], len(masked)], strict=True):
+            raw = _unmasked(masked[start:end], marks)
+            previous = pieces[-1].rstrip() if pieces else ""
+            at_bracket = raw.lstrip()[:1] in _OPENING_BRACKETS or previous[-1:] in _CLOSING_BRACKETS
+            if previous and at_bracket and not _SENTENCE_END_RE.search(previous):
+                pieces[-1] += raw
+            else:
+                pieces.append(raw)
         out.extend(joined for joined in (" ".join(piece.split()) for piece in pieces) if joined)
     return out
 
@@ -188,7 +196,7 @@ def content_tokens(text: str) -> list[str]:
 
 
 _GRAMMAR_RE = re.compile(r"::=|:=\s*\(|\|\s*\"|^\s*\w+\s*:\s*\w+\s*\|")
-_CODE_START_RE = re.compile(r"^(?:>>>|\.\.\.|\$ |#!|def |class |import |from \S+ import |return |raise |@\w)")
+_CODE_START_RE = re.compile(r"^(?:>>>|\.\.\.|\$ |\\?#|def |class |import |from \S+ import |return |raise |@\w)")
 _ASSIGNMENT_RE = re.compile(r"\b[A-Za-z_][\w.]*\s*=\s*[\w(\[{\"'.]")
 _CODE_CHARS_RE = re.compile(r"[(){}\[\]=<>;|\\$#@^~]")
 #: Brackets prose uses, not counted as code punctuation: the empty parentheses of a
@@ -205,7 +213,7 @@ _GLUED_HEADING_RE = re.compile(
 )
 #: Two ``label:`` pairs at the start: a heading and a field name glued together
 #: (``Request parameters: taskToken: The token …``).
-_LABELS_RE = re.compile(r"^(?:[A-Z][\w ]{0,40}:\s+\S+:\s|[a-z]+[A-Z]\w*:\s)")
+_LABELS_RE = re.compile(r"^[A-Z][\w ]{0,40}:\s+\S+:\s")
 
 
 def _glued_heading(text: str) -> bool:
@@ -224,11 +232,11 @@ def fragment_kind(sentence: str) -> str | None:
     """What ``sentence`` is when it is not prose, or ``None`` when it is.
 
     Kinds, checked in this order: ``grammar`` (a production: ``::=``), ``code`` (a
-    prompt, a statement, an assignment, or more than :data:`CODE_PUNCTUATION_SHARE` of
+    prompt, a ``#`` comment or heading, a statement, an assignment, or more than :data:`CODE_PUNCTUATION_SHARE` of
     its visible characters code punctuation), ``table`` (cells between ``|``),
     ``list-marker`` (a stray ``*``/``•``/``-`` bullet), ``heading`` (a heading glued to
-    the sentence under it, two ``label:`` pairs, or a camelCase field name and a colon:
-    ``taskToken: The token …``), ``lead-in`` (ends with ``:``, the
+    the sentence under it, or two ``label:`` pairs: ``Request parameters: taskToken: The
+    token …``; one ``name: description`` pair is a definition and counts as prose), ``lead-in`` (ends with ``:``, the
     list it introduced is missing), ``too-short`` (fewer than :data:`MIN_WORDS` words, or
     no lower-case word at all).
     """

@@ -61,8 +61,8 @@ RELEVANCE_THRESHOLD = 0.5
 #: Words that frame a question without naming its subject.
 QUESTION_FRAME_WORDS = frozenset(
     """work works working happen happens use used using usage handle handled handling mean means way ways
-    kind kinds type types role need needs apply applies relate relates related differ difference
-    common pattern patterns aws amazon""".split()
+    kind kinds type types role need needs apply applies relate relates related differ difference common
+    pattern patterns aws amazon""".split()  # noqa: SIM905 (one word list, read as prose)
 )
 #: Sections (level-2 or level-3 headings, case-insensitive) whose lines are not body.
 NON_BODY_SECTIONS = frozenset({"sources", "open questions", "references"})
