@@ -123,7 +123,8 @@ class RelayStack(Stack):
             ack(fn, "IAM5[Resource::*]", reason)
         for name in ("compile_research", "analyze", "write_report", "finalize"):
             ack(fns[name], f"IAM5[Resource::{self._ref(self.storage.bucket)}/workflows/*]", artifacts)
-        ack(fns["api"], f"IAM5[Resource::{self._ref(self.storage.bucket)}/workflows/*]", artifacts)
+        for name in ("api", "approvals"):  # the report link; the approval page's analysis and sources
+            ack(fns[name], f"IAM5[Resource::{self._ref(self.storage.bucket)}/workflows/*]", artifacts)
         if settings.is_inference_profile:
             for name in ("plan_research", "analyze", "write_report"):
                 ack(fns[name], f"IAM5[{fm_any_region}]", model)

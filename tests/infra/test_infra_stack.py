@@ -204,6 +204,15 @@ def test_no_statement_allows_every_action_on_every_resource(synth: Synth) -> Non
     assert not [s for _, s in statements(synth) if any(str(a).endswith(":*") for a in _as_list(s["Action"]))]
 
 
+def test_the_approvals_function_reads_the_artifacts_it_shows_and_writes_none(synth: Synth) -> None:
+    # The approval page renders the analysis and lists the research document's sources
+    stmts = role_statements(synth, synth.stack.api.functions["approvals"].role)
+    reads = [s for s in stmts if allows(s, "s3:GetObject")]
+    bucket = getatt_arn(synth, synth.stack.storage.bucket)
+    assert reads and all(s["Resource"] == {"Fn::Join": ["", [bucket, "/workflows/*"]]} for s in reads), reads
+    assert not [s for s in stmts for a in _as_list(s["Action"]) if str(a).startswith("s3:") and a != "s3:GetObject"]
+
+
 def test_each_function_has_its_own_role(synth: Synth) -> None:
     fns = synth.resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in fns.values()]
