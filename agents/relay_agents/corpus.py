@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -40,7 +41,7 @@ from .settings import AgentSettings, parse_s3_uri
 from .text import html_to_text, split_sentences, tokenize
 
 #: Bump when tokenisation or passage splitting changes: old cached indexes are then ignored.
-INDEX_FORMAT = "relay-index-v2"
+INDEX_FORMAT = "relay-index-v3"
 #: Longest passage returned by a search, in characters (keeps tool results, and so the
 #: model's context, bounded: 5 hits ≈ 7.5 kB).
 PASSAGE_MAX_CHARS = 1500
@@ -93,9 +94,16 @@ class Corpus(ABC):
 
 
 def split_passages(text: str, limit: int = PASSAGE_MAX_CHARS) -> list[str]:
-    """Pack paragraphs (then sentences, then hard cuts) into passages of ≤ ``limit`` chars."""
+    """Pack paragraphs (then sentences, then hard cuts) into passages of ≤ ``limit`` chars.
+
+    A paragraph is a block between blank lines when the text has blank lines (Markdown,
+    hard-wrapped docstrings: a passage never ends inside a wrapped sentence), else a line.
+    """
     pieces: list[str] = []
-    for paragraph in (p.strip() for p in text.split("\n")):
+    blank_lines = re.search(r"\n\s*\n", text) is not None
+    blocks = re.split(r"\n\s*\n", text) if blank_lines else text.split("\n")
+    joiner = "\n\n" if blank_lines else "\n"
+    for paragraph in (p.strip() for p in blocks):
         if not paragraph:
             continue
         if len(paragraph) <= limit:
@@ -110,11 +118,11 @@ def split_passages(text: str, limit: int = PASSAGE_MAX_CHARS) -> list[str]:
     passages: list[str] = []
     current = ""
     for piece in pieces:
-        if current and len(current) + 1 + len(piece) > limit:
+        if current and len(current) + len(joiner) + len(piece) > limit:
             passages.append(current)
             current = piece
         else:
-            current = f"{current}\n{piece}" if current else piece
+            current = f"{current}{joiner}{piece}" if current else piece
     if current:
         passages.append(current)
     return passages

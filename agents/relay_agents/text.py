@@ -7,8 +7,8 @@ Everything here is deterministic and local (no model downloads):
   ``send task success``), English stopwords from ``bm25s.stopwords`` removed, and stemmed
   with the Snowball English stemmer (PyStemmer; Porter, 2001, "Snowball: A language for
   stemming algorithms");
-* sentences: a regular-expression splitter that keeps common abbreviations together
-  (nltk's punkt would need a model download, which Relay does not allow);
+* sentences: :func:`relay_core.prose.split_sentences` (syntok, rule-based, no data
+  download);
 * keyphrases: YAKE! (Campos et al., 2020, *Information Sciences* 509) via ``yake``;
 * ranking: LexRank (Erkan & Radev, 2004, *JAIR* 22) on TF-IDF cosine similarities from
   scikit-learn, biased towards a query with BM25 (``bm25s``) as in biased LexRank
@@ -26,25 +26,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
+from relay_core import prose
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD_RE = re.compile(r"[a-z0-9]+")
-_ABBREVIATIONS = (
-    "e.g.",
-    "i.e.",
-    "etc.",
-    "vs.",
-    "approx.",
-    "no.",
-    "mr.",
-    "ms.",
-    "dr.",
-    "fig.",
-    "inc.",
-    "u.s.",
-)
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9`_*])")
-_TRAILING_CITE_RE = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
 _MD_LINK_RE = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 
 _stopwords: frozenset[str] | None = None
@@ -149,25 +134,8 @@ def html_to_text(markup: str) -> tuple[str, str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split plain text into sentences (regex splitter; abbreviations kept together)."""
-    out: list[str] = []
-    # Paragraphs: blank lines, bullets, and line breaks after terminal punctuation or a colon.
-    for paragraph in re.split(r"\n\s*\n|\n(?=\s*[-*•]\s)|(?<=[.!?:])[ \t]*\n", text):
-        paragraph = " ".join(paragraph.split())
-        # Keep citation markers with their sentence: "end. [1] Next" → "end [1]. Next".
-        paragraph = _TRAILING_CITE_RE.sub(r"\2\1", paragraph)
-        if not paragraph:
-            continue
-        protected = paragraph
-        for i, abbr in enumerate(_ABBREVIATIONS):
-            protected = re.sub(re.escape(abbr), f"\x00{i}\x00", protected, flags=re.IGNORECASE)
-        for piece in _SENTENCE_END_RE.split(protected):
-            for i, abbr in enumerate(_ABBREVIATIONS):
-                piece = piece.replace(f"\x00{i}\x00", abbr)
-            piece = piece.strip()
-            if piece:
-                out.append(piece)
-    return out
+    """Split plain text into sentences: :func:`relay_core.prose.split_sentences` (syntok)."""
+    return prose.split_sentences(text)
 
 
 def markdown_to_text(markdown: str) -> str:

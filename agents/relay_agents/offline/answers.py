@@ -25,16 +25,20 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
     return dedupe(out)
 
 
-def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 10) -> str:
+#: Most sentences a research answer quotes from one source.
+PER_SOURCE = 5
+
+
+def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 14) -> str:
     """An answer: up to ``max_sentences`` prose sentences of the passages, best first
     (:func:`relay_agents.offline.evidence.score` against the question, then
     :func:`~relay_agents.offline.evidence.pick`: no repeats),
-    at most four per source, each cited ``[n]``; then the cited sources (title + URI)."""
+    at most :data:`PER_SOURCE` per source, each cited ``[n]``; then the cited sources (title + URI)."""
     question = read_tag(prompt, "question") or prompt
     if not sources:
         return f"No passage in the corpus matched the question: {question}\n\n{OFFLINE_NOTICE}"
     candidates = _candidates(sources)
-    picked = pick(candidates, score(candidates, question), max_sentences, per_source=4)
+    picked = pick(candidates, score(candidates, question), max_sentences, per_source=PER_SOURCE)
     by_ref = {s.ref: s for s in sources}
     lines = [f"- {candidates[i].cited()}" for i in picked]
     cited = sorted({candidates[i].refs[0] for i in picked})
@@ -53,6 +57,10 @@ _FRAMES = (
     "What is the role of {s} in {main}?",
     "How do {s} and {main} work together?",
 )
+#: The frame for a subject that names an API (an operation, a function, a class): its
+#: documentation says what it does, which is what the topic needs from it.
+_API_FRAME = "What does {s} do?"
+_API_NAME_RE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+$|^[a-z]+_\w+$|^(?:[A-Z][a-z0-9]+){2,}$")
 #: The frame used for the topic's own subject, when the topic is not itself a question.
 _MAIN_FRAME = "What are the key facts about {s}?"
 #: Angles on the topic's own subject, when the corpus surfaced too few other subjects.
@@ -77,13 +85,13 @@ SUBJECT_MAX_WORDS = 6
 
 def main_subject(topic: str) -> str:
     """The topic's subject: the topic without its question frame (``How do … work?`` →
-    ``…``) when that leaves at most :data:`SUBJECT_MAX_WORDS` words, else its two best
-    YAKE! keyphrases."""
+    ``…``) when that leaves at most :data:`SUBJECT_MAX_WORDS` words, else its best
+    YAKE! keyphrase."""
     core = _TRAIL_RE.sub("", _LEAD_RE.sub("", topic.strip().rstrip("?.!").strip()))
     core = " ".join(core.split()).strip(" ,;:")
     if core and len(core.split()) <= SUBJECT_MAX_WORDS:
         return core
-    return query_from(topic, limit=2) or tx.clip_words(core or topic, SUBJECT_MAX_WORDS)
+    return query_from(core or topic, limit=1) or tx.clip_words(core or topic, SUBJECT_MAX_WORDS)
 
 
 def _subject(title: str) -> str:
@@ -98,7 +106,8 @@ def compose_planner(prompt: str, sources: list[Source]) -> str:
     keyphrase); the others ask about the subjects the corpus search surfaced for the topic
     (document titles such as an API operation's name, then the passages' Markdown
     headings, then their keyphrases), in
-    the order the search ranked them, each in one of :data:`_FRAMES` with the topic's
+    the order the search ranked them, an API name in :data:`_API_FRAME`, any other
+    subject in one of :data:`_FRAMES` with the topic's
     subject (:func:`main_subject`) as context; then :data:`_ANGLES` on
     that phrase. A subject is a short phrase (at most four words), never the topic's text."""
     topic = " ".join((read_tag(prompt, "topic") or prompt).split())
@@ -135,7 +144,8 @@ def compose_planner(prompt: str, sources: list[Source]) -> str:
         for kp in tx.keyphrases(src.text, top=3):
             add(kp)
     for n, subject in enumerate(subjects):
-        push(_FRAMES[n % len(_FRAMES)].format(s=subject, main=main))
+        frame = _API_FRAME if _API_NAME_RE.match(subject) else _FRAMES[n % len(_FRAMES)]
+        push(frame.format(s=subject, main=main))
     for angle in _ANGLES:  # few subjects: other angles on the main one
         push(angle.format(s=main))
     n = 1

@@ -86,7 +86,7 @@ def current_turn(messages: Messages) -> Turn:
                             continue
                         if uri in seen:
                             if hit["text"] not in seen[uri].text:
-                                seen[uri].text += "\n" + hit["text"]
+                                seen[uri].text += "\n\n" + hit["text"]  # passages are separate paragraphs
                             continue
                         ref = int(hit.get("ref") or len(seen) + 1)
                         seen[uri] = Source(

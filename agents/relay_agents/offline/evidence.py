@@ -6,7 +6,8 @@ A :class:`Candidate` is one prose sentence (:func:`relay_core.prose.fragment_kin
 1. :func:`score`: relevance to a query by BM25 (``bm25s``) over the candidates, plus the
    squared weight of the passage or answer it came from, plus LexRank centrality over
    TF-IDF (scikit-learn), each scaled to 0..1; a passage's lead sentence (where
-   documentation states what a thing is) gets a small bonus. A sentence sharing no word
+   documentation states what a thing is) and a sentence stating a number or a rule get
+   small bonuses (:data:`DETAIL_BONUS`). A sentence sharing no word
    with the query is only eligible when its passage weighs at least
    :data:`CONTEXT_WEIGHT` (the passage matched, the sentence explains it);
 2. :func:`pick`: greedy Maximal Marginal Relevance (Carbonell & Goldstein, 1998) in which
@@ -39,6 +40,26 @@ ANSWER_WEIGHTS = (0.8, 0.1, 0.1)
 #: Source weight from which a sentence that shares no word with the query is still
 #: taken on its passage's relevance (the passage matched; the sentence explains it).
 CONTEXT_WEIGHT = 0.8
+#: Bonus for each kind of detail a sentence states (scaled by its source's weight): a
+#: number (a limit, a default, a duration) and a rule (``must``, ``cannot``, ``only``,
+#: ``up to``, ``default``): documentation's facts are mostly of these two kinds.
+DETAIL_BONUS = 0.1
+_NUMBER_RE = re.compile(r"\d")
+_RULE_RE = re.compile(
+    r"\b(?:must|cannot|can't|only|maximum|minimum|up to|at most|at least|default|limit|never|always)\b", re.IGNORECASE
+)
+_DETAIL_RES = frozenset({"number", "rule"})
+
+
+def _details(text: str) -> frozenset[str]:
+    found = set()
+    if _NUMBER_RE.search(text):
+        found.add("number")
+    if _RULE_RE.search(text):
+        found.add("rule")
+    return frozenset(found)
+
+
 #: Bonus for the first sentence of a passage (scaled by the passage's weight).
 LEAD_BONUS = 0.1
 
@@ -124,8 +145,9 @@ def score(candidates: Sequence[Candidate], query: str, weights: tuple[float, flo
     weight = np.array([c.weight for c in candidates], dtype=float)
     centrality = _scaled(tx.rank_sentences(texts))
     lead = np.array([LEAD_BONUS * c.weight if c.lead else 0.0 for c in candidates])
+    specific = np.array([DETAIL_BONUS * c.weight * len(_DETAIL_RES & _details(c.text)) for c in candidates])
     a, b, c = weights
-    scores = a * relevance + b * weight**2 + c * centrality + lead
+    scores = a * relevance + b * weight**2 + c * centrality + lead + specific
     # A sentence that shares no word with the query must come from a passage that does.
     eligible = (relevance > 0) | (weight >= CONTEXT_WEIGHT)
     return np.where(eligible, scores, -np.inf)

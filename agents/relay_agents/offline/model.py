@@ -31,7 +31,7 @@ class OfflineConfig(TypedDict, total=False):
 
     Attributes:
         model_id: shown in provenance (default ``relay-offline-extractive``).
-        max_sentences: sentences in a research answer (default 10).
+        max_sentences: sentences in a research answer (default 14).
         search_results: ``max_results`` it asks ``search_documents`` for (default 6).
     """
 
@@ -40,7 +40,7 @@ class OfflineConfig(TypedDict, total=False):
     search_results: int
 
 
-def compose(role: str | None, turn: Turn, max_sentences: int = 10) -> str:
+def compose(role: str | None, turn: Turn, max_sentences: int = 14) -> str:
     """What the offline model answers as ``role`` for this turn."""
     if role == "planner":
         return compose_planner(turn.prompt, turn.sources)
@@ -62,7 +62,7 @@ class OfflineModel(Model):
     """
 
     def __init__(self, **config: Any):
-        self.config: dict[str, Any] = {"model_id": OFFLINE_MODEL_ID, "max_sentences": 10, "search_results": 6}
+        self.config: dict[str, Any] = {"model_id": OFFLINE_MODEL_ID, "max_sentences": 14, "search_results": 6}
         self.update_config(**config)
 
     def update_config(self, **model_config: Any) -> None:

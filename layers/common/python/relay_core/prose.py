@@ -56,6 +56,7 @@ _TERMINAL_RE = re.compile(r"[.!?:;][\"”')\]]*$")
 _BLOCK_START_RE = re.compile(r"^(?:#{1,6}\s|>>>|\.\.\.\s|\||```)")
 #: A line this long that ends without punctuation is a wrapped line of a paragraph.
 _WRAPPED_LINE_CHARS = 50
+_CITED_END_RE = re.compile(r"(?<=\d\][.!?])\s+")
 _OPENING_BRACKETS = frozenset("([{")
 _CLOSING_BRACKETS = frozenset(")]}")
 #: How a sentence ends: a terminal, then any closing quotes or brackets.
@@ -142,7 +143,8 @@ def split_sentences(text: str) -> list[str]:
     (``… close() [1]. Then …``) it would not end the sentence at the full stop. syntok
     also splits at a bracket where no sentence ends: before one it cannot close
     (``… a value (or None.``) or after a closed one (``… (256 KB) KMS …``); such pieces
-    are joined back unless the first ends with a terminal.
+    are joined back unless the first ends with a terminal. A citation followed by a full
+    stop always ends a sentence, even before a lower-case word.
 
     Returns:
         Non-empty, whitespace-normalised sentences.
@@ -167,7 +169,10 @@ def split_sentences(text: str) -> list[str]:
                 pieces[-1] += raw
             else:
                 pieces.append(raw)
-        out.extend(joined for joined in (" ".join(piece.split()) for piece in pieces) if joined)
+        for piece in pieces:
+            # A citation then a full stop ends a sentence whatever follows (syntok does not
+            # end one before a lower-case word: ``… hashable [1]. assigned is …``).
+            out.extend(part for part in (" ".join(p.split()) for p in _CITED_END_RE.split(piece)) if part)
     return out
 
 
