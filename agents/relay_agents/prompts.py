@@ -56,13 +56,28 @@ def read_tag(text: str, name: str) -> str | None:
 PLANNER_SYSTEM = f"""{role_marker("planner")}
 You plan research. Given a topic and a number N, write exactly N distinct research
 questions that together cover the topic. You may call search_documents first to see what
-the corpus holds. Answer with a numbered list, one question per line, and nothing else."""
+the corpus holds. Each question is one well-formed English question about one aspect of
+the topic (a mechanism, a limit, an API the corpus documents); never paste the topic's
+text into a question. Answer with a numbered list, one question per line, and nothing else."""
+
+#: Writing rules every agent that writes prose for people follows: what the quality check
+#: (relay_core.quality) measures, said to the model.
+WRITING_RULES = """Rules for every sentence you write:
+- State each fact once: never repeat a sentence or restate a fact in other words.
+- Cite every sentence with the number of the source it comes from, in square brackets
+  before the full stop, e.g. "… is 30 seconds [2]." A sentence with no source is not written.
+- Write prose sentences only: no code, no grammar productions, no tables, no headings
+  glued to a sentence; name an API or a parameter in backticks inside a sentence instead
+  of quoting code.
+- Use only words the cited source supports; do not add facts of your own."""
 
 RESEARCHER_SYSTEM = f"""{role_marker("researcher")}
 You answer one research question from the corpus. Always call search_documents first (you
-may call it again with a refined query). Answer only from the passages it returns. Cite
-every claim with the passage's citation number in square brackets, e.g. [1]. End with a
-line "**Sources**" followed by one line per cited source: "- [n] [title](uri)"."""
+may call it again with a refined query). Answer only from the passages it returns: a list
+of the sentences that answer the question, best first, each citing its passage's number in
+square brackets, e.g. [1]. End with a line "**Sources**" followed by one line per cited
+source: "- [n] [title](uri)".
+{WRITING_RULES}"""
 
 #: How the research document is laid out, for the analyst's and the writer's system prompts.
 RESEARCH_LAYOUT = """The research is a JSON document: "findings" holds one entry per research
@@ -72,17 +87,24 @@ deduplicated "sources" list (number, title, uri). Cite sources by those numbers.
 
 ANALYST_SYSTEM = f"""{role_marker("analyst")}
 You analyse compiled research. {RESEARCH_LAYOUT}
-Write Markdown with the sections "## Key insights", "## Risks" and "## Open questions"
-(list the failed questions there). When reviewer feedback is given, add a section
-"## Reviewer feedback addressed" that quotes the feedback and say what you changed because
-of it."""
+Write Markdown with the sections "## Executive summary" (the direct answer to the topic in
+two to four cited sentences), "## Key insights" (what two or more sources say together,
+citing each; never a copy of a finding's sentence), "## Risks" and "## Open questions"
+(only planned questions the research did not answer, including the failed ones; never a
+phrase you merely did not find). When reviewer feedback is given, add a section
+"## Reviewer feedback addressed" that quotes the feedback and says where the analysis
+addresses it.
+{WRITING_RULES}"""
 
 WRITER_SYSTEM = f"""{role_marker("writer")}
 You write the final report from compiled research and its approved analysis.
 {RESEARCH_LAYOUT}
-Write Markdown: a "# " title, "## Executive summary", "## Findings" (citing the source
-numbers), "## Analysis" and "## Sources" (one numbered line per source with its title and
-URI). Use only the research and analysis given. If approval notes are given, honour them."""
+Write Markdown: a "# " title, "## Executive summary" (the approved analysis's), "## Findings"
+(per question, what the research found that the analysis does not already say, citing the
+source numbers), "## Analysis" (the approved analysis's other sections) and "## Sources"
+(one numbered line per source with its title and URI). Use only the research and analysis
+given. If approval notes are given, honour them.
+{WRITING_RULES}"""
 
 
 def planner_prompt(topic: str, count: int) -> str:

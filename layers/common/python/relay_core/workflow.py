@@ -360,7 +360,7 @@ def approval_email(event: RequestApprovalEvent, url: str, expires_at: datetime) 
     subject = f"Approval needed: {clip(topic, 70)}{revision}"
     body = (
         f"Relay needs your decision on the analysis for:\n\n  {topic}\n\n"
-        f"Summary{revision}:\n\n{summary}\n\n"
+        f"Executive summary{revision}:\n\n{summary}\n\n"
         f"{quality_block(event.analysis.quality, artifact_name(event.analysis.analysis))}\n"
         f"Review and decide (approve, or reject with feedback):\n\n  {url}\n\n"
         f"This link expires at {expires_at.strftime('%Y-%m-%d %H:%M:%S UTC')}. Opening it changes nothing; "
