@@ -228,8 +228,7 @@ def start_workflow(
         executions_for(settings.state_machine_arn), request, idempotency_key, settings.api_base_url
     )
     logger.set_correlation_id(started.workflow_id)
-    if not replayed:
-        metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
+    # WorkflowsStarted is counted by PlanResearch, the first state of every start (API, CLI, console).
     headers = {"Location": started.status_url, "Idempotent-Replayed": "true" if replayed else "false"}
     return _answer(202, started, headers)
 

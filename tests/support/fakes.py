@@ -94,7 +94,7 @@ class InMemoryWorkflowRecords:
         self._lock = threading.Lock()
 
     # ----- workflows ---------------------------------------------------------------
-    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, attempt: int = 0) -> None:
+    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, redrive_count: int = 0) -> bool:
         with self._lock:
             if workflow_id not in self.workflows:
                 self.workflows[workflow_id] = {
@@ -104,11 +104,12 @@ class InMemoryWorkflowRecords:
                     "topic": topic,
                     "execution_arn": execution_arn,
                     "revisions": 0,
-                    "redrive_count": attempt,
+                    "redrive_count": redrive_count,
                 }
-                return
-        if attempt:
-            self.set_status(workflow_id, RecordStatus.RUNNING, attempt=attempt)
+                return True
+        if redrive_count:
+            self.set_status(workflow_id, RecordStatus.RUNNING, redrive_count=redrive_count)
+        return False
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
         with self._lock:
@@ -124,11 +125,11 @@ class InMemoryWorkflowRecords:
         for key in remove:
             item.pop(key, None)
 
-    def set_status(self, workflow_id: str, status: str, attempt: int = 0, **attributes: Any) -> bool:
+    def set_status(self, workflow_id: str, status: str, redrive_count: int = 0, **attributes: Any) -> bool:
         with self._lock:
-            if not may_set_status(self.workflows.get(workflow_id), attempt):
+            if not may_set_status(self.workflows.get(workflow_id), redrive_count):
                 return False
-            self._write(workflow_id, {"status": status, "redrive_count": attempt, **attributes})
+            self._write(workflow_id, {"status": status, "redrive_count": redrive_count, **attributes})
             return True
 
     def record_stopped(self, workflow_id: str, status: str, redrive_count: int, **attributes: Any) -> bool:

@@ -245,34 +245,34 @@ def test_status_events_out_of_order_never_move_the_record_backwards(stores, lamb
     records.start_workflow("wf-1", "topic", ARN)
     history = FakeHistory([entered(1, "WriteReport"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "WriteReport")])
     module = record_failure_with(monkeypatch, history)
-    # Given attempt 0 failed and was recorded
+    # Given the execution failed before any redrive (redrive count 0) and was recorded
     assert module.handler(status_event("FAILED", 0), lambda_context)["written"] is True
-    # a late write of attempt 0 cannot move it back
-    assert records.set_status("wf-1", "RUNNING", attempt=0) is False
+    # a late write from before the redrive cannot move it back
+    assert records.set_status("wf-1", "RUNNING", redrive_count=0) is False
     assert item("WORKFLOW#wf-1")["status"] == "FAILED"
-    # When the redrive event (attempt 1) arrives, Then it is RUNNING again, resumed from WriteReport
+    # When the first redrive's event arrives, Then it is RUNNING again, resumed from WriteReport
     result = module.handler(status_event("RUNNING", 1), lambda_context)
     assert (result["written"], result["state"]) == (True, "WriteReport")
     record = item("WORKFLOW#wf-1")
     assert (record["status"], record["redrive_count"], record["redriven_from"]) == ("RUNNING", 1, "WriteReport")
     assert "failure" not in record
-    # And a FAILED event of attempt 0 delivered late changes nothing
+    # And a FAILED event from before the redrive delivered late changes nothing
     assert module.handler(status_event("FAILED", 0), lambda_context)["written"] is False
     assert item("WORKFLOW#wf-1")["status"] == "RUNNING"
-    # steps of attempt 1 move it on; a completed workflow is final
-    assert records.set_status("wf-1", "COMPLETED", attempt=1) is True
+    # steps after the redrive move it on; a completed workflow is final
+    assert records.set_status("wf-1", "COMPLETED", redrive_count=1) is True
     assert module.handler(status_event("FAILED", 1), lambda_context)["written"] is False
     assert item("WORKFLOW#wf-1")["status"] == "COMPLETED"
 
 
-def test_a_step_of_the_redriven_attempt_may_write_before_the_redrive_event(stores, monkeypatch, lambda_context):
+def test_a_step_after_a_redrive_may_write_before_the_redrive_event(stores, monkeypatch, lambda_context):
     from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
     records = DynamoDBWorkflowRecords(TABLE)
     records.start_workflow("wf-1", "topic", ARN)
     records.record_stopped("wf-1", "FAILED", 0, failure={"state": "RequestApproval", "error": "States.Timeout", "cause": ""})
-    # RequestApproval of attempt 1 writes first
-    assert records.set_status("wf-1", "AWAITING_APPROVAL", attempt=1, approval_id="a2") is True
+    # RequestApproval after the first redrive writes first
+    assert records.set_status("wf-1", "AWAITING_APPROVAL", redrive_count=1, approval_id="a2") is True
     # then the RUNNING event: keeps AWAITING_APPROVAL, adds the count and the state
     history = FakeHistory([entered(1, "RequestApproval"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "RequestApproval")])
     assert record_failure_with(monkeypatch, history).handler(status_event("RUNNING", 1), lambda_context)["written"] is True
@@ -308,3 +308,37 @@ def test_compile_research_sums_the_findings_tokens(stores, lambda_context):
                   "session_id": "s" * 33} for q in ("q01", "q02")]
     result = handler("compile_research")({"workflow_id": "wf-1", "topic": "T", "questions": questions, "findings": findings}, lambda_context)
     assert result["usage"] == {"model": "m", "inputTokens": 150, "outputTokens": 15}
+
+
+def _emitted(out: str, name: str) -> int:
+    """How many times the EMF lines Powertools printed to stdout carry metric ``name``."""
+    count = 0
+    for line in out.splitlines():
+        try:
+            blob = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(blob, dict) and "_aws" in blob:
+            names = [m["Name"] for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+            count += names.count(name) * (len(blob[name]) if isinstance(blob.get(name), list) else 1)
+    return count
+
+
+def test_a_workflow_started_through_the_api_counts_once_in_workflows_started(stores, corpus, lambda_context, monkeypatch, capsys):
+    # Given the API pointed at a state machine (moto records the execution without running it)
+    from relay_core.adapters.step_functions import executions_for
+
+    from tests.support.apigw import call, create_state_machine, load_function
+
+    monkeypatch.setenv("RELAY_STATE_MACHINE_ARN", create_state_machine())
+    executions_for.cache_clear()
+    capsys.readouterr()
+    # When a workflow is started through the API, and its PlanResearch runs (then is retried)
+    status, _headers, body = call(load_function("api"), lambda_context, "POST", "/workflows", {"topic": "Task tokens", "questions": 1})
+    assert status == 202, body
+    event = {**plan_event({"topic": "Task tokens", "questions": 1}), "workflow_id": body["workflow_id"]}
+    handler("plan_research")(event, lambda_context)
+    handler("plan_research")(event, lambda_context)
+    executions_for.cache_clear()
+    # Then the dashboard's WorkflowsStarted counts it once
+    assert _emitted(capsys.readouterr().out, "WorkflowsStarted") == 1

@@ -1,7 +1,7 @@
 """The ports, their AWS adapters and the in-memory fakes keep one contract.
 
 - Every adapter and fake has every method of its port, with the port's parameters.
-- The record rules: for every stored status and attempt (all combinations), the DynamoDB adapter's
+- The record rules: for every stored status and redrive count (all combinations), the DynamoDB adapter's
   conditional writes (moto) and :mod:`relay_core.transitions` (which the fake uses)
   allow the same writes and leave the same status.
 - The Step Functions adapter turns service errors into the port's domain errors.
@@ -91,46 +91,46 @@ def dynamodb_records():
             yield DynamoDBWorkflowRecords(runtime.TABLE), boto3.resource("dynamodb").Table(runtime.TABLE)
 
 
-def _apply(records: Any, operation: str, attempt: int) -> bool:
+def _apply(records: Any, operation: str, redrive_count: int) -> bool:
     if operation == "set_status":
-        return bool(records.set_status("wf-rule", RecordStatus.AWAITING_APPROVAL, attempt=attempt))
+        return bool(records.set_status("wf-rule", RecordStatus.AWAITING_APPROVAL, redrive_count=redrive_count))
     if operation == "record_stopped":
-        return bool(records.record_stopped("wf-rule", RecordStatus.FAILED, attempt, failure={"state": "S"}))
-    return bool(records.record_redriven("wf-rule", attempt, "WriteReport"))
+        return bool(records.record_stopped("wf-rule", RecordStatus.FAILED, redrive_count, failure={"state": "S"}))
+    return bool(records.record_redriven("wf-rule", redrive_count, "WriteReport"))
 
 
-def _expected(operation: str, stored: dict[str, Any] | None, attempt: int) -> bool:
+def _expected(operation: str, stored: dict[str, Any] | None, redrive_count: int) -> bool:
     if operation == "set_status":
-        return may_set_status(stored, attempt)
+        return may_set_status(stored, redrive_count)
     if operation == "record_stopped":
-        return may_record_stopped(stored, attempt)
-    return redriven_update(stored, attempt) is not RedriveUpdate.NONE
+        return may_record_stopped(stored, redrive_count)
+    return redriven_update(stored, redrive_count) is not RedriveUpdate.NONE
 
 
 def _stored_records() -> list[dict[str, Any] | None]:
-    """No record, and every status (or none) with every stored attempt (or none)."""
+    """No record, and every status (or none) with every stored redrive count (or none)."""
     records: list[dict[str, Any] | None] = [None]
     for status in STATUSES:
-        for attempt in (None, 0, 1, 2):
-            records.append({k: v for k, v in {"status": status, "redrive_count": attempt}.items() if v is not None})
+        for redrive_count in (None, 0, 1, 2):
+            records.append({k: v for k, v in {"status": status, "redrive_count": redrive_count}.items() if v is not None})
     return records
 
 
 def test_dynamodb_conditions_the_transition_rules_and_the_fake_agree(dynamodb_records) -> None:
     adapter, table = dynamodb_records
     checked = 0
-    for stored, attempt, operation in itertools.product(_stored_records(), (0, 1, 2, 3), OPERATIONS):
+    for stored, redrive_count, operation in itertools.product(_stored_records(), (0, 1, 2, 3), OPERATIONS):
         table.delete_item(Key={"pk": "WORKFLOW#wf-rule"})
         fake = InMemoryWorkflowRecords()
         if stored is not None:
             table.put_item(Item={"pk": "WORKFLOW#wf-rule", "workflow_id": "wf-rule", "created_at": "2026-01-01T00:00:00Z", **stored})
             fake.workflows["wf-rule"] = {"workflow_id": "wf-rule", "created_at": "2026-01-01T00:00:00Z", **stored}
-        case = f"{operation} by attempt {attempt} on {stored}"
+        case = f"{operation} at redrive count {redrive_count} on {stored}"
         # When the same write is made through the DynamoDB adapter and through the fake
-        wrote_dynamodb = _apply(adapter, operation, attempt)
-        wrote_fake = _apply(fake, operation, attempt)
-        # Then both did what the rule says, and left the same status and attempt
-        assert wrote_dynamodb == _expected(operation, stored, attempt) == wrote_fake, case
+        wrote_dynamodb = _apply(adapter, operation, redrive_count)
+        wrote_fake = _apply(fake, operation, redrive_count)
+        # Then both did what the rule says, and left the same status and redrive count
+        assert wrote_dynamodb == _expected(operation, stored, redrive_count) == wrote_fake, case
         after = table.get_item(Key={"pk": "WORKFLOW#wf-rule"}).get("Item") or {}
         faked = fake.workflows.get("wf-rule", {})
         assert (after.get("status"), after.get("redrive_count")) == (faked.get("status"), faked.get("redrive_count")), case
@@ -158,7 +158,7 @@ def test_a_list_page_with_fields_holds_only_those_fields_in_dynamodb_and_the_fak
 
 
 def test_the_rules_hold_their_promises() -> None:
-    # Final outcomes never move; a stopped attempt is final for itself; no attempt overwrites a later one.
+    # Final outcomes never move; a stop is final for its own redrive count; no write overwrites a later redrive's.
     assert not may_set_status({"status": "COMPLETED", "redrive_count": 0}, 5)
     assert not may_set_status({"status": "FAILED", "redrive_count": 1}, 1)
     assert may_set_status({"status": "FAILED", "redrive_count": 1}, 2)

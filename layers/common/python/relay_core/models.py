@@ -173,7 +173,7 @@ class PlanResearchEvent(_Model):
     execution_arn: NonBlank
     request: dict[str, Any]
     default_runtime_arn: NonBlank
-    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: 0, then n after the n-th redrive")
 
 
 class PlanResult(_Model):
@@ -434,7 +434,7 @@ class AnalyzeEvent(_Model):
     research: ArtifactRef
     revision: int = Field(ge=0)
     feedback: str | None = None
-    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: 0, then n after the n-th redrive")
 
 
 class QuestionCoverage(_Model):
@@ -643,7 +643,7 @@ class RequestApprovalEvent(_Model):
     max_revisions: int = Field(ge=0)
     timeout_seconds: int = Field(ge=1)
     approver: str | None = None
-    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: 0, then n after the n-th redrive")
 
 
 class ApprovalRequested(_Model):
@@ -710,7 +710,7 @@ class FinalizeEvent(_Model):
     report: ArtifactRef | None = None
     quality: QualityCheck | None = None
     approval: ApprovalDecision | None = None
-    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: the execution attempt")
+    redrive_count: int = Field(default=0, ge=0, description="$$.Execution.RedriveCount: 0, then n after the n-th redrive")
 
 
 class FinalizeResult(_Model):
@@ -754,7 +754,7 @@ class StatusRecorded(_Model):
         record_status: the workflow record's new status (FAILED, CANCELLED or RUNNING).
         state: the state that failed (or that the redrive resumed from); ``None`` when
             the execution stopped before its first state.
-        written: False when the record already held a later attempt (an event
+        written: False when the record already held a later redrive's write (an event
             delivered out of order changes nothing).
     """
 

@@ -49,15 +49,16 @@ class WorkflowRecords(Protocol):
     rule is in :mod:`relay_core.transitions`. Adapter:
     :class:`relay_core.adapters.workflow_records.DynamoDBWorkflowRecords`."""
 
-    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, attempt: int = 0) -> None:
-        """Record the workflow as RUNNING; a retry keeps the first record."""
+    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, redrive_count: int = 0) -> bool:
+        """Record the workflow as RUNNING; a retry keeps the first record. Whether this
+        call created the record (``False`` for a retry or a redrive)."""
         ...
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow record. Raises :class:`~relay_core.errors.WorkflowNotFound`."""
         ...
 
-    def set_status(self, workflow_id: str, status: str, attempt: int = 0, **attributes: Any) -> bool:
+    def set_status(self, workflow_id: str, status: str, redrive_count: int = 0, **attributes: Any) -> bool:
         """Move to ``status`` and set ``attributes`` (JSON values: ``approval_id``,
         ``revisions``, ``report``, ``quality`` …) if :func:`~relay_core.transitions.may_set_status`
         allows, in the same write; whether it wrote."""

@@ -146,7 +146,9 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: P
         AgentFailed: the planner did not return the requested number of questions.
     """
     request = parse_request(event.request)
-    records.start_workflow(event.workflow_id, request.topic, event.execution_arn, attempt=event.redrive_count)
+    if records.start_workflow(event.workflow_id, request.topic, event.execution_arn, redrive_count=event.redrive_count):
+        # once per workflow, however it was started (API, CLI, console) and however often this step is retried
+        metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
     questions = planner(request.topic, request.questions)
     if len(questions) != request.questions or any(not q.strip() for q in questions):
         raise AgentFailed(f"planner returned {len(questions)} usable questions, expected {request.questions}")
@@ -160,7 +162,6 @@ def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: P
         for i, q in enumerate(questions, start=1)
     ]
     logger.info("planned research", extra={"questions": len(items)})
-    metrics.add_metric(name="WorkflowsStarted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="QuestionsPlanned", unit=MetricUnit.Count, value=len(items))
     return PlanResult(
         request=request,
@@ -300,7 +301,7 @@ def analyze(event: AnalyzeEvent, store: ArtifactStore, records: WorkflowRecords,
     name = f"analysis-r{event.revision}.md"
     ref = store.put_text(artifact_key(event.workflow_id, name), result.markdown)
     quality = store_quality(store, event.workflow_id, name, result.markdown, research)
-    records.set_status(event.workflow_id, RecordStatus.RUNNING, attempt=event.redrive_count, revisions=event.revision)
+    records.set_status(event.workflow_id, RecordStatus.RUNNING, redrive_count=event.redrive_count, revisions=event.revision)
     metrics.add_metric(name="AnalysesWritten", unit=MetricUnit.Count, value=1)
     return Analysis(
         analysis=ref, summary=clip(result.summary, ANALYSIS_SUMMARY_MAX_CHARS), revision=event.revision, quality=quality
@@ -414,7 +415,7 @@ def request_approval(
     if event.analysis.quality is not None:
         quality["quality"] = ArtifactQuality.of(event.analysis.analysis, event.analysis.quality).model_dump(mode="json")
     records.set_status(
-        event.workflow_id, RecordStatus.AWAITING_APPROVAL, attempt=event.redrive_count, approval_id=approval_id, **quality
+        event.workflow_id, RecordStatus.AWAITING_APPROVAL, redrive_count=event.redrive_count, approval_id=approval_id, **quality
     )
     url = links.approval_url(settings.api_base_url, secret, approval_id, exp)
     subject, body = approval_email(event, url, expires_at)
@@ -457,7 +458,7 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
         attributes: dict[str, Any] = {"report": event.report.model_dump(mode="json")}
         if event.quality is not None:
             attributes["quality"] = ArtifactQuality.of(event.report, event.quality).model_dump(mode="json")
-        records.set_status(event.workflow_id, RecordStatus.COMPLETED, attempt=event.redrive_count, **attributes)
+        records.set_status(event.workflow_id, RecordStatus.COMPLETED, redrive_count=event.redrive_count, **attributes)
         if notifier is not None:
             notifier.send(
                 Message(
@@ -472,7 +473,7 @@ def finalize(event: FinalizeEvent, store: ArtifactStore, records: WorkflowRecord
         return FinalizeResult(
             workflow_id=event.workflow_id, status="COMPLETED", report=event.report, report_url=url, quality=event.quality
         )
-    records.set_status(event.workflow_id, RecordStatus.REJECTED, attempt=event.redrive_count)
+    records.set_status(event.workflow_id, RecordStatus.REJECTED, redrive_count=event.redrive_count)
     return FinalizeResult(workflow_id=event.workflow_id, status="REJECTED")
 
 

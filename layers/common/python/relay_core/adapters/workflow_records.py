@@ -6,7 +6,7 @@ Table layout (single table, partition key ``pk`` of type S):
 - workflow item: ``pk = "WORKFLOW#{workflow_id}"``, attributes ``status``
   (RUNNING | AWAITING_APPROVAL | COMPLETED | REJECTED | FAILED | CANCELLED),
   ``created_at`` (ISO-8601 UTC), ``topic``, ``revisions``, ``redrive_count`` (the
-  execution attempt that wrote last: 0, then 1 after the first redrive, …), optional
+  ``$$.Execution.RedriveCount`` of the write that came last: 0, then 1 after the first redrive, …), optional
   ``report``, ``quality`` (a :class:`~relay_core.models.ArtifactQuality` map: the newest
   analysis's quality check, set with AWAITING_APPROVAL, then the report's, set with
   COMPLETED), ``failure``, ``cancel`` and ``redriven_from`` (the state the last redrive
@@ -23,10 +23,10 @@ Table layout (single table, partition key ``pk`` of type S):
 Every state change is a conditional write, so a retried or concurrent call cannot
 move a record backwards or decide an approval twice. The conditions state the rules
 of :mod:`relay_core.transitions`. COMPLETED and REJECTED are final
-(the execution succeeded). FAILED and CANCELLED are final for the attempt that wrote
-them: only a later attempt (a redriven execution, ``redrive_count`` greater than the
-stored one) moves the record on, so a late write of the stopped attempt, or a status
-change event delivered out of order, never moves it backwards.
+(the execution succeeded). FAILED and CANCELLED are final for the redrive count that
+wrote them: only a later redrive (``redrive_count`` greater than the stored one) moves
+the record on, so a late write from before the stop, or a status change event
+delivered out of order, never moves it backwards.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ class DynamoDBWorkflowRecords:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
 
     # ----- workflows -------------------------------------------------------------
-    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, attempt: int = 0) -> None:
+    def start_workflow(self, workflow_id: str, topic: str, execution_arn: str, redrive_count: int = 0) -> bool:
         """Record a workflow as RUNNING. Idempotent: a retried (or redriven) PlanResearch
-        keeps the first record."""
+        keeps the first record. Returns whether this call created it."""
         try:
             self._table.put_item(
                 Item={
@@ -91,7 +91,7 @@ class DynamoDBWorkflowRecords:
                     "topic": topic,
                     "execution_arn": execution_arn,
                     "revisions": 0,
-                    "redrive_count": attempt,
+                    "redrive_count": redrive_count,
                     TABLE_TTL_ATTRIBUTE: int(time.time()) + RETENTION_SECONDS,
                 },
                 ConditionExpression="attribute_not_exists(pk)",
@@ -99,8 +99,10 @@ class DynamoDBWorkflowRecords:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            if attempt:  # a redriven PlanResearch: the record may be FAILED from the last attempt
-                self.set_status(workflow_id, RecordStatus.RUNNING, attempt=attempt)
+            if redrive_count:  # a redriven PlanResearch: the record may be FAILED before the redrive
+                self.set_status(workflow_id, RecordStatus.RUNNING, redrive_count=redrive_count)
+            return False
+        return True
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow item. Raises :class:`WorkflowNotFound`."""
@@ -150,35 +152,35 @@ class DynamoDBWorkflowRecords:
     _FINAL = "(:final0, :final1)"
     _STOPPED = "(:stop0, :stop1)"
 
-    def set_status(self, workflow_id: str, status: str, attempt: int = 0, **attributes: Any) -> bool:
-        """Move a workflow to ``status`` and set ``attributes``, written by execution
-        attempt ``attempt`` (``$$.Execution.RedriveCount``: 0, or n after the n-th redrive).
+    def set_status(self, workflow_id: str, status: str, redrive_count: int = 0, **attributes: Any) -> bool:
+        """Move a workflow to ``status`` and set ``attributes``, written by a step that
+        ran at ``redrive_count`` (``$$.Execution.RedriveCount``: 0, or n after the n-th redrive).
 
         Refused (returns False, nothing written) when the record is COMPLETED or
-        REJECTED, when a later attempt already wrote it, or when it is FAILED or
-        CANCELLED by this or a later attempt: a late or retried write never moves a
+        REJECTED, when a later redrive already wrote it, or when it is FAILED or
+        CANCELLED at this or a later redrive count: a late or retried write never moves a
         record backwards.
         """
         condition = (
-            "(attribute_not_exists(#rc) OR #rc <= :attempt) AND (attribute_not_exists(#s) OR "
+            "(attribute_not_exists(#rc) OR #rc <= :rc) AND (attribute_not_exists(#s) OR "
             f"(NOT (#s IN {self._FINAL}) AND NOT (#s IN {self._STOPPED})) OR "
-            f"(#s IN {self._STOPPED} AND (attribute_not_exists(#rc) OR #rc < :attempt)))"
+            f"(#s IN {self._STOPPED} AND (attribute_not_exists(#rc) OR #rc < :rc)))"
         )
         return self._update(
-            workflow_id, {"status": status, "redrive_count": attempt, **attributes}, condition, {":attempt": attempt}
+            workflow_id, {"status": status, "redrive_count": redrive_count, **attributes}, condition, {":rc": redrive_count}
         )
 
     def record_stopped(self, workflow_id: str, status: str, redrive_count: int, **attributes: Any) -> bool:
-        """The execution stopped (FAILED, TIMED_OUT, ABORTED) in attempt ``redrive_count``:
-        set ``status`` (FAILED or CANCELLED) and ``attributes`` unless a later attempt
+        """The execution stopped (FAILED, TIMED_OUT, ABORTED) at ``redrive_count``:
+        set ``status`` (FAILED or CANCELLED) and ``attributes`` unless a later redrive
         already wrote the record or it is COMPLETED/REJECTED. Returns whether it wrote."""
         condition = f"(attribute_not_exists(#rc) OR #rc <= :rc) AND (attribute_not_exists(#s) OR NOT (#s IN {self._FINAL}))"
         return self._update(workflow_id, {"status": status, "redrive_count": redrive_count, **attributes}, condition, {":rc": redrive_count})
 
     def record_redriven(self, workflow_id: str, redrive_count: int, redriven_from: str | None) -> bool:
-        """The execution was redriven (attempt ``redrive_count``): FAILED/CANCELLED →
+        """The execution was redriven (the ``redrive_count``-th time): FAILED/CANCELLED →
         RUNNING, keeping the count and the state it resumed from, and clearing the
-        previous attempt's ``failure``/``cancel``. If a step of that attempt already
+        last stop's ``failure``/``cancel``. If a step after that redrive already
         moved the record on, only the count and ``redriven_from`` are added. Returns
         whether it wrote."""
         sets: dict[str, Any] = {"redrive_count": redrive_count, "redriven_from": redriven_from or "", "redriven_at": utc_now()}
