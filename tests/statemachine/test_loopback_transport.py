@@ -1,4 +1,4 @@
-"""The HTTP session of the engine's loopback clients (``moto_patches.LoopbackTransport``):
+"""The HTTP session of the engine's loopback clients (``relay.local.moto_patches.transport.LoopbackTransport``):
 kept-alive connections, a connection the server closed is replaced rather than failing
 the call, and botocore's own errors for a refused, reset or slow call."""
 

@@ -14,6 +14,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from relay.local import moto_patches
+from relay.local.moto_patches import speed
 
 DEFINITION = {
     "StartAt": "SendUntimed",
@@ -39,13 +40,13 @@ DEFINITION = {
 def test_an_untimed_state_runs_in_the_callers_thread_and_a_timed_one_still_times_out(monkeypatch):
     moto_patches.install()
     runs: list[bool] = []  # per evaluation: did it run in the thread that started it?
-    original_run = moto_patches._StateThread.run
+    original_run = speed._StateThread.run
 
     def recording_run(self: threading.Thread) -> None:
         runs.append(threading.current_thread() is not self)
         original_run(self)
 
-    monkeypatch.setattr(moto_patches._StateThread, "run", recording_run)
+    monkeypatch.setattr(speed._StateThread, "run", recording_run)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):

@@ -21,14 +21,14 @@ from packaging.requirements import Requirement
 from pydantic import ValidationError
 
 from relay.local import moto_patches
-from relay.local.moto_patches import PATCHES, MotoPatchError, Patch, Target
+from relay.local.moto_patches import PATCHES, MotoPatchError, Patch, Target, engine, framework, speed
 
 
 def test_supported_moto_range_is_enforced():
     # Given versions outside the range the patches were written against
     for version in ("5.2.4", "5.2.6", "5.3.0", "6.0.0"):
         # Then the guard refuses them, naming the version and the file to re-check
-        with pytest.raises(MotoPatchError, match=version.replace(".", r"\.") + ".*moto_patches.py"):
+        with pytest.raises(MotoPatchError, match=version.replace(".", r"\.") + ".*relay/local/moto_patches/"):
             moto_patches.check_moto_version(version)
     assert moto_patches.check_moto_version("5.2.5") == "5.2.5"
 
@@ -385,10 +385,10 @@ def _copy_calls(module: str) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("module", moto_patches._JSON_COPY_MODULES)
+@pytest.mark.parametrize("module", speed._JSON_COPY_MODULES)
 def test_the_json_copy_modules_use_only_deepcopy_of_copy(module):
     # The patch gives these modules a `copy` that has only deepcopy: anything else would fail at run time.
-    assert _copy_calls(moto_patches._P + module) == {"deepcopy"}
+    assert _copy_calls(framework._P + module) == {"deepcopy"}
 
 
 def test_the_copy_source_check_sees_other_copy_functions():
@@ -574,7 +574,7 @@ def test_map_iterations_converting_aws_sdk_parameters_at_once_share_one_service_
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(botocore.loaders.Loader, "__init__", slow_init)
-    normalise_parameters, _, _ = moto_patches._build_boto_casing(None, None, None)
+    normalise_parameters, _, _ = engine._build_boto_casing(None, None, None)
     shapes: list[Any] = []
     task = types.SimpleNamespace(
         _get_boto_service_name=lambda: "bedrock-agentcore",
@@ -599,7 +599,7 @@ def test_remembered_stubber_routes_answer_as_moto_does():
     from moto.core.botocore_stubber import BotocoreStubber
 
     moto_patches.install()
-    original = moto_patches._applied[Target("moto.core.botocore_stubber", "BotocoreStubber.process_request")].slot.value
+    original = framework._applied[Target("moto.core.botocore_stubber", "BotocoreStubber.process_request")].slot.value
     sfn = {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0",
            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/states/aws4_request"}  # fmt: skip
     requests = [
