@@ -397,3 +397,15 @@ def test_quality_assessment_refuses_inconsistent_counts(counts, message):
 def test_question_coverage_relevance_is_a_share():
     with pytest.raises(ValidationError):
         QuestionCoverage(question_id="q01", question="Q?", answered=True, relevance=1.5)
+
+
+def test_an_escaped_artifact_reads_as_its_rendered_text():
+    # Given a report as stored: markdown_safe escaped its "<" (the page renders "<")
+    from relay_core.safe_text import markdown_safe
+
+    sentence = "The next random number is in the range 0.0 <= X < 1.0 [1]."
+    report = markdown_safe(f"# T\n\n## Findings\n\n- {sentence}\n")
+    # When its body is read
+    sentences = body_sentences(report)
+    # Then the escapes are decoded: one sentence, not split at the ";" of "&lt;"
+    assert [s.text for s in sentences] == ["The next random number is in the range 0.0 <= X < 1.0."]

@@ -25,20 +25,33 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
     return dedupe(out)
 
 
-#: Most sentences a research answer quotes from one source.
-PER_SOURCE = 5
+#: Most sentences a research answer quotes from one source; from a source that matched
+#: (nearly) as well as the best one, :data:`PER_TOP_SOURCE`: the documents that are about
+#: the question are read deeper than the ones that only mention it.
+PER_SOURCE = 3
+PER_TOP_SOURCE = 8
+#: Share of the best retrieval score from which a source counts as a top source.
+TOP_SOURCE_SHARE = 0.85
+
+
+def source_caps(sources: list[Source]) -> dict[str, int]:
+    """Most sentences to quote per source (keyed like :attr:`Candidate.group`)."""
+    top = max((s.score for s in sources), default=0.0)
+    return {
+        str(s.ref): PER_TOP_SOURCE if top and s.score >= TOP_SOURCE_SHARE * top else PER_SOURCE for s in sources
+    }
 
 
 def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 14) -> str:
     """An answer: up to ``max_sentences`` prose sentences of the passages, best first
     (:func:`relay_agents.offline.evidence.score` against the question, then
     :func:`~relay_agents.offline.evidence.pick`: no repeats),
-    at most :data:`PER_SOURCE` per source, each cited ``[n]``; then the cited sources (title + URI)."""
+    at most :func:`source_caps` per source, each cited ``[n]``; then the cited sources (title + URI)."""
     question = read_tag(prompt, "question") or prompt
     if not sources:
         return f"No passage in the corpus matched the question: {question}\n\n{OFFLINE_NOTICE}"
     candidates = _candidates(sources)
-    picked = pick(candidates, score(candidates, question), max_sentences, per_source=PER_SOURCE)
+    picked = pick(candidates, score(candidates, question), max_sentences, per_source=source_caps(sources))
     by_ref = {s.ref: s for s in sources}
     lines = [f"- {candidates[i].cited()}" for i in picked]
     cited = sorted({candidates[i].refs[0] for i in picked})

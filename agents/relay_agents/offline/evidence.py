@@ -22,7 +22,7 @@ check would count against the report.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,16 +159,18 @@ def pick(
     k: int,
     *,
     exclude: Iterable[str] = (),
-    per_source: int = 3,
+    per_source: int | Mapping[str, int] = 3,
     min_score: float = 0.0,
 ) -> list[int]:
     """Up to ``k`` candidate indices, best first (see the module docstring).
 
     Args:
         exclude: sentences already said elsewhere: nothing repeating them is picked.
-        per_source: most candidates of one ``group``.
+        per_source: most candidates of one ``group`` (one number for all, or per group;
+            a group the mapping lacks gets none).
         min_score: candidates scoring below it are not picked.
     """
+    cap: Callable[[str], int] = (lambda _g: per_source) if isinstance(per_source, int) else (lambda g: per_source.get(g, 0))
     said = list(exclude)
     chosen: list[int] = []
     taken: dict[str, int] = {}
@@ -177,7 +179,7 @@ def pick(
         if len(chosen) >= k:
             break
         cand = candidates[i]
-        if not np.isfinite(scores[i]) or scores[i] < min_score or taken.get(cand.group, 0) >= per_source:
+        if not np.isfinite(scores[i]) or scores[i] < min_score or taken.get(cand.group, 0) >= cap(cand.group):
             continue
         if any(repeats(cand.text, s) for s in said):
             continue

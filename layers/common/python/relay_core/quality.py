@@ -31,6 +31,7 @@ Definitions (the thresholds are module constants):
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,9 +94,11 @@ def _emphasis_dropped(text: str) -> str:
 
 
 def _inline(line: str) -> str:
-    """A Markdown line as text: links to their text, ``**``/``__``/backticks dropped; a code
-    span's content kept as written (`` `__exit__()` `` stays ``__exit__()``)."""
-    line = _LINK_RE.sub(r"\1", line)
+    """A Markdown line as text: character references decoded (``&lt;`` is ``<``, as the
+    rendered page shows it; artifacts are stored escaped by ``markdown_safe``), links to
+    their text, ``**``/``__``/backticks dropped; a code span's content kept as written
+    (`` `__exit__()` `` stays ``__exit__()``)."""
+    line = _LINK_RE.sub(r"\1", html.unescape(line))
     out: list[str] = []
     end = 0
     for span in _CODE_SPAN_RE.finditer(line):
