@@ -92,8 +92,8 @@ def handle(payload: Any) -> Finding:
     from relay_core.models import Finding, ResearcherRequest
     from relay_core.observability import logger
 
-    from ._run import metered
     from .researcher import research
+    from .runner import metered
 
     try:
         request = ResearcherRequest.model_validate(payload)

@@ -10,9 +10,9 @@ from relay_core.models import SUMMARY_MAX_CHARS, ResearchDocument, clip
 from relay_core.safe_text import markdown_safe, plain_text
 from strands.models import Model
 
-from ._run import check_not_declined, make_agent, run_agent
 from .model_factory import build_model
 from .prompts import ANALYST_SYSTEM, analyst_prompt
+from .runner import check_not_declined, make_agent, run_agent
 from .text import markdown_to_text, split_sentences
 
 #: The analysis summary carried in state data: three summaries' worth (``Analysis.summary``).
@@ -66,7 +66,7 @@ def analyze(
     Raises:
         InvalidInput: the research has no answered question.
         AgentFailed: the agent answered nothing, declined (a refusal stop reason or a bare
-            refusal, :func:`relay_agents._run.check_not_declined`), or wrote no prose.
+            refusal, :func:`relay_agents.runner.check_not_declined`), or wrote no prose.
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not research.answered:

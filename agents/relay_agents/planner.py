@@ -8,10 +8,10 @@ from relay_core.errors import AgentFailed, InvalidInput
 from relay_core.models import MAX_QUESTIONS
 from strands.models import Model
 
-from ._run import check_not_declined, make_agent, run_agent
 from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
 from .prompts import PLANNER_SYSTEM, planner_prompt
+from .runner import check_not_declined, make_agent, run_agent
 from .tools import SESSION_KEY, ResearchSession, search_documents
 
 _ITEM_RE = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.+?)\s*$")
@@ -52,7 +52,7 @@ def plan_questions(
         AgentFailed: the model gave fewer than ``count`` questions (as numbered or bulleted
             list items), twice: once, then again after one follow-up in the same
             conversation; or it declined (a refusal is not followed up, see
-            :func:`relay_agents._run.check_not_declined`).
+            :func:`relay_agents.runner.check_not_declined`).
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not topic.strip():

@@ -9,11 +9,11 @@ from relay_core.errors import AgentFailed, InvalidInput, NoMatchingDocument
 from relay_core.models import Evidence, SourceRef, clip
 from strands.models import Model
 
-from ._run import check_not_declined, make_agent, run_agent
 from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
 from .prompts import RESEARCHER_SYSTEM, researcher_prompt
 from .provenance import OFFLINE_NOTICE
+from .runner import check_not_declined, make_agent, run_agent
 from .text import markdown_to_text
 from .tools import SESSION_KEY, ResearchSession, search_documents
 
@@ -78,7 +78,7 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
     Raises:
         InvalidInput: empty question.
         AgentFailed: the agent answered nothing, declined (a refusal stop reason or a bare
-            refusal, :func:`relay_agents._run.check_not_declined`), or answered without
+            refusal, :func:`relay_agents.runner.check_not_declined`), or answered without
             calling ``search_documents``.
         NoMatchingDocument: it searched and no search returned any document (a finding must
             be grounded in the corpus); the message is ``no document in the corpus matches '<question>'``.

@@ -6,9 +6,9 @@ from relay_core.errors import InvalidInput
 from relay_core.models import ResearchDocument
 from strands.models import Model
 
-from ._run import check_not_declined, make_agent, run_agent
 from .model_factory import build_model, describe_model
 from .prompts import WRITER_SYSTEM, writer_prompt
+from .runner import check_not_declined, make_agent, run_agent
 
 
 def sources_section(research: ResearchDocument) -> str:
@@ -45,7 +45,7 @@ def write_report(
     Raises:
         InvalidInput: the research has no answered question.
         AgentFailed: the agent answered nothing or declined (a refusal stop reason or a
-            bare refusal, :func:`relay_agents._run.check_not_declined`).
+            bare refusal, :func:`relay_agents.runner.check_not_declined`).
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not research.answered:

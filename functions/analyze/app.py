@@ -11,9 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_agents._run import metered
 from relay_agents.analyst import analyze
-from relay_core import workflow
+from relay_agents.runner import metered
+from relay_core import steps
 from relay_core.adapters.artifact_store import artifact_store
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
@@ -28,5 +28,5 @@ from relay_core.observability import logger, metrics, tracer
 def handler(event: AnalyzeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
     with metered() as tokens:
-        result = workflow.analyze(event, artifact_store(settings.artifact_bucket), workflow_records(settings.table_name), analyze)
+        result = steps.analyze(event, artifact_store(settings.artifact_bucket), workflow_records(settings.table_name), analyze)
     return {**result.model_dump(mode="json"), **tokens.payload()}

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_core import workflow
+from relay_core import steps
 from relay_core.adapters.artifact_store import artifact_store
 from relay_core.config import StoreSettings, load
 from relay_core.models import CompileResearchEvent
@@ -22,5 +22,5 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=CompileResearchEvent)
 def handler(event: CompileResearchEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.compile_research(event, artifact_store(settings.artifact_bucket))
+    result = steps.compile_research(event, artifact_store(settings.artifact_bucket))
     return result.model_dump(mode="json")

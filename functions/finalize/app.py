@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_core import workflow
+from relay_core import steps
 from relay_core.adapters.artifact_store import artifact_store
 from relay_core.adapters.notifiers import notifier_for
 from relay_core.adapters.workflow_records import workflow_records
@@ -23,7 +23,7 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=FinalizeEvent)
 def handler(event: FinalizeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(ApprovalSettings)
-    result = workflow.finalize(
+    result = steps.finalize(
         event,
         artifact_store(settings.artifact_bucket),
         workflow_records(settings.table_name),

@@ -10,9 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_agents._run import metered
 from relay_agents.planner import plan_questions
-from relay_core import workflow
+from relay_agents.runner import metered
+from relay_core import steps
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
 from relay_core.models import PlanResearchEvent
@@ -26,5 +26,5 @@ from relay_core.observability import logger, metrics, tracer
 def handler(event: PlanResearchEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
     with metered() as tokens:
-        result = workflow.plan_research(event, workflow_records(settings.table_name), plan_questions)
+        result = steps.plan_research(event, workflow_records(settings.table_name), plan_questions)
     return {**result.model_dump(mode="json"), **tokens.payload()}

@@ -2,7 +2,7 @@
 *Step Functions Execution Status Change* (FAILED, TIMED_OUT, ABORTED, and RUNNING
 again after a redrive). Reads the history to name the failed state, its error and
 cause; a redrive puts the record back to RUNNING (see
-:func:`relay_core.workflow.record_status_change`).
+:func:`relay_core.steps.record_status_change`).
 
 Event: :class:`relay_core.models.ExecutionStatusChange` (parsed by Powertools' parser).
 Result: :class:`relay_core.models.StatusRecorded`.
@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_core import workflow
+from relay_core import steps
 from relay_core.adapters.step_functions import executions_for
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import StoreSettings, load
@@ -26,5 +26,5 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=ExecutionStatusChange)
 def handler(event: ExecutionStatusChange, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
-    result = workflow.record_status_change(event, executions_for(event.detail.stateMachineArn), workflow_records(settings.table_name))
+    result = steps.record_status_change(event, executions_for(event.detail.stateMachineArn), workflow_records(settings.table_name))
     return result.model_dump(mode="json")

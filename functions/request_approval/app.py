@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_core import workflow
+from relay_core import steps
 from relay_core.adapters.notifiers import notifier_for
 from relay_core.adapters.workflow_records import workflow_records
 from relay_core.config import ApprovalSettings, load
@@ -26,7 +26,7 @@ from relay_core.observability import logger, metrics, tracer
 @event_parser(model=RequestApprovalEvent)
 def handler(event: RequestApprovalEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(ApprovalSettings)
-    result = workflow.request_approval(
+    result = steps.request_approval(
         event, workflow_records(settings.table_name), notifier_for(settings), settings, load_secret(settings)
     )
     return result.model_dump(mode="json")

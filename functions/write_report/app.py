@@ -10,9 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from relay_agents._run import metered
+from relay_agents.runner import metered
 from relay_agents.writer import write_report
-from relay_core import workflow
+from relay_core import steps
 from relay_core.adapters.artifact_store import artifact_store
 from relay_core.config import StoreSettings, load
 from relay_core.models import WriteReportEvent
@@ -26,5 +26,5 @@ from relay_core.observability import logger, metrics, tracer
 def handler(event: WriteReportEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(StoreSettings)
     with metered() as tokens:
-        result = workflow.write_report(event, artifact_store(settings.artifact_bucket), write_report)
+        result = steps.write_report(event, artifact_store(settings.artifact_bucket), write_report)
     return {**result.model_dump(mode="json"), **tokens.payload()}

@@ -107,7 +107,7 @@ def request_approval(
     ``analysis`` is the analysis Markdown written to S3 (``None``: its reference names an
     object that was never written); ``research`` a research document written beside it
     and passed as ``research``; ``quality`` the analysis's quality check."""
-    from relay_core import workflow
+    from relay_core import steps
     from relay_core.adapters.artifact_store import S3ArtifactStore
     from relay_core.adapters.notifiers import notifier_for
     from relay_core.config import ApprovalSettings, load
@@ -127,7 +127,7 @@ def request_approval(
         "revision": revision, "max_revisions": max_revisions, "timeout_seconds": timeout_seconds, "approver": None,
     })
     records = DynamoDBWorkflowRecords(settings.table_name)
-    workflow.request_approval(event, records, notifier_for(settings), settings, secret(), now=now)
+    steps.request_approval(event, records, notifier_for(settings), settings, secret(), now=now)
     ((path, message),) = approval_emails(tmp_path / "outbox")
     url = approval_link(message)
     parts = urlsplit(url)

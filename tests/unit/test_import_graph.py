@@ -5,7 +5,7 @@ functions count too), every import edge between Relay's parts must go down this 
     functions/*/app.py, relay_agents.agentcore_app   -- composition roots
     relay_agents                                   -- the agents
     relay_core.adapters                            -- boto3 lives here
-    relay_core domain (workflow, approvals, workflows_api, pages)
+    relay_core domain (steps, approvals, workflows_api, pages)
     relay_core base (contracts, models, errors, ports, transitions, ...)
 
 A new upward edge (the shared layer importing an agent, the domain importing boto3 or
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "layers" / "common" / "python" / "relay_core"
 AGENTS = ROOT / "agents" / "relay_agents"
 #: relay_core modules that make up the domain; every other non-adapter module is base.
-DOMAIN = {"workflow", "approvals", "workflows_api", "pages"}
+DOMAIN = {"steps", "approvals", "workflows_api", "pages"}
 #: Rank of each part: an import may only reach a part of equal or lower rank, and only
 #: the parts listed in ALLOWED.
 RANK = {"base": 0, "domain": 1, "adapters": 2, "agents": 3, "roots": 4, "relay": 5, "stacks": 5}
@@ -122,7 +122,7 @@ def test_every_import_edge_points_down() -> None:
 @pytest.mark.parametrize(
     ("relative", "source"),
     [
-        ("layers/common/python/relay_core/workflow.py", "from relay_agents.planner import plan_questions\n"),
+        ("layers/common/python/relay_core/steps.py", "from relay_agents.planner import plan_questions\n"),
         ("layers/common/python/relay_core/approvals.py", "def f():\n    from botocore.exceptions import ClientError\n"),
         ("layers/common/python/relay_core/workflows_api.py", "from .adapters.step_functions import executions_for\n"),
         ("agents/relay_agents/writer.py", "import relay.local.servers\n"),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from pydantic import ValidationError
-from relay_core import workflow
+from relay_core import steps
 from relay_core.errors import AgentFailed, InvalidInput
 from relay_core.models import (
     ArtifactRef,
@@ -50,7 +50,7 @@ def compile_three(store: MemoryStore):
         finding(store, "q03", "Third answer [1] and [2].", ("doc://c", 1), ("doc://a", 2)),
     ]
     event = CompileResearchEvent(workflow_id="wf-1", topic="Topic", questions=questions, findings=findings)
-    return workflow.compile_research(event, store)
+    return steps.compile_research(event, store)
 
 
 def test_compile_research_writes_the_research_document_as_json_beside_research_md():
@@ -61,7 +61,7 @@ def test_compile_research_writes_the_research_document_as_json_beside_research_m
     # Then research.json holds the document: findings in plan order, sources deduplicated
     assert result.document.key == "workflows/wf-1/research.json"
     assert store.content_types[result.document.key] == "application/json"
-    document = workflow.read_research(store, result.document)
+    document = steps.read_research(store, result.document)
     assert [(f.question_id, f.status) for f in document.findings] == [("q01", "answered"), ("q02", "failed"), ("q03", "answered")]
     assert [(s.number, s.uri) for s in document.sources] == [(1, "doc://a"), (2, "doc://b"), (3, "doc://c")]
     # And each citation maps the answer's own [ref] to the document's number
@@ -83,7 +83,7 @@ def test_compile_research_with_nothing_answered_fails_and_writes_nothing():
     questions = [ResearchQuestion(id="q01", question="Q?", runtime_arn="arn:r", session_id="s" * 33)]
     event = CompileResearchEvent(workflow_id="wf-1", topic="T", questions=questions, findings=[{"Error": "x"}])
     with pytest.raises(AgentFailed, match="no research question was answered"):
-        workflow.compile_research(event, store)
+        steps.compile_research(event, store)
     assert store.objects == {}
 
 
@@ -93,7 +93,7 @@ def test_reading_research_md_as_the_document_is_a_clear_invalid_input():
     result = compile_three(store)
     # When it is read as the research document / Then the error names the object, not retried
     with pytest.raises(InvalidInput, match=r"^research: s3://b/workflows/wf-1/research.md is not a research document: "):
-        workflow.read_research(store, result.markdown)
+        steps.read_research(store, result.markdown)
 
 
 def answered(qid: str, *numbers: int) -> ResearchFinding:

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from relay_core import workflow
+from relay_core import steps
 from relay_core.models import (
     Analysis,
     ApprovalDecision,
@@ -54,7 +54,7 @@ def compiled(tmp_path) -> tuple[MemoryStore, CompiledResearch]:
         findings=[{"question_id": "q01", "summary": "s", "sources": [{"title": "Guide <b>x</b>", "uri": "https://example.com/guide"}],
                    "finding": finding.model_dump()}],
     )
-    return store, workflow.compile_research(event, store)  # type: ignore[arg-type]
+    return store, steps.compile_research(event, store)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_analysis_md_from_the_offline_model_holds_no_raw_html(research):
     from relay_agents.offline import OfflineModel
 
     store, ref = research
-    result = analyze(TOPIC, workflow.read_research(store, ref), feedback=FEEDBACK, revision=1, model=OfflineModel())  # type: ignore[arg-type]
+    result = analyze(TOPIC, steps.read_research(store, ref), feedback=FEEDBACK, revision=1, model=OfflineModel())  # type: ignore[arg-type]
     assert not ACTIVE.search(result.markdown), result.markdown
     assert "&lt;iframe" in result.markdown  # the feedback is quoted, escaped
     assert not re.search(r"[\x00-\x08\x0b-\x1f]", result.summary)
@@ -94,7 +94,7 @@ def test_report_md_holds_no_raw_html_whatever_the_writer_returns(research):
     def hostile_writer(topic: str, research: str, analysis: str, approval_feedback: str | None = None) -> str:
         return f"# {topic}\n\n<script>steal()</script>\n\n> {approval_feedback}\n\n<div onclick=x()>hi</div>\x07\n"
 
-    report = workflow.write_report(event, store, writer=hostile_writer)  # type: ignore[arg-type]
+    report = steps.write_report(event, store, writer=hostile_writer)  # type: ignore[arg-type]
     text = store.get_text(report.report)
     assert not ACTIVE.search(text) and "<div" not in text and "\x07" not in text, text
     assert text.startswith("# Tokens &lt;script>alert(\"t\")&lt;/script> &amp; &lt;img")
@@ -110,7 +110,7 @@ def test_report_md_from_the_offline_writer_holds_no_raw_html(research):
         workflow_id="wf", topic=TOPIC, research=ref, analysis=analysis,
         approval=ApprovalDecision(approved=True, feedback=FEEDBACK, decided_by="a", decided_at=datetime.now(UTC), approval_id="x"),
     )
-    report = workflow.write_report(event, store, writer=lambda *a, **k: write_report(*a, **k, model=OfflineModel()))  # type: ignore[arg-type]
+    report = steps.write_report(event, store, writer=lambda *a, **k: write_report(*a, **k, model=OfflineModel()))  # type: ignore[arg-type]
     text = store.get_text(report.report)
     assert not ACTIVE.search(text), text
     assert "&lt;iframe" in text  # the approval notes are quoted, escaped
@@ -122,7 +122,7 @@ def test_the_approval_email_is_plain_text_without_control_characters():
         workflow_id="wf", task_token="t", topic="Topic\x1b[31m red\x00\r\nnext", revision=1, max_revisions=2, timeout_seconds=60,
         analysis=Analysis(analysis=ref, summary="Sum\x07mary\x85 here", revision=1),
     )
-    subject, body = workflow.approval_email(event, "https://example.com/approvals/x", datetime.now(UTC))
+    subject, body = steps.approval_email(event, "https://example.com/approvals/x", datetime.now(UTC))
     for text in (subject, body):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
     assert "\n" not in subject and "Topic[31m red" in subject

@@ -1,4 +1,4 @@
-"""The step logic of ``relay_core.workflow``, ``approvals`` and ``workflows_api`` on the
+"""The step logic of ``relay_core.steps``, ``approvals`` and ``workflows_api`` on the
 in-memory fakes of the ports (``tests/support/fakes.py``): no moto, no boto3 client,
 no agent — the agents are plain callables, as a handler passes them."""
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from relay_core import approvals, links, workflow, workflows_api
+from relay_core import approvals, links, steps, workflows_api
 from relay_core.api_models import ListQuery
 from relay_core.config import ApprovalSettings, load
 from relay_core.contracts import ApprovalRecordStatus, RecordStatus, artifact_key
@@ -94,7 +94,7 @@ def test_plan_research_records_the_workflow_and_asks_the_planner_for_the_request
         asked.append((topic, count))
         return [f"Question {i}?" for i in range(count)]
 
-    result = workflow.plan_research(plan_event(questions=3), records, planner)
+    result = steps.plan_research(plan_event(questions=3), records, planner)
     assert asked == [("Task tokens", 3)]
     assert [q.id for q in result.plan.questions] == ["q01", "q02", "q03"]
     assert {q.runtime_arn for q in result.plan.questions} == {RUNTIME}
@@ -103,13 +103,13 @@ def test_plan_research_records_the_workflow_and_asks_the_planner_for_the_request
 
 def test_plan_research_refuses_a_planner_that_returns_the_wrong_number(records) -> None:
     with pytest.raises(AgentFailed, match="1 usable questions, expected 2"):
-        workflow.plan_research(plan_event(questions=2), records, lambda topic, count: ["Only one?"])
+        steps.plan_research(plan_event(questions=2), records, lambda topic, count: ["Only one?"])
 
 
 def test_a_redriven_plan_research_moves_a_failed_record_back_to_running(records) -> None:
-    workflow.plan_research(plan_event(), records, lambda t, n: ["a?", "b?"])
+    steps.plan_research(plan_event(), records, lambda t, n: ["a?", "b?"])
     records.record_stopped("wf-1", RecordStatus.FAILED, 0, failure={"state": "PlanResearch"})
-    workflow.plan_research(plan_event(redrive_count=1), records, lambda t, n: ["a?", "b?"])
+    steps.plan_research(plan_event(redrive_count=1), records, lambda t, n: ["a?", "b?"])
     assert records.get_workflow("wf-1")["status"] == RecordStatus.RUNNING
     assert records.get_workflow("wf-1")["redrive_count"] == 1
 
@@ -118,7 +118,7 @@ def test_plan_research_refuses_invalid_input_naming_the_field(records) -> None:
     event = plan_event()
     event.request["questions"] = 0
     with pytest.raises(InvalidInput, match="questions"):
-        workflow.plan_research(event, records, lambda t, n: [])
+        steps.plan_research(event, records, lambda t, n: [])
     assert records.workflows == {}
 
 
@@ -134,7 +134,7 @@ def _questions() -> list[dict[str, Any]]:
 
 def test_compile_research_marks_a_failed_branch_and_deduplicates_sources(store) -> None:
     findings = [_finding(store, "q01", "Answer one.", "doc://a"), {"Error": "States.TaskFailed"}]
-    result = workflow.compile_research(
+    result = steps.compile_research(
         CompileResearchEvent(workflow_id="wf-1", topic="T", questions=_questions(), findings=findings), store
     )
     assert (result.answered, result.failed_questions, result.sources) == (1, ["q02"], 1)
@@ -143,7 +143,7 @@ def test_compile_research_marks_a_failed_branch_and_deduplicates_sources(store) 
 
 def test_compile_research_fails_when_no_question_was_answered(store) -> None:
     with pytest.raises(AgentFailed, match="no research question was answered"):
-        workflow.compile_research(CompileResearchEvent(workflow_id="wf-1", topic="T", questions=_questions(), findings=[None, None]), store)
+        steps.compile_research(CompileResearchEvent(workflow_id="wf-1", topic="T", questions=_questions(), findings=[None, None]), store)
     assert store.objects == {}
 
 
@@ -173,7 +173,7 @@ def test_analyze_passes_research_and_feedback_to_the_analyst_and_stores_its_anal
         seen.update(topic=topic, research=research, feedback=feedback, revision=revision)
         return _Analysis(markdown="## Key insights\n\nX", summary="S" * 2000)
 
-    result = workflow.analyze(AnalyzeEvent(workflow_id="wf-1", topic="T", research=research, revision=1, feedback="more"), store, records, analyst)
+    result = steps.analyze(AnalyzeEvent(workflow_id="wf-1", topic="T", research=research, revision=1, feedback="more"), store, records, analyst)
     assert seen == {"topic": "T", "research": RESEARCH, "feedback": "more", "revision": 1}
     assert store.get_text(result.analysis) == "## Key insights\n\nX"
     assert result.analysis.key == "workflows/wf-1/analysis-r1.md"
@@ -190,7 +190,7 @@ def test_write_report_refuses_an_empty_report_and_writes_nothing(store) -> None:
     analysis = store.put_text("workflows/wf-1/analysis-r0.md", "A")
     event = WriteReportEvent(workflow_id="wf-1", topic="T", research=research, analysis=analysis, approval=_decision())
     with pytest.raises(AgentFailed, match="empty report"):
-        workflow.write_report(event, store, lambda *a, **k: "  \n")
+        steps.write_report(event, store, lambda *a, **k: "  \n")
     assert "workflows/wf-1/report.md" not in store.objects
 
 
@@ -204,7 +204,7 @@ def test_write_report_gives_the_writer_the_approvers_feedback_and_strips_raw_htm
         feedback.append(approval_feedback)
         return "# Title\n\n<script>alert(1)</script> text"
 
-    report = workflow.write_report(event, store, writer)
+    report = steps.write_report(event, store, writer)
     assert feedback == ["tighten"]
     assert report.title == "Title"
     assert "<script>" not in store.get_text(report.report)
@@ -240,7 +240,7 @@ def test_the_approval_email_holds_the_summary_the_quality_headline_and_the_unans
     notifier = RecordingNotifier()
     event = _approval_event(store, quality=_check(fragments=1, unanswered=("How long can a\x07 task token\nwait?",)))
     # When approval is requested
-    workflow.request_approval(event, records, notifier, settings(), SECRET, now=1_000_000)
+    steps.request_approval(event, records, notifier, settings(), SECRET, now=1_000_000)
     # Then the email carries the summary, the headline and the unanswered question by name, in that order
     [message] = notifier.messages
     body = message.body
@@ -254,9 +254,9 @@ def test_the_approval_email_holds_the_summary_the_quality_headline_and_the_unans
 
 def test_the_approval_email_names_every_unanswered_question_it_lists_and_counts_the_rest(store, records) -> None:
     check = _check(answered=0, unanswered=tuple(f"Question {i}?" for i in range(10))).model_copy(update={"questions": 14})
-    body = workflow.quality_block(check, "analysis-r1.md")
+    body = steps.quality_block(check, "analysis-r1.md")
     assert body.count("\n  - Question ") == 10 and "  - … and 4 more\n" in body
-    assert workflow.quality_block(None, "analysis-r0.md") == "Quality check of analysis-r0.md: not available (it was not checked).\n"
+    assert steps.quality_block(None, "analysis-r0.md") == "Quality check of analysis-r0.md: not available (it was not checked).\n"
 
 
 def test_request_approval_keeps_what_the_page_shows_and_records_the_analysis_quality(store, records) -> None:
@@ -264,7 +264,7 @@ def test_request_approval_keeps_what_the_page_shows_and_records_the_analysis_qua
     research = _research(store)
     event = _approval_event(store, quality=_check(), research=research)
     # When approval is requested
-    result = workflow.request_approval(event, records, RecordingNotifier(), settings(), SECRET)
+    result = steps.request_approval(event, records, RecordingNotifier(), settings(), SECRET)
     # Then the approval record keeps the research reference and the quality check for the page
     approval = records.get_approval(result.approval_id)
     assert approval["research"] == research.model_dump(mode="json")
@@ -276,7 +276,7 @@ def test_request_approval_keeps_what_the_page_shows_and_records_the_analysis_qua
 
 def test_request_approval_emails_a_signed_link_without_the_task_token(store, records) -> None:
     notifier = RecordingNotifier()
-    result = workflow.request_approval(_approval_event(store), records, notifier, settings(), SECRET, now=1_000_000)
+    result = steps.request_approval(_approval_event(store), records, notifier, settings(), SECRET, now=1_000_000)
     [message] = notifier.messages
     assert TOKEN not in message.body and TOKEN not in message.subject
     assert f"/approvals/{result.approval_id}?" in message.body
@@ -285,8 +285,8 @@ def test_request_approval_emails_a_signed_link_without_the_task_token(store, rec
 
 
 def test_a_redriven_request_approval_supersedes_the_undecided_one(store, records) -> None:
-    first = workflow.request_approval(_approval_event(store), records, RecordingNotifier(), settings(), SECRET)
-    second = workflow.request_approval(_approval_event(store, redrive_count=1), records, RecordingNotifier(), settings(), SECRET)
+    first = steps.request_approval(_approval_event(store), records, RecordingNotifier(), settings(), SECRET)
+    second = steps.request_approval(_approval_event(store, redrive_count=1), records, RecordingNotifier(), settings(), SECRET)
     assert records.get_approval(first.approval_id)["approval_status"] == ApprovalRecordStatus.SUPERSEDED
     assert records.get_approval(second.approval_id)["approval_status"] == ApprovalRecordStatus.PENDING
 
@@ -302,7 +302,7 @@ def _form(approval_id: str, exp: int, decision: str = "approve", feedback: str =
 
 
 def _pending(store, records) -> tuple[str, int]:
-    requested = workflow.request_approval(_approval_event(store), records, RecordingNotifier(), settings(), SECRET)
+    requested = steps.request_approval(_approval_event(store), records, RecordingNotifier(), settings(), SECRET)
     return requested.approval_id, int(requested.expires_at.timestamp())
 
 
@@ -343,7 +343,7 @@ def test_finalize_completed_records_the_report_and_notifies(store, records) -> N
     report = store.put_text("workflows/wf-1/report.md", "# R")
     notifier = RecordingNotifier()
     event = FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report, quality=_check(answered=3, unanswered=()))
-    result = workflow.finalize(event, store, records, notifier, "a@example.com")
+    result = steps.finalize(event, store, records, notifier, "a@example.com")
     assert result.report_url and records.get_workflow("wf-1")["status"] == RecordStatus.COMPLETED
     assert [m.to for m in notifier.messages] == ["a@example.com"]
     # the report's quality check is recorded, put in the execution output and in the notice
@@ -360,7 +360,7 @@ def test_the_status_shows_the_newest_analysis_quality_then_the_report_s(store, r
     # Then before any analysis there is no quality check
     assert workflows_api.describe_workflow(executions, records, "wf-1").quality is None
     # When the analysis goes to approval
-    workflow.request_approval(_approval_event(store, quality=_check()), records, RecordingNotifier(), settings(), SECRET)
+    steps.request_approval(_approval_event(store, quality=_check()), records, RecordingNotifier(), settings(), SECRET)
     # Then the status shows the analysis's check
     quality = workflows_api.describe_workflow(executions, records, "wf-1").quality
     assert quality is not None and quality.artifact == "analysis-r0.md"
@@ -369,7 +369,7 @@ def test_the_status_shows_the_newest_analysis_quality_then_the_report_s(store, r
     # When the report is finalized with its own check
     report = store.put_text("workflows/wf-1/report.md", "# R")
     report_check = _check(answered=3, unanswered=()).model_copy(update={"assessment": store.put_text("workflows/wf-1/report.quality.json", "{}")})
-    workflow.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report, quality=report_check), store, records, None, "a@example.com")
+    steps.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED", report=report, quality=report_check), store, records, None, "a@example.com")
     # Then the status shows the report's, with where the full assessment is
     status = workflows_api.describe_workflow(executions, records, "wf-1")
     assert status.quality is not None and status.quality.artifact == "report.md"
@@ -382,7 +382,7 @@ def test_the_status_shows_the_newest_analysis_quality_then_the_report_s(store, r
 def test_the_approval_page_view_survives_a_changed_analysis_and_a_malformed_research_document(store, records) -> None:
     # Given an approval whose analysis object was overwritten and whose research is not a research document
     research = store.put_text("workflows/wf-1/research.json", '{"not": "research"}')
-    requested = workflow.request_approval(_approval_event(store, research=research), records, RecordingNotifier(), settings(), SECRET)
+    requested = steps.request_approval(_approval_event(store, research=research), records, RecordingNotifier(), settings(), SECRET)
     store.objects["workflows/wf-1/analysis-r0.md"] = b"changed after the reference was taken"
     exp = int(requested.expires_at.timestamp())
     # When the page's view is read
@@ -395,7 +395,7 @@ def test_the_approval_page_view_survives_a_changed_analysis_and_a_malformed_rese
 
 def test_finalize_completed_without_a_report_is_invalid_and_records_nothing(store, records) -> None:
     with pytest.raises(InvalidInput, match="report: required"):
-        workflow.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED"), store, records, None, "a@example.com")
+        steps.finalize(FinalizeEvent(workflow_id="wf-1", outcome="COMPLETED"), store, records, None, "a@example.com")
     assert records.workflows == {}
 
 

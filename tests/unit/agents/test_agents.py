@@ -74,8 +74,8 @@ def test_concurrent_research_keeps_sources_apart(folder_corpus, docs_folder):
 @pytest.fixture
 def research_doc(folder_corpus, memory_store):
     """Compiled research: two researched questions and a failed one, through CompileResearch
-    (relay_core.workflow.compile_research), read back as the research document."""
-    from relay_core import workflow
+    (relay_core.steps.compile_research), read back as the research document."""
+    from relay_core import steps
     from relay_core.contracts import artifact_key
     from relay_core.models import CompileResearchEvent, Finding, ResearchQuestion
 
@@ -87,8 +87,8 @@ def research_doc(folder_corpus, memory_store):
         findings.append(Finding(question_id=f"q{i:02d}", summary=r.summary, sources=r.sources, finding=ref).model_dump())
     questions = [ResearchQuestion(id=f"q{i:02d}", question=q, runtime_arn="arn:r", session_id="s" * 33) for i, q in enumerate(asked, 1)]
     event = CompileResearchEvent(workflow_id="wf", topic=TOPIC, questions=questions, findings=[*findings, None])
-    compiled = workflow.compile_research(event, memory_store)
-    return workflow.read_research(memory_store, compiled.document)
+    compiled = steps.compile_research(event, memory_store)
+    return steps.read_research(memory_store, compiled.document)
 
 
 def test_analyst_sections_and_summary(research_doc):

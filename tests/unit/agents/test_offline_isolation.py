@@ -23,7 +23,7 @@ PRODUCTION_MODULES = (
     "relay_agents.model_factory",
     "relay_agents.tools",
     "relay_agents.agentcore_app",
-    "relay_agents._run",
+    "relay_agents.runner",
     "relay_agents.prompts",
     "relay_agents.provenance",
     "relay_agents.corpus",

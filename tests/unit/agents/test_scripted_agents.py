@@ -296,6 +296,6 @@ def test_a_refusal_stop_reason_fails_every_agent_at_once(agent, stop_reason, fol
     ],
 )
 def test_what_counts_as_a_bare_refusal(text, refusal):
-    from relay_agents._run import declined
+    from relay_agents.runner import declined
 
     assert declined(text) is refusal

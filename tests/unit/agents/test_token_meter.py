@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from relay_agents._run import metered
 from relay_agents.offline import OfflineModel
 from relay_agents.planner import plan_questions
+from relay_agents.runner import metered
 
 
 def test_each_call_is_counted_once_and_a_second_block_starts_from_zero(folder_corpus) -> None:

@@ -86,7 +86,7 @@ class WorkflowRecords(Protocol):
 
     def put_approval(self, approval_id: str, workflow_id: str, task_token: str, expires_at: int, details: dict[str, Any]) -> None:
         """Store a PENDING approval (a fresh id; a collision raises) with ``details``: what the
-        approval page shows (JSON values; see :func:`relay_core.workflow.request_approval`)."""
+        approval page shows (JSON values; see :func:`relay_core.steps.request_approval`)."""
         ...
 
     def get_approval(self, approval_id: str) -> dict[str, Any]:
