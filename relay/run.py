@@ -397,11 +397,11 @@ def quality_lines(result: dict[str, Any], run_dir: Path) -> list[str]:
 
 
 def cost_of(relay: Any, history: list[dict[str, Any]]) -> str:
-    """One line: what the execution cost at list prices (:func:`relay_core.cost.run_cost`)."""
-    from relay_core.cost import cost_line, run_cost
+    """One line: what the execution cost at list prices (:func:`relay_core.cost.execution_cost`)."""
+    from relay_core.cost import cost_line, execution_cost
 
     definition = json.loads(relay.sfn.describe_state_machine(stateMachineArn=relay.state_machine_arn)["definition"])
-    return cost_line(run_cost(history, definition))
+    return cost_line(execution_cost(history, definition))
 
 
 def keep_serving(console: Any, out: TextIO) -> None:

@@ -15,7 +15,7 @@ from relay_core.cost import (
     PriceTable,
     cost_line,
     item_processor_path_length,
-    run_cost,
+    execution_cost,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def test_transitions_count_every_state_entered_every_retry_and_every_map_iterati
     entered(events, "ResearchQuestions", 61, "MapStateEntered")
     events.append(event(len(events) + 1, "MapStateStarted", 62, length=3))
     events.append(event(len(events) + 1, "MapRunStarted", 63, mapRunArn="arn"))
-    cost = run_cost(events, ASL)
+    cost = execution_cost(events, ASL)
     # 2 states entered + 2 retries + 3 iterations x 1 state (AskResearcher)
     assert (cost.state_transitions, cost.retries, cost.map_iterations, cost.lambda_invocations) == (7, 2, 3, 3)
     assert cost.usd.state_transitions == pytest.approx(7 * 0.025 / 1000)
@@ -73,7 +73,7 @@ def test_lambda_gb_seconds_are_memory_times_measured_duration_rounded_up_to_the_
     events.append(event(len(events) + 1, "TaskStarted", 3000, resourceType="lambda", resource="invoke.waitForTaskToken"))
     events.append(event(len(events) + 1, "TaskSubmitted", 3500, resourceType="lambda", resource="invoke.waitForTaskToken"))
     events.append(event(len(events) + 1, "TaskSucceeded", 3_603_000, resourceType="lambda", resource="invoke.waitForTaskToken"))
-    cost = run_cost(events)
+    cost = execution_cost(events)
     assert cost.lambda_gb_seconds == pytest.approx(1.0 + 0.001 + 0.5 * 0.5)  # RequestApproval: 512 MB for 0.5 s
     assert cost.lambda_invocations == 3
     assert cost.usd.lambda_duration == pytest.approx(cost.lambda_gb_seconds * 0.0000133334)
@@ -88,7 +88,7 @@ def test_model_tokens_are_counted_from_reported_usage_and_priced_per_model_or_sa
     lambda_task(events, "PlanResearch", 0, 10, output={"Payload": {"plan": {}, "usage": usage}})
     entered(events, "AnalyzeResearch", 20)
     lambda_task(events, "AnalyzeResearch", 20, 10, output={"usage": {**usage, "inputTokens": 1000}})
-    cost = run_cost(events)
+    cost = execution_cost(events)
     assert cost.model_tokens is not None and [(t.model, t.input_tokens, t.output_tokens) for t in cost.model_tokens] == [
         ("us.amazon.nova-pro-v1:0", 2000, 1000)
     ]
@@ -96,13 +96,13 @@ def test_model_tokens_are_counted_from_reported_usage_and_priced_per_model_or_sa
     assert "3,000 model tokens" in cost_line(cost)
 
     unknown = json.loads(json.dumps(events, default=str).replace("us.amazon.nova-pro-v1:0", "some-other-model"))
-    cost = run_cost(unknown)
+    cost = execution_cost(unknown)
     assert cost.model_tokens is not None and cost.model_tokens[0].usd is None and cost.usd.model_tokens is None
     assert cost.usd.total == pytest.approx(cost.usd.state_transitions + cost.usd.lambda_duration + cost.usd.lambda_requests)
     assert "(unpriced model)" in cost_line(cost)
 
     silent = [e for e in events if "output" not in e.get("taskSucceededEventDetails", {})]
-    assert run_cost(silent).model_tokens is None and "model tokens not reported" in cost_line(run_cost(silent))
+    assert execution_cost(silent).model_tokens is None and "model tokens not reported" in cost_line(execution_cost(silent))
 
 
 def test_a_real_shaped_history_from_the_durable_store_reads_the_same(tmp_path: Path):
@@ -110,9 +110,9 @@ def test_a_real_shaped_history_from_the_durable_store_reads_the_same(tmp_path: P
     entered(events, "PlanResearch", 0)
     lambda_task(events, "PlanResearch", 0, 123)
     as_text = json.loads(json.dumps(events, default=lambda v: v.isoformat()))
-    assert run_cost(as_text) == run_cost(events)
+    assert execution_cost(as_text) == execution_cost(events)
     with pytest.raises(ValueError):
-        run_cost([{**as_text[3], "timestamp": "yesterday"}, as_text[4]])
+        execution_cost([{**as_text[3], "timestamp": "yesterday"}, as_text[4]])
 
 
 def test_prices_carry_their_source_and_date_and_can_be_replaced():
@@ -121,7 +121,7 @@ def test_prices_carry_their_source_and_date_and_can_be_replaced():
     free = PriceTable(as_of="2026-01-01", region="us-east-1", source="test", state_transition=0, lambda_gb_second=0, lambda_request=0)
     events = [event(1, "ExecutionStarted", 0)]
     entered(events, "PlanResearch", 0)
-    cost = run_cost(events, prices=free)
+    cost = execution_cost(events, prices=free)
     assert cost.usd.total == 0 and cost.prices_as_of == "2026-01-01" and cost.state_transitions == 1
 
 

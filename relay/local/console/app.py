@@ -43,7 +43,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from relay_core import api_models, workflows_api
 from relay_core.contracts import ExecutionStatus
-from relay_core.cost import run_cost
+from relay_core.cost import execution_cost
 from relay_core.errors import (
     ExecutionExists,
     InvalidInput,
@@ -321,7 +321,7 @@ class Console:
             "approval_link": self._approval_link(name, (workflow or {}).get("approval")),
             "artifacts": artifacts,
             "artifacts_location": f"s3://{BUCKET}/workflows/{name}/",
-            "cost": run_cost(events, self.definition).model_dump(mode="json"),
+            "cost": execution_cost(events, self.definition).model_dump(mode="json"),
             "quality": quality_checks(history),
         }
 

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .contracts import ApprovalRecordStatus, RecordStatus
-from .cost import RunCost
+from .cost import ExecutionCost
 from .errors import InvalidInput
 from .models import EXECUTION_NAME_RE, ArtifactQuality, PlainText, WorkflowRequest
 
@@ -405,7 +405,7 @@ class WorkflowStatus(_Model):
     redriven_from: str | None = Field(default=None, description="the state the last redrive resumed from")
     redrive_date: datetime | None = None
     console_url: str
-    cost: RunCost | None = Field(default=None, description="what the execution cost so far, priced from its history (relay_core.cost)")
+    cost: ExecutionCost | None = Field(default=None, description="what the execution cost so far, priced from its history (relay_core.cost)")
     quality: QualityStatus | None = Field(
         default=None, description="the quality check of the report once it exists, else of the newest analysis; null before the first analysis"
     )

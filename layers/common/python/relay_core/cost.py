@@ -1,7 +1,7 @@
 """What one execution cost, priced from its own history.
 
-:func:`run_cost` reads a GetExecutionHistory (oldest first, every attempt of a
-redriven execution included) and counts:
+:func:`execution_cost` reads a GetExecutionHistory (oldest first, before and after every
+redrive of the execution) and counts:
 
 - **state transitions**: every ``…StateEntered`` event, plus every Task retry (each
   ``TaskScheduled`` after the first in one state entry): Step Functions bills Standard
@@ -122,7 +122,7 @@ class CostInUsd(_Model):
     total: float
 
 
-class RunCost(_Model):
+class ExecutionCost(_Model):
     """What an execution cost (see the module docstring for what is counted and how)."""
 
     state_transitions: int = Field(ge=0, description="StateEntered events + Task retries + Distributed Map iterations' states")
@@ -186,12 +186,12 @@ def item_processor_path_length(definition: Mapping[str, Any], map_state: str) ->
     return count
 
 
-def run_cost(
+def execution_cost(
     events: list[dict[str, Any]],
     definition: Mapping[str, Any] | None = None,
     prices: PriceTable = PRICES,
     memory_mb: Mapping[str, int] | None = None,
-) -> RunCost:
+) -> ExecutionCost:
     """Count and price one execution from its history (oldest first).
 
     Args:
@@ -264,7 +264,7 @@ def run_cost(
     usd_transitions = transitions * prices.state_transition
     usd_duration = gb_seconds * prices.lambda_gb_second
     usd_requests = invocations * prices.lambda_request
-    return RunCost(
+    return ExecutionCost(
         state_transitions=transitions,
         retries=retries,
         map_iterations=iterations,
@@ -283,7 +283,7 @@ def run_cost(
     )
 
 
-def cost_line(cost: RunCost) -> str:
+def cost_line(cost: ExecutionCost) -> str:
     """One line for a terminal: transitions, GB-seconds, tokens and the total, with the price date."""
     if cost.model_tokens is None:
         tokens = "model tokens not reported"

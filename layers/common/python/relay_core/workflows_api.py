@@ -52,7 +52,7 @@ from .api_models import (
     WorkflowSummary,
 )
 from .contracts import CANCEL_ERROR, REDRIVABLE_STATUSES, RecordStatus, cancel_cause
-from .cost import run_cost
+from .cost import execution_cost
 from .errors import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -231,7 +231,7 @@ def describe_workflow(
         redriven_from=record.get("redriven_from") or None,
         redrive_date=execution.get("redriveDate"),
         console_url=console_url(str(execution["executionArn"])),
-        cost=run_cost(history),
+        cost=execution_cost(history),
         quality=quality,
     )
 
