@@ -60,3 +60,22 @@ def run_lock(tmp_path_factory: Any, name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def missing_handlers(functions_dir: Path) -> list[str]:
+    """The handler folders the stack deploys (every Task, the status-change function, the
+    API's) that have no ``app.py`` in ``functions_dir``."""
+    from stacks.api import API_FUNCTIONS
+    from stacks.workflow import STATUS_FUNCTION, TASK_FUNCTIONS
+
+    return [s.name for s in (*TASK_FUNCTIONS, STATUS_FUNCTION, *API_FUNCTIONS) if not (functions_dir / s.name / "app.py").exists()]
+
+
+def require_every_handler(functions_dir: Path) -> None:
+    """Fail the test (never skip it) when a handler the stack deploys is missing: a stack
+    whose function has no code cannot be deployed, and a skipped infra tier hides that."""
+    import pytest
+
+    missing = missing_handlers(functions_dir)
+    if missing:
+        pytest.fail(f"{functions_dir}: no app.py for {missing}: the stack deploys these handlers", pytrace=False)
