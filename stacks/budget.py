@@ -13,6 +13,8 @@ AgentCore direct code deployment: the code zip may be 250 MB zipped and 750 MB u
 
 ``python -m stacks.budget CDK_OUT`` checks a synthesized cloud assembly (what ``cdk deploy``
 would upload): one line per function and for the runtime bundle, exit 1 over budget.
+``python -m stacks.budget --artifacts`` checks the built artifacts (:mod:`stacks.layer_build`,
+built first if need be) before any synth: each kind of function's largest total.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .layer_build import LAMBDA_UNZIPPED_LIMIT, ROOT, Artifacts
+from .layer_build import ROOT, Artifacts, build_all
 
+#: Lambda's limit on a function plus its layers, unzipped, in bytes
+#: (262,144,000 = "250 MB", `Lambda quotas
+#: <https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html>`_).
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
 #: Share of each documented limit Relay allows itself.
 BUDGET_FRACTION = 0.75
 #: 75 % of Lambda's 262,144,000-byte unzipped limit (function code + all its layers).
@@ -135,11 +141,8 @@ def print_artifact_budget(art: Artifacts, out=print) -> int:
     """Print the built artifacts' sizes and each kind of function's unzipped total (the
     largest handler folder + its layers) against :data:`LAMBDA_BUDGET`; 1 if over, else 0."""
     largest = max((unzipped_bytes(d) for d in (ROOT / "functions").iterdir() if d.is_dir()), default=0)
-    out(f"agent deps layer {art.deps_layer_zip.name}: {art.deps_layer_bytes:,} B unzipped, "
-        f"{art.deps_layer_zip.stat().st_size:,} B zipped")  # fmt: skip
-    out(f"slim deps layer  {art.slim_layer_zip.name}: {art.slim_layer_bytes:,} B unzipped, "
-        f"{art.slim_layer_zip.stat().st_size:,} B zipped")  # fmt: skip
-    out(f"code layers      relay_core {art.code_layer_bytes:,} B, relay_agents {art.agents_code_bytes:,} B")
+    for line in art.describe()[:3]:  # the layers (the bundle is a line of its own below)
+        out(line)
     kinds = [
         PackageSize("agent function (largest code + 3 layers)",
                     largest + art.deps_layer_bytes + art.code_layer_bytes + art.agents_code_bytes, LAMBDA_BUDGET, {}),
@@ -156,8 +159,10 @@ def print_artifact_budget(art: Artifacts, out=print) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m stacks.budget CDK_OUT``: exit 1 when a package is over its budget."""
+    """``python -m stacks.budget CDK_OUT`` (or ``--artifacts``): exit 1 when a package is over its budget."""
     args = argv if argv is not None else sys.argv[1:]
+    if args == ["--artifacts"]:
+        sys.exit(print_artifact_budget(build_all(log=lambda m: print(m, file=sys.stderr))))
     outdir = Path(args[0] if args else "cdk.out")
     sizes = check_assembly(outdir)
     if not sizes:

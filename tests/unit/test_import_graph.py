@@ -140,3 +140,87 @@ def test_an_upward_edge_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_the_parts_are_ranked_consistently() -> None:
     for part, allowed in ALLOWED.items():
         assert all(RANK[target] <= RANK[part] for target in allowed), part
+
+
+# ----- no cycles -----------------------------------------------------------------------------
+def module_of(path: Path) -> str:
+    """The dotted module name of a source file (``functions/x/app.py`` → ``functions.x``)."""
+    relative = path.relative_to(ROOT)
+    if relative.parts[0] == "functions":
+        return f"functions.{relative.parts[1]}"
+    anchor = CORE.parent if path.is_relative_to(CORE) else AGENTS.parent if path.is_relative_to(AGENTS) else ROOT
+    return ".".join(path.relative_to(anchor).with_suffix("").parts).removesuffix(".__init__")
+
+
+def edges(files: list[Path]) -> dict[str, set[str]]:
+    """Module → the Relay modules it imports (lazy imports too; ``from a import b`` counts
+    as importing the module ``a.b`` when there is one). A module's import of its own
+    package (a package that re-exports its modules) is not an edge."""
+    known = {module_of(path): path for path in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package
+                    for _ in range(node.level - 1):
+                        anchor = anchor.rpartition(".")[0]
+                    base = f"{anchor}.{node.module}" if node.module else anchor
+                candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            else:
+                continue
+            for candidate in candidates:
+                parts = candidate.split(".")
+                target = next((m for m in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if m in known), None)
+                if target and target != name and not name.startswith(f"{target}."):
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each set of modules that import one another, round (Tarjan's strongly connected
+    components of more than one module), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while (top := stack.pop()) != node:
+                component.append(top)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_modules_import_each_other() -> None:
+    assert cycles(edges(sources())) == []
+
+
+def test_a_cycle_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A control: stacks/layer_build.py importing stacks/budget.py again (budget imports layer_build).
+    layer_build = ROOT / "stacks" / "layer_build.py"
+    text = layer_build.read_text() + "\n\ndef main():\n    from .budget import print_artifact_budget\n"
+    original = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text if self == layer_build else original(self, *a, **k))
+    assert cycles(edges(sources())) == [["stacks.budget", "stacks.layer_build"]]
