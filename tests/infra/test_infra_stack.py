@@ -227,7 +227,12 @@ def test_each_function_has_its_own_role(synth: Synth) -> None:
 
 # -- functions -------------------------------------------------------------------------------------
 def test_functions_are_arm64_python_traced_with_powertools_env(synth: Synth) -> None:
-    for lid, fn in synth.resources("AWS::Lambda::Function").items():
+    from stacks.api import API_FUNCTIONS
+
+    functions = synth.resources("AWS::Lambda::Function")
+    # every handler the stack deploys (6 Tasks, the status-change function, the API's 2), and nothing else
+    assert len(functions) == len(TASK_FUNCTIONS) + 1 + len(API_FUNCTIONS) == 9, sorted(functions)
+    for lid, fn in functions.items():
         p = fn["Properties"]
         assert p["Architectures"] == ["arm64"], lid
         assert p["Runtime"].startswith("python3."), lid

@@ -3,7 +3,7 @@ and a bounded fuzz of every endpoint through the real handlers on API Gateway ev
 
 Every answer must be a 4xx whose body names the problem (or a 2xx for input that is
 valid), never a 5xx, and a 4xx must change nothing: no execution started or stopped,
-no approval decided, no record written. Issue 9 adds strictness (no type coercion,
+no approval decided, no record written. Strictness too (no type coercion,
 control characters, media types, unknown methods → 405 with ``Allow``) and a raw-socket
 fuzz of ``relay serve``'s HTTP server: malformed request lines, lengths and chunked
 bodies always get complete HTTP answers, never a 5xx, never a dropped connection. The number of bad inputs tried per endpoint
@@ -438,7 +438,8 @@ def served(world) -> Any:
     from relay.local.servers import ApiServer
 
     functions = Path(__file__).resolve().parents[2] / "functions"
-    server = ApiServer([("/workflows", functions / "api"), ("/approvals", functions / "approvals")]).start()
+    routes = [("/workflows", functions / "api"), ("/approvals", functions / "approvals")]
+    server = ApiServer(routes, public_urls=["http://127.0.0.1"]).start()  # the raw requests say Host: 127.0.0.1
     server.body_timeout_seconds = 5.0  # a client that stalls is answered 408 (never generated here)
     yield server
     server.stop()

@@ -1,4 +1,4 @@
-"""Issue 9, "reports and pages are safe": properties of relay_core.safe_text over any text."""
+"""Reports and pages are safe: properties of relay_core.safe_text over any text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 9, "the API is strict": the workflows API handler (functions/api) in-process on
+"""The API is strict: the workflows API handler (functions/api) in-process on
 API Gateway events against moto. Only ``application/json`` bodies (415 otherwise), JSON
 types not coerced, control characters refused in text, and 405 with ``Allow`` for a
 method the path does not have."""

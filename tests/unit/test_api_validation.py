@@ -1,4 +1,4 @@
-"""Issue 10: the workflows API (functions/api) validates requests with Powertools' data
+"""The workflows API (functions/api) validates requests with Powertools' data
 validation (declared body models, path, query and header parameters) plus the strict
 pre-checks Powertools cannot express, and answers in its own words: in-process on API
 Gateway events against moto. The status codes and messages the API had before are pinned

@@ -1,4 +1,4 @@
-"""Issue 9, "reports and pages are safe": hostile topics, feedback and passages reach
+"""Reports and pages are safe: hostile topics, feedback and passages reach
 research.md, analysis-r*.md, report.md and the approval email inert (no raw HTML, no
 control characters), through the real workflow steps and agents (offline model)."""
 

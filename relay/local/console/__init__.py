@@ -1,4 +1,4 @@
-"""The local console (issue 13): a web UI over the local runtime, in the Step Functions console's terms.
+"""The local console: a web UI over the local runtime, in the Step Functions console's terms.
 
 - :func:`console_app` builds the Starlette app for a started :class:`relay.local.runtime.LocalRelay`
   (mount it, or serve it);
