@@ -78,9 +78,13 @@ SUMMARY_RELEVANCE = 0.3
 #: Key insights: at most one per answered question, up to this many.
 INSIGHTS = 3
 #: Risks quoted.
-RISKS = 2
-#: Sentences per question under Findings.
-FINDING_SENTENCES = 4
+RISKS = 1
+#: Most sentences per question under Findings.
+FINDING_SENTENCES = 6
+#: A report's body-sentence budget (:func:`report_budget`): a reader takes in about 20
+#: sentences for three questions.
+REPORT_BASE_SENTENCES = 5
+REPORT_SENTENCES_PER_QUESTION = 5
 #: Share of a sentence's content words another source must hold to corroborate it.
 CORROBORATION = 0.6
 
@@ -133,8 +137,7 @@ def _plan(topic: str, answers: list[Answer], feedback: str | None) -> dict[str, 
     """Which sentence goes where, so that each is said once: the executive summary (the
     best for the topic, and the feedback when given), then one key insight per answered
     question (the best it has left, preferring one a second source corroborates), then
-    the risks, then each question's findings. The writer renders the findings part;
-    the analyst the rest."""
+    the risks. The writer's findings then take what is left (:func:`_findings`)."""
     pool = _candidates(answers)
     said: list[str] = []
     query = f"{topic} {feedback}" if feedback else topic
@@ -157,13 +160,7 @@ def _plan(topic: str, answers: list[Answer], feedback: str | None) -> dict[str, 
     risk_idx = pick(risky, score(risky, f"{topic} limit failure error timeout cost"), RISKS, exclude=said, per_source=1)
     risks = [risky[i] for i in risk_idx]
     said += [c.text for c in risks]
-    plan: dict[str, list[Candidate]] = {"summary": summary, "insights": insights, "risks": risks}
-    for a in answers:
-        own = [c for c in pool if c.of(a.question_id)]
-        chosen = pick(own, score(own, a.question), FINDING_SENTENCES, exclude=said, per_source=FINDING_SENTENCES)
-        plan[a.question_id] = [own[i] for i in chosen]
-        said += [own[i].text for i in chosen]
-    return plan
+    return {"summary": summary, "insights": insights, "risks": risks}
 
 
 def compose_analyst(prompt: str) -> str:
@@ -222,6 +219,35 @@ def _analysis_sections(analysis: str) -> tuple[str, list[str]]:
     return (summary.group(1).strip() if summary else ""), lines
 
 
+def report_budget(questions: int) -> int:
+    """Most body sentences a report has: :data:`REPORT_BASE_SENTENCES` plus
+    :data:`REPORT_SENTENCES_PER_QUESTION` per planned question (20 for 3 questions)."""
+    return REPORT_BASE_SENTENCES + REPORT_SENTENCES_PER_QUESTION * questions
+
+
+def _findings(answers: list[Answer], pool: list[Candidate], stated: list[str], budget: int) -> dict[str, list[Candidate]]:
+    """Each answered question's findings: its best sentences not stated yet, taken one
+    question at a time in turn (so each gets its share) until ``budget`` sentences are
+    taken or none is left; at most :data:`FINDING_SENTENCES` per question."""
+    said = list(stated)
+    own = {a.question_id: [c for c in pool if c.of(a.question_id)] for a in answers if not a.failed}
+    scores = {qid: score(cands, next(a.question for a in answers if a.question_id == qid)) for qid, cands in own.items()}
+    chosen: dict[str, list[Candidate]] = {qid: [] for qid in own}
+    progress = True
+    while budget > 0 and progress:
+        progress = False
+        for qid, cands in own.items():
+            if budget <= 0 or len(chosen[qid]) >= FINDING_SENTENCES:
+                continue
+            best = pick(cands, scores[qid], 1, exclude=said, per_source=1)
+            if best:
+                chosen[qid].append(cands[best[0]])
+                said.append(cands[best[0]].text)
+                budget -= 1
+                progress = True
+    return chosen
+
+
 def compose_writer(prompt: str) -> str:
     """The report: title, the approved analysis's executive summary, findings per question
     (each question's best sentences that the analysis does not already state, citations in
@@ -232,25 +258,22 @@ def compose_writer(prompt: str) -> str:
     approval = read_tag(prompt, "approval_feedback")
     answers, sources = research_from(prompt)
     summary, rest = _analysis_sections(analysis)
-    stated = [b.text for b in body_sentences(analysis)]
+    stated = [b.text for b in body_sentences(analysis)]  # the summary's sentences included
     pool = _candidates(answers)
     if not summary:  # an analysis written by another model: choose the summary here
         idx = pick(pool, score(pool, topic), SUMMARY_SENTENCES, exclude=stated, per_source=1)
         summary = " ".join(pool[i].cited() for i in idx)
         stated += [pool[i].text for i in idx]
-    else:
-        stated += [b.text for b in body_sentences(summary)]
     out = [f"# {topic}", "", OFFLINE_NOTICE, "", "## Executive summary", "", summary or "The research holds no complete sentences."]
     out += ["", "## Findings", ""]
+    findings = _findings(answers, pool, stated, report_budget(len(answers)) - len(stated))
     for answer in answers:
         out += [f"### {answer.question}", ""]
         if answer.failed:
             out += ["_No answer: this research branch failed._", ""]
             continue
-        own = [c for c in pool if c.of(answer.question_id)]
-        chosen = pick(own, score(own, answer.question), FINDING_SENTENCES, exclude=stated, per_source=FINDING_SENTENCES)
-        stated += [own[i].text for i in chosen]
-        out += (_bullets([own[i] for i in chosen]) or ["_What the research found for this question is stated above._"]) + [""]
+        chosen = findings.get(answer.question_id, [])
+        out += (_bullets(chosen) or ["_What the research found for this question is stated above._"]) + [""]
     out += ["## Analysis", ""] + rest
     if approval:
         out += ["", "## Approval notes", ""] + ["> " + line for line in approval.splitlines()]
