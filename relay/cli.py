@@ -320,8 +320,7 @@ def _run(
     runs_dir: Annotated[Path, _option("--runs-dir", "where run folders go (default ./runs)", _folder_path, "DIR")] = Path("runs"),
     port: Annotated[int, _option("--port", "local API port for approval links (default: any free port)", _port, "PORT")] = 0,
     verbose: Annotated[bool, _flag("--verbose", "show handler logs")] = False,
-    console: Annotated[bool, _flag("--console", "serve the web console during and after the run, until Ctrl-C")] = False,
-    console_port: Annotated[int, _option("--console-port", "the console's port on 127.0.0.1 (default: any free port)", _port, "PORT")] = 0,
+    console: Annotated[bool, _flag("--console", "serve the web console (on the --port, under /console/) during and after the run, until Ctrl-C")] = False,
 ) -> int:
     _refuse_extras(ctx)
     from relay.run import RunOptions, run
@@ -338,7 +337,6 @@ def _run(
             api_port=port,
             verbose=verbose,
             console=console,
-            console_port=console_port,
         )
     )
 

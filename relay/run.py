@@ -54,8 +54,6 @@ class RunOptions:
     verbose: bool = False
     #: Serve the web console while the run goes and after it ends, until Ctrl-C.
     console: bool = False
-    #: The console's port on 127.0.0.1 (0 = any free port).
-    console_port: int = 0
 
 
 #: The ``relay run``/``relay start`` option that sets each workflow input field (errors name
@@ -176,8 +174,6 @@ def validate(options: RunOptions) -> WorkflowRequest:
         raise InputError(describe_options(exc)) from None
     check_folder_option(Path(options.runs_dir), "--runs-dir")
     check_port(options.api_port)
-    if options.console:
-        check_port(options.console_port, "--console-port")
     return request
 
 
@@ -477,7 +473,7 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
             if options.console:
                 from relay.local.console import serve_console
 
-                console = serve_console(relay, options.console_port)
+                console = serve_console(relay)
                 progress.note(f"console: {console.url}executions/{name} (Step Functions API: --endpoint-url {console.sfn_endpoint})")
             arn = relay.start_execution(request.model_dump(mode="json", exclude_none=True), name)
             code = _drive(relay, arn, run_dir, options.auto_approve, progress, out)

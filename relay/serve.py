@@ -14,14 +14,15 @@ when the process died is ABORTED ("local runtime stopped at …") and resumes wi
 ``relay redrive ID``.
 
 One server per folder (:mod:`relay.local.lock`): it holds ``DIR/serve.lock`` and
-publishes ``DIR/serve.json`` (``{"api_url", "pid"}``) so ``relay start`` and friends
+publishes ``DIR/serve.json`` (``{"api_url", "console_url", "pid"}``) so ``relay start`` and friends
 find it without configuration; a second server on a held folder is refused, a stale
 ``serve.json`` left by a killed server is replaced. Finished reports are also copied
 to ``DIR/reports/{workflow_id}.md``.
 
-The web console (:mod:`relay.local.console`) is served beside the API on
-``127.0.0.1:CONSOLE_PORT`` (any free port unless given), and its URL printed; it also
-answers the Step Functions API at ``/sfn``.
+The web console (:mod:`relay.local.console`) is served by the same server, under
+``/console/`` (one address: ``http://127.0.0.1:PORT/console/``, the same at every start
+on the same port), and its URL printed; it also answers the Step Functions API at
+``/console/sfn``.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ class ServeOptions:
     corpus: str | None = None
     retry_time_scale: float = 1.0
     verbose: bool = False
-    #: The web console's port on 127.0.0.1 (0 = any free port); ``None`` = no console.
-    console_port: int | None = 0
+    #: Serve the web console under ``/console/`` of the API's port.
+    console: bool = True
 
 
 def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
@@ -143,8 +144,6 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
 
     try:
         check_port(options.port)
-        if options.console_port is not None:
-            check_port(options.console_port, "--console-port")
         check_folder_option(Path(options.data_dir), "--data-dir")
         if not (math.isfinite(options.retry_time_scale) and options.retry_time_scale > 0):
             raise InputError(f"--retry-time-scale: {options.retry_time_scale} must be a number above 0")
@@ -187,21 +186,23 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
             ) as relay,
             contextlib.ExitStack() as stack,  # the console, stopped before the runtime
         ):
-            lock.publish(relay.api_url)
             reports = data_dir / "reports"
             restored = relay.restored
             out.write(
                 f"relay: serving {relay.api_url}\n"
                 f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
             )
-            if options.console_port is not None:
+            console_url = None
+            if options.console:
                 from relay.local.console import serve_console
 
-                console = serve_console(relay, options.console_port)
+                console = serve_console(relay)
                 stack.callback(console.stop)
+                console_url = console.url
                 out.write(
                     f"relay: console {console.url} (Step Functions API: --endpoint-url {console.sfn_endpoint})\n"
                 )
+            lock.publish(relay.api_url, console_url)
             if lock.replaced:
                 out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
             if restored.executions:

@@ -265,7 +265,7 @@ def list_workflows(
 def describe_workflow(workflow_id: WorkflowIdPath) -> Response[api_models.WorkflowStatus]:
     settings = _settings()
     logger.set_correlation_id(workflow_id)
-    store = artifact_store(settings.artifact_bucket)
+    store = artifact_store(settings.artifact_bucket, settings.artifact_base_url)
     status = workflows_api.describe_workflow(
         executions_for(settings.state_machine_arn),
         workflow_records(settings.table_name),

@@ -25,7 +25,7 @@ def handler(event: FinalizeEvent, context: LambdaContext) -> dict[str, Any]:
     settings = load(ApprovalSettings)
     result = steps.finalize(
         event,
-        artifact_store(settings.artifact_bucket),
+        artifact_store(settings.artifact_bucket, settings.artifact_base_url),
         workflow_records(settings.table_name),
         notifier_for(settings),
         settings.default_approver,

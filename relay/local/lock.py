@@ -79,9 +79,11 @@ class ServerLock:
         self._handle = handle
         self.replaced = published(self.data_dir)
 
-    def publish(self, api_url: str) -> None:
-        """Write ``serve.json`` for the client commands."""
-        write_atomic(self.data_dir / SERVE_FILE, json.dumps({"api_url": api_url, "pid": os.getpid()}).encode())
+    def publish(self, api_url: str, console_url: str | None = None) -> None:
+        """Write ``serve.json`` for the client commands: ``{"api_url", "console_url", "pid"}``
+        (``console_url`` is null when the server serves no console)."""
+        info = {"api_url": api_url, "console_url": console_url, "pid": os.getpid()}
+        write_atomic(self.data_dir / SERVE_FILE, json.dumps(info).encode())
 
     def release(self) -> None:
         if self._handle is None:

@@ -5,19 +5,27 @@
 1. moto's in-memory AWS (``mock_aws`` with ``execute_state_machine``) plus the
    patches to moto in :mod:`relay.local.moto_patches`;
 2. the artifact bucket and the workflow table (same keys and index as the stack);
-3. real loopback HTTP servers: the Lambda Invoke API running ``functions/``, the
-   AgentCore data-plane gateway, the researcher agent app (``BedrockAgentCoreApp``
-   under uvicorn) and the REST API (approval pages, and ``/workflows`` when served);
+3. real loopback HTTP servers (:mod:`relay.local.servers`): the Lambda Invoke API
+   running ``functions/`` and the AgentCore data-plane gateway;
 4. the state machine from ``statemachines/research_report.asl.json`` with the
    ``${…}`` substitutions filled with local ARNs — nothing else in it changes;
 5. the EventBridge rules of :func:`relay_core.contracts.status_change_rules`: every
    *Step Functions Execution Status Change* event they match is delivered, in
    order, to the record-failure function through the local Lambda endpoint, as
    EventBridge delivers it to the deployed function;
-6. the durable store (:mod:`relay.local.durable`): every object, record and execution
-   kept in ``{data_dir}/state/`` is put back (executions that were running when their
-   process died become ABORTED, redrivable), and every change from then on is written
-   through to it.
+6. the durable store (:mod:`relay.local.durable`), written through from then on;
+7. the REST API (approval pages, and ``/workflows`` when served), with the report
+   links' ``/artifacts/{key}`` beside it (the local stand-in for S3 presigned URLs:
+   ``RELAY_ARTIFACT_BASE_URL`` points there); the console, when served, is attached
+   to the same server under ``/console/`` (:mod:`relay.local.console.server`);
+8. the researcher agent app (``BedrockAgentCoreApp`` under uvicorn), registered with
+   the gateway;
+9. then what the durable store keeps in ``{data_dir}/state/`` is put back (executions
+   that were running when their process died become ABORTED, redrivable).
+
+Every server binds 127.0.0.1 and answers only its own names (``127.0.0.1``,
+``localhost``, ``[::1]`` with its port, or the API's ``public_url``): a request with
+another ``Host`` is refused (421), so no web page can reach them by DNS rebinding.
 
 Only service-specific endpoint variables are set (``AWS_ENDPOINT_URL_LAMBDA``,
 ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``), never the global ``AWS_ENDPOINT_URL``;
@@ -49,6 +57,8 @@ STATE_MACHINE_NAME = "relay-research-report"
 REGION = "us-east-1"
 BUCKET = "relay-artifacts-local"
 TABLE = "relay-workflows-local"
+#: Where the local API serves artifacts: the links S3 presigned URLs would be when deployed.
+ARTIFACTS_PATH = "/artifacts"
 
 #: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it (the
 #: table the stack deploys from: :data:`relay_core.contracts.TASK_FUNCTIONS`).
@@ -171,18 +181,20 @@ def _free_port() -> int:
 
 
 class _AgentApp:
-    """An ASGI agent app (the researcher's ``BedrockAgentCoreApp``) under uvicorn on loopback.
+    """An ASGI agent app (the researcher's ``BedrockAgentCoreApp``) under uvicorn on loopback,
+    answering only its own names (:class:`relay.local.servers.TrustedHosts`).
 
-    It runs under the local servers' uvicorn server (:class:`relay.local.servers._Uvicorn`),
+    It runs under the local servers' uvicorn server (:class:`relay.local.servers.protocol._Uvicorn`),
     which wakes its loop when asked to stop instead of noticing at its next 0.1 s tick.
     """
 
     def __init__(self, app: Any):
         import uvicorn
 
-        from relay.local.servers import _Uvicorn
+        from relay.local.servers import TrustedHosts, _Uvicorn
 
         self.port = _free_port()
+        app = TrustedHosts(self.port).guard(app)  # the gateway calls it as 127.0.0.1:PORT
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", backlog=1024, lifespan="off")
         self.server = _Uvicorn(config)
         self.thread = threading.Thread(target=self.server.run, name="researcher-app", daemon=True)
@@ -250,6 +262,9 @@ class LocalRelay:
         mock_config: a Step Functions Local MockConfigFile for ``arn#TestCase`` runs.
         log_level: Powertools log level for the handlers (``WARNING`` keeps the CLI quiet).
         serve_workflows_api: also route ``/workflows`` to ``functions/api`` when it exists.
+        public_url: the address users reach the API at when it is not
+            ``http://127.0.0.1:PORT`` (a reverse proxy or tunnel in front of it): links
+            point there and the API answers that ``Host`` too.
 
     Use as a context manager; :meth:`close` stops every server and the mock.
     """
@@ -263,6 +278,7 @@ class LocalRelay:
         mock_config: str | os.PathLike[str] | None = None,
         log_level: str = "WARNING",
         serve_workflows_api: bool = True,
+        public_url: str | None = None,
     ):
         self.data_dir = Path(data_dir)
         self.corpus = corpus
@@ -271,6 +287,7 @@ class LocalRelay:
         self.mock_config = Path(mock_config) if mock_config else None
         self.log_level = log_level
         self.serve_workflows_api = serve_workflows_api
+        self.public_url = public_url
         self._mock: Any = None
         self._stack: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
@@ -310,14 +327,28 @@ class LocalRelay:
         self.close()
 
     def start(self) -> None:
-        from moto import mock_aws
-        from moto.core import DEFAULT_ACCOUNT_ID
-
-        from relay.local import moto_patches
-        from relay.local.servers import AgentCoreGateway, ApiServer, LambdaServer, isolate_powertools
-
+        """Start everything, step by step (each a method below, in the order of the module
+        docstring); :meth:`close` stops what was started, whichever step failed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.account_id = DEFAULT_ACCOUNT_ID
+        self._set_process_environment()
+        self._quiet_loggers()
+        warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
+        warm_up.start()
+        self._start_engine()
+        self._create_stores()
+        self._start_service_endpoints()
+        self._create_state_machine()
+        self._start_event_delivery()
+        self._open_durable_store()
+        self._start_api()
+        self._start_researcher()
+        self._inject_faults_from_environment()
+        warm_up.join()  # before any execution: the agents' caches are filled by one thread only
+        self.restored = self.store.restore(self.s3, self.dynamodb)
+
+    # ----- the steps of start() ------------------------------------------------------------
+    def _set_process_environment(self) -> None:
+        """Fake credentials, the Region, Powertools' settings, the MockConfigFile and the corpus."""
         self._setenv(
             AWS_ACCESS_KEY_ID="testing",
             AWS_SECRET_ACCESS_KEY="testing",
@@ -334,8 +365,7 @@ class LocalRelay:
         if self.corpus:
             self._setenv(RELAY_CORPUS=str(self.corpus))
 
-        import logging
-
+    def _quiet_loggers(self) -> None:
         from relay_core.observability import logger as relay_logger
 
         relay_logger.setLevel(self.log_level)  # it may exist already (a corpus check imported it)
@@ -346,8 +376,16 @@ class LocalRelay:
         # the history already records them (see Progress in relay/run.py).
         if self.log_level != "DEBUG":
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
-        warm_up.start()
+
+    def _start_engine(self) -> None:
+        """moto's in-memory AWS with its Step Functions interpreter, patched (:mod:`relay.local.moto_patches`)."""
+        from moto import mock_aws
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from relay.local import moto_patches
+        from relay.local.servers import isolate_powertools
+
+        self.account_id = DEFAULT_ACCOUNT_ID
         defer_moto_batch()
         moto_patches.install()
         isolate_powertools()
@@ -355,6 +393,8 @@ class LocalRelay:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
 
+    def _create_stores(self) -> None:
+        """The clients the runtime uses, the artifact bucket and the workflow table."""
         import boto3
 
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -362,29 +402,34 @@ class LocalRelay:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         create_stores(self.s3, self.dynamodb)
 
+    def _start_service_endpoints(self) -> None:
+        """The Lambda Invoke API and the AgentCore gateway on loopback, and the environment
+        the handlers read (endpoints, stores, the API's address for links, the outbox)."""
+        from relay.local.servers import AgentCoreGateway, LambdaServer
+
         self.lambdas = LambdaServer(self.account_id, REGION).start()
         self._stack.append(self.lambdas)
         self.gateway = AgentCoreGateway().start()
         self._stack.append(self.gateway)
         self.researcher_arn = f"arn:aws:bedrock-agentcore:{REGION}:{self.account_id}:runtime/relay_researcher-local"
-
-        api_routes: list[tuple[str, Any]] = []
-        functions = ROOT / "functions"
-        api_port = self.api_port or _free_port()
-        self.api_url = f"http://127.0.0.1:{api_port}"
+        self._api_port = self.api_port or _free_port()
+        self.api_url = f"http://127.0.0.1:{self._api_port}"
+        links_to = (self.public_url or self.api_url).rstrip("/")
         self._setenv(
             AWS_ENDPOINT_URL_LAMBDA=self.lambdas.url,
             AWS_ENDPOINT_URL_BEDROCK_AGENTCORE=self.gateway.url,
             RELAY_ARTIFACT_BUCKET=BUCKET,
             RELAY_TABLE_NAME=TABLE,
-            RELAY_API_BASE_URL=self.api_url,
+            RELAY_API_BASE_URL=links_to,
+            RELAY_ARTIFACT_BASE_URL=links_to + ARTIFACTS_PATH,
             RELAY_SIGNING_SECRET_FILE=str(self.data_dir / "signing.key"),
             RELAY_OUTBOX_DIR=str(self.outbox),
             RELAY_MAIL_FROM="relay@localhost",
             RELAY_APPROVER_EMAIL="approver@localhost",
         )
-        api_routes.append(("/approvals/", functions / "approvals"))
 
+    def _create_state_machine(self) -> None:
+        """The deployed definition with its ``${…}`` substitutions filled with local ARNs."""
         definition = substitute(
             ASL_PATH.read_text(),
             {key: self.lambdas.arn(name) for key, name in FUNCTION_SUBSTITUTIONS.items()}
@@ -397,28 +442,39 @@ class LocalRelay:
             type="STANDARD",
         )["stateMachineArn"]
         self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
-        self._start_event_delivery(moto_patches)
+
+    def _open_durable_store(self) -> None:
+        """The data folder's store, written through from now on (restored at the end of start)."""
+        from relay.local import moto_patches
         from relay.local.durable import DurableStore
 
         self.store = DurableStore(self.data_dir, BUCKET, TABLE, self.state_machine_arn)
         moto_patches.add_persistence(self.store)
         moto_patches.add_persistence(self._notifier)
-        if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
-            api_routes.append(("/workflows", functions / "api"))
-        self.api = ApiServer(api_routes, port=api_port).start()
-        self._stack.append(self.api)
 
+    def _start_api(self) -> None:
+        """The REST API (``/approvals/``, and ``/workflows`` when served) and the report
+        links' ``/artifacts/`` on the API's port."""
+        from relay.local.servers import ApiServer, artifact_app
+
+        functions = ROOT / "functions"
+        routes: list[tuple[str, Any]] = [("/approvals/", functions / "approvals")]
+        if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
+            routes.append(("/workflows", functions / "api"))
+        public = [self.public_url] if self.public_url else []
+        self.api = ApiServer(routes, port=self._api_port, public_urls=public)
+        self.api.attach(ARTIFACTS_PATH, artifact_app(self.s3, BUCKET))
+        self._stack.append(self.api.start())
+
+    def _start_researcher(self) -> None:
+        """The researcher agent app on loopback, registered with the AgentCore gateway."""
         from relay_agents.agentcore_app import app as researcher_app
 
         researcher_app.logger.setLevel(self.log_level)  # BedrockAgentCoreApp logs every call at INFO
-
         self.researcher = _AgentApp(researcher_app)
         self.researcher.start()
         self._stack.append(self.researcher)
         self.gateway.register(self.researcher_arn, self.researcher.url)
-        self._inject_faults_from_environment()
-        warm_up.join()  # before any execution: the agents' caches are filled by one thread only
-        self.restored = self.store.restore(self.s3, self.dynamodb)
 
     def _inject_faults_from_environment(self) -> None:
         """``RELAY_LOCAL_FAULTS``: a JSON list of :class:`relay.local.servers.Fault` fields plus
@@ -441,9 +497,13 @@ class LocalRelay:
             _log.debug("warm-up failed: %s", exc)
 
     # ----- EventBridge, locally --------------------------------------------------------
-    def _start_event_delivery(self, moto_patches: Any) -> None:
+    def _start_event_delivery(self) -> None:
+        """The EventBridge rules, locally: matching status-change events are delivered in
+        order to the record-failure function through the Lambda endpoint."""
         import boto3
         from relay_core.contracts import STATUS_CHANGE_FUNCTION, matches, status_change_rules
+
+        from relay.local import moto_patches
 
         rules = list(status_change_rules(self.state_machine_arn).values())
         self._lambda = boto3.client("lambda", region_name=REGION)

@@ -125,7 +125,7 @@ def test_run_with_console_serves_the_finished_run_until_ctrl_c(corpus, tmp_path)
         while url is None and time.time() < deadline:
             line = process.stdout.readline()
             lines.append(line)
-            match = re.search(r"the console keeps serving at (http://127\.0\.0\.1:\d+/)", line)
+            match = re.search(r"the console keeps serving at (http://127\.0\.0\.1:\d+/console/)", line)
             url = match.group(1) if match else None
         assert url, "".join(lines)
         # When the run has finished, Then the process still serves the console, and its list shows the run SUCCEEDED

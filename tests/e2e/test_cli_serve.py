@@ -106,6 +106,13 @@ def test_a_workflow_started_on_relay_serve_is_approved_once_through_its_link(ser
     assert done["quality"]["assessment"].endswith(f"/workflows/{workflow_id}/report.quality.json")
     report = served["data_dir"] / "reports" / f"{workflow_id}.md"
     assert eventually(report.is_file, what="the report file") and "callbacks.md" in report.read_text()
+    # And the report link is a loopback URL on the same server that answers the report's Markdown
+    import urllib.request
+
+    assert done["report"]["url"] == f"{served['url']}/artifacts/workflows/{workflow_id}/report.md"
+    with urllib.request.urlopen(done["report"]["url"], timeout=30) as answer:
+        assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/markdown")
+        assert answer.read().decode("utf-8") == report.read_text()
     code, listed, _ = relay(served, "list", "--status", "COMPLETED")
     assert code == 0 and workflow_id in [i["workflow_id"] for i in listed["items"]]
 

@@ -39,10 +39,10 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
 class Server:
     """A `relay serve` process on a data folder."""
 
-    def __init__(self, data_dir: Path, corpus: Path, **env: str):
+    def __init__(self, data_dir: Path, corpus: Path, port: int = 0, **env: str):
         self.data_dir = data_dir
         self.process = subprocess.Popen(
-            [RELAY, "serve", "--port", "0", "--data-dir", str(data_dir), "--corpus", str(corpus), "--retry-time-scale", "0.01"],
+            [RELAY, "serve", "--port", str(port), "--data-dir", str(data_dir), "--corpus", str(corpus), "--retry-time-scale", "0.01"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(data_dir, **env),
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -165,14 +165,33 @@ def test_kill_9_mid_research_and_mid_approval_loses_nothing_and_redrive_finishes
     assert second.stop(signal.SIGINT) == 0
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_sigterm_then_restart_keeps_the_waiting_workflow_redrivable(tmp_path, corpus):
-    data = tmp_path / "data"
-    first = Server(data, corpus)
+    import urllib.request
+
+    data, port = tmp_path / "data", _free_port()
+    first = Server(data, corpus, port=port)
+    # (one address: serve.json records the API and the console, both on the server's port)
+    addresses = {"api_url": f"http://127.0.0.1:{port}", "console_url": f"http://127.0.0.1:{port}/console/"}
+    published = json.loads((data / "serve.json").read_text())
+    assert {k: published[k] for k in addresses} == addresses
+    assert f"relay: console {addresses['console_url']} " in "".join(first.lines)
+    with urllib.request.urlopen(addresses["console_url"] + "executions", timeout=30) as answer:
+        assert answer.status == 200 and "Executions" in answer.read().decode("utf-8")
     workflow_id = first.start("Task token callbacks after SIGTERM")
     first.pending(workflow_id)
     assert first.stop(signal.SIGTERM) == 0
     assert not (data / "serve.json").exists()
-    second = Server(data, corpus)
+    second = Server(data, corpus, port=port)
+    published = json.loads((data / "serve.json").read_text())
+    assert {k: published[k] for k in addresses} == addresses  # the same two addresses after the restart
     assert f"relay: {workflow_id} was running when the last server stopped: ABORTED" in "".join(second.lines)
     second.wait_for(workflow_id, "recorded as stopped", lambda s: s["record_status"] == "FAILED")
     code, _, err = second.cli("redrive", workflow_id)

@@ -473,7 +473,8 @@ def served(world) -> Any:
     from relay.local.servers import ApiServer
 
     functions = Path(__file__).resolve().parents[2] / "functions"
-    server = ApiServer([("/workflows", functions / "api"), ("/approvals", functions / "approvals")]).start()
+    routes = [("/workflows", functions / "api"), ("/approvals", functions / "approvals")]
+    server = ApiServer(routes, public_urls=["http://127.0.0.1"]).start()  # the raw requests say Host: 127.0.0.1
     server.body_timeout_seconds = 5.0  # a client that stalls is answered 408 (never generated here)
     yield server
     server.stop()

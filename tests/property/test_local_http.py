@@ -27,7 +27,7 @@ class Echo(_LocalHttp):
 
 @pytest.fixture(scope="module")
 def echo() -> Any:
-    server = Echo().start()
+    server = Echo(public_urls=["http://x"]).start()  # the raw requests below say Host: x
     server.max_body_bytes = 1000
     server.body_timeout_seconds = 0.5
     yield server
@@ -142,7 +142,8 @@ def test_a_header_line_too_long_is_answered_in_json(echo):
 
 @pytest.fixture(scope="module")
 def api_server() -> Any:
-    server = ApiServer([("/workflows", ROOT / "functions" / "api"), ("/approvals", ROOT / "functions" / "approvals")]).start()
+    routes = [("/workflows", ROOT / "functions" / "api"), ("/approvals", ROOT / "functions" / "approvals")]
+    server = ApiServer(routes, public_urls=["http://x"]).start()  # the raw requests below say Host: x
     yield server
     server.stop()
 

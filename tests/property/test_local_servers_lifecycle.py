@@ -22,7 +22,7 @@ class Gate(_LocalHttp):
     """``/slow`` waits until the test opens the gate; everything else answers at once."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(public_urls=["http://x"])  # the raw requests below say Host: x
         self.entered = threading.Event()
         self.gate = threading.Event()
 

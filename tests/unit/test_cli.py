@@ -32,10 +32,10 @@ def test_console_options_reach_the_run(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(relay.run, "run", lambda options: seen.append(options) or 0)
     # When the command line is parsed
-    code = main(["run", "Task tokens", "--console", "--console-port", "0", "--runs-dir", str(tmp_path / "runs")])
-    # Then the run is asked to serve the console on any free port
+    code = main(["run", "Task tokens", "--console", "--runs-dir", str(tmp_path / "runs")])
+    # Then the run is asked to serve the console (on its API port, under /console/)
     assert code == 0
-    assert [(o.console, o.console_port, o.topic) for o in seen] == [(True, 0, "Task tokens")]
+    assert [(o.console, o.topic) for o in seen] == [(True, "Task tokens")]
     # and without the flag it is not
     main(["run", "Task tokens", "--runs-dir", str(tmp_path / "runs")])
     assert seen[-1].console is False

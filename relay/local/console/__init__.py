@@ -2,7 +2,8 @@
 
 - :func:`console_app` builds the Starlette app for a started :class:`relay.local.runtime.LocalRelay`
   (mount it, or serve it);
-- :func:`serve_console` serves it with uvicorn on ``127.0.0.1`` in a background thread.
+- :func:`serve_console` serves it under ``/console/`` of the runtime's own API server
+  (one address for the API and the console).
 
 See :mod:`relay.local.console.app` for the pages and their safety rules.
 """

@@ -22,9 +22,10 @@ Safety: every page and answer comes from redacted history events and from
 :func:`relay_core.workflows_api.describe_workflow`, which hold no task token. Start,
 Stop and Redrive are forms carrying a CSRF token (HMAC-SHA256 of the session cookie,
 ``SameSite=Strict``, under a secret made at start) and are refused (403) without it, or
-when ``Sec-Fetch-Site`` or ``Origin`` say the request came from another site. Only
-``127.0.0.1``/``localhost`` ``Host`` headers are answered (no DNS rebinding). Pages send
-a Content-Security-Policy allowing scripts and styles from the console only.
+when ``Sec-Fetch-Site`` or ``Origin`` say the request came from another site. The server
+the console is attached to answers only its own ``Host`` names (no DNS rebinding:
+:class:`relay.local.servers.TrustedHosts`). Pages send a Content-Security-Policy allowing
+scripts and styles from the console only.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from relay_core import api_models, workflows_api
-from relay_core.contracts import ExecutionStatus
+from relay_core.contracts import REDRIVABLE_STATUSES, ExecutionStatus
 from relay_core.cost import execution_cost
 from relay_core.errors import (
     ExecutionExists,
@@ -55,7 +56,6 @@ from relay_core.errors import (
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -79,8 +79,6 @@ PAGE_SIZE = 20
 STATUSES: tuple[str, ...] = tuple(status.value for status in ExecutionStatus)
 SESSION_COOKIE = "relay_console_session"
 CSRF_FIELD = "csrf_token"
-#: Host headers answered (the console binds 127.0.0.1 only).
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 #: The start page's input, as the README shows it ("The local console").
 EXAMPLE_INPUT: dict[str, Any] = {
     "topic": "How do AWS Step Functions task tokens work?",
@@ -283,8 +281,6 @@ class Console:
         workflow: dict[str, Any] | None = None
         with contextlib.suppress(WorkflowNotFound):
             workflow = workflows_api.describe_workflow(self.executions, self.records, name).model_dump(mode="json")
-        if workflow and workflow.get("report"):
-            workflow["report"].pop("url", None)  # a presigned URL into the in-process S3: not reachable from a browser
         artifacts = []
         for key, data in sorted(self.relay.artifacts(name).items()):
             digest = hashlib.sha256(data).hexdigest()
@@ -307,7 +303,7 @@ class Console:
                 "input": described.get("input"),
                 "output": described.get("output"),
                 "can_stop": status == "RUNNING",
-                "can_redrive": status in {"FAILED", "TIMED_OUT", "ABORTED"},
+                "can_redrive": status in REDRIVABLE_STATUSES,
             },
             "statuses": node_statuses(history, self.paths, iterations),
             "states": {n: [e.to_json() for e in entries] for n, entries in history.entries.items()},
@@ -391,7 +387,7 @@ def _session(request: Request) -> tuple[str, bool]:
 
 def console_app(relay: Any) -> Starlette:
     """The console for a started :class:`relay.local.runtime.LocalRelay`, as a Starlette app
-    to serve (:func:`relay.local.console.server.serve_console`) or mount. Its
+    to attach to a server that checks ``Host`` (:func:`relay.local.console.server.serve_console`). Its
     ``state.console`` is the :class:`Console`; call ``app.state.console.close()`` when it
     stops serving."""
     console = Console(relay)
@@ -404,7 +400,8 @@ def console_app(relay: Any) -> Starlette:
             status_code=status_code,
         )
         if new:
-            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
+            path = request.scope.get("root_path") or "/"  # the console's own paths only
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path=path)
         return response
 
     def error_page(request: Request, exc: Exception) -> Response:
@@ -462,7 +459,10 @@ def console_app(relay: Any) -> Starlette:
             return error_page(request, exc)
         return page(
             request, "execution.html",
-            {"name": name, "status": described["status"], "graph": console.graph, "elk": ELK_FILE.is_file()},
+            {
+                "name": name, "status": described["status"], "graph": console.graph, "elk": ELK_FILE.is_file(),
+                "redrivable": sorted(REDRIVABLE_STATUSES),
+            },
         )
 
     async def execution_view(request: Request) -> Response:
@@ -554,7 +554,7 @@ def console_app(relay: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS), Middleware(_SecurityHeaders)],
+        middleware=[Middleware(_SecurityHeaders)],
     )
     app.state.console = console
     return app

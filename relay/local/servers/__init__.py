@@ -10,11 +10,14 @@ emulated service on one HTTP layer:
 - :mod:`~relay.local.servers.api_gateway`: :class:`ApiServer`, the REST API as API
   Gateway's proxy integration;
 - :mod:`~relay.local.servers.environments`: Lambda execution environments;
+- :mod:`~relay.local.servers.artifacts`: :func:`artifact_app`, the local stand-in for
+  S3 presigned GET URLs (the report link of ``GET /workflows/{id}``);
 - :mod:`~relay.local.servers.faults`: :class:`Fault`, scripted failures.
 """
 
 from relay.local.servers.agentcore import AgentCoreGateway
 from relay.local.servers.api_gateway import ApiServer, proxy_event
+from relay.local.servers.artifacts import artifact_app
 from relay.local.servers.environments import (
     FUNCTIONS_DIR,
     Environments,
@@ -23,7 +26,7 @@ from relay.local.servers.environments import (
     load_handler,
 )
 from relay.local.servers.faults import Fault
-from relay.local.servers.http_server import BACKLOG, CONCURRENCY, MAX_BODY_BYTES, _LocalHttp
+from relay.local.servers.http_server import BACKLOG, CONCURRENCY, MAX_BODY_BYTES, TrustedHosts, _LocalHttp
 from relay.local.servers.lambda_api import LambdaServer
 from relay.local.servers.protocol import MAX_HEAD_BYTES, _Uvicorn
 
@@ -39,8 +42,10 @@ __all__ = [
     "FakeLambdaContext",
     "Fault",
     "LambdaServer",
+    "TrustedHosts",
     "_LocalHttp",
     "_Uvicorn",
+    "artifact_app",
     "isolate_powertools",
     "load_handler",
     "proxy_event",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -69,12 +70,15 @@ class ApiServer(_LocalHttp):
         routes: ``[(path_prefix, function folder)]``; the first prefix that matches wins.
             Each function runs in its own :class:`Environments` (one request at a time each).
         stage: the stage name put in ``requestContext``.
+        public_urls: addresses the API is also reached at (its ``Host`` is answered too).
     """
 
-    def __init__(self, routes: list[tuple[str, Path]], port: int = 0, stage: str = "local"):
+    def __init__(
+        self, routes: list[tuple[str, Path]], port: int = 0, stage: str = "local", public_urls: Iterable[str] = ()
+    ):
         self.routes = [(prefix, Environments(folder)) for prefix, folder in routes]
         self.stage = stage
-        super().__init__(port)
+        super().__init__(port, public_urls)
 
     def event(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         """The API Gateway proxy event for one request (no IAM identity: local callers)."""

@@ -7,6 +7,13 @@ not retry). Every accepted connection has ``TCP_NODELAY``, so an answer on a
 kept-alive connection never waits for the peer's delayed ACK (~40 ms per call
 otherwise, measured with ``bench/bench_engine.py``). The handlers are synchronous:
 each call runs in a worker thread, at most :data:`CONCURRENCY` at once per server.
+
+A server answers only its own names (:class:`TrustedHosts`): a request whose ``Host`` is
+not ``127.0.0.1``, ``localhost`` or ``[::1]`` with the server's port (or the host of a
+public URL it was given) is refused with 421 Misdirected Request before anything else
+reads it, so a web page that rebinds a DNS name to 127.0.0.1 (DNS rebinding) cannot use
+it. Other ASGI apps can be served under a path prefix of a server (:meth:`_LocalHttp.attach`):
+the local console is served that way beside the API.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import re
 import socket
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,7 +36,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay.local.servers.protocol import (
     _BODY_RECEIVED,
@@ -212,6 +220,65 @@ def _listening_socket(port: int) -> socket.socket:
     return sock
 
 
+#: The loopback names a local server answers to, with its port.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+#: The status of a request to a name that is not the server's (RFC 9110 §15.5.20).
+MISDIRECTED = 421
+
+
+class TrustedHosts:
+    """The ``Host`` header values a loopback server answers: each of :data:`LOOPBACK_NAMES`
+    with the server's port (and without it on port 80, where clients leave it out), and
+    the host of each public URL given (with and without its scheme's default port).
+    Names compare case-insensitively; a request with no ``Host``, or with two, is refused.
+
+    Args:
+        port: the server's port.
+        public_urls: addresses the server is also reached at (a reverse proxy, a tunnel),
+            e.g. ``https://relay.example.internal``.
+
+    Raises:
+        ValueError: a public URL without a host.
+    """
+
+    def __init__(self, port: int, public_urls: Iterable[str] = ()):
+        allowed = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+        if port == 80:
+            allowed.update(LOOPBACK_NAMES)
+        for url in public_urls:
+            parts = urlsplit(url)
+            if not parts.hostname:
+                raise ValueError(f"public URL {url!r}: no host")
+            host = parts.netloc.rpartition("@")[2].lower()
+            allowed.add(host)
+            default = {"http": 80, "https": 443}.get(parts.scheme)
+            if default is not None and parts.port is None:
+                allowed.add(f"{host}:{default}")
+            elif default is not None and parts.port == default:
+                allowed.add(host.rsplit(":", 1)[0])
+        self.allowed = frozenset(host.encode("latin-1") for host in allowed)
+
+    def admits(self, scope: Scope) -> bool:
+        """Whether the request's one ``Host`` header names this server."""
+        hosts = [value for name, value in scope["headers"] if name == b"host"]
+        return len(hosts) == 1 and hosts[0].lower() in self.allowed
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 421, naming the rule (the refused name is not echoed)."""
+        await _json_answer(MISDIRECTED, "Host: not a name of this server; use http://127.0.0.1:PORT")(scope, receive, send)
+
+    def guard(self, app: ASGIApp) -> ASGIApp:
+        """``app`` answering only the names this admits (every other request: 421)."""
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and not self.admits(scope):
+                await self.refuse(scope, receive, send)
+                return
+            await app(scope, receive, send)
+
+        return guarded
+
+
 class _LocalHttp:
     """A Starlette app under uvicorn on 127.0.0.1, in a daemon thread of its own.
 
@@ -236,6 +303,7 @@ class _LocalHttp:
     Args:
         port: the port on 127.0.0.1 (0 = any free port). It is bound at construction,
             so :attr:`port` is known before :meth:`start`; ``OSError`` if it is taken.
+        public_urls: addresses the server is also reached at (:class:`TrustedHosts`).
     """
 
     max_body_bytes = MAX_BODY_BYTES
@@ -243,15 +311,17 @@ class _LocalHttp:
     #: The JSON ``message`` of the 404 for a path no route serves.
     not_found_message = "Not Found"
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, public_urls: Iterable[str] = ()):
         self._socket = _listening_socket(port)
         self._port = int(self._socket.getsockname()[1])
+        self.trusted_hosts = TrustedHosts(self._port, public_urls)
+        self._attached: dict[str, ASGIApp] = {}
         self._workers = _Workers(CONCURRENCY, type(self).__name__)
         app = Starlette(routes=self._routes(), exception_handlers={HTTPException: self._unrouted})
         app.router.redirect_slashes = False
         self._app = app
         config = uvicorn.Config(
-            self._asgi if self._hot_route() is not None else app, interface="asgi3",
+            self._asgi, interface="asgi3",
             host="127.0.0.1", port=self._port, http=_Protocol, loop="asyncio", ws="none", lifespan="off",
             log_config=None, log_level="warning", access_log=False, proxy_headers=False, server_header=False,
             backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
@@ -308,19 +378,53 @@ class _LocalHttp:
         ``None``: every request goes through the app."""
         return None
 
+    def attach(self, prefix: str, app: ASGIApp) -> None:
+        """Serve ``app`` under ``prefix`` (``"/console"``: every path ``/console/…``; the
+        bare prefix redirects to ``prefix + "/"``), as an app mounted there sees it: its
+        ``root_path`` is the prefix. The server's own routes no longer see that path; the
+        ``Host`` check still applies.
+
+        Raises:
+            ValueError: ``prefix`` does not start with ``/``, or ends with one.
+        """
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError(f"prefix {prefix!r}: must start with '/' and not end with one")
+        self._attached = {**self._attached, prefix: app}
+
+    def detach(self, prefix: str) -> None:
+        """Stop serving what :meth:`attach` put at ``prefix`` (its paths are the server's again)."""
+        self._attached = {p: a for p, a in self._attached.items() if p != prefix}
+
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI app when :meth:`_hot_route` names one: the hot request straight to its
-        endpoint (an exception there is a 500, as Starlette's error middleware answers),
-        everything else to the Starlette app."""
+        """The server's ASGI app: a request to a name not the server's is refused (421);
+        an attached app's path goes to that app; the hot request (:meth:`_hot_route`)
+        straight to its endpoint (an exception there is a 500, as Starlette's error
+        middleware answers); everything else to the Starlette app."""
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if not self.trusted_hosts.admits(scope):
+            await self.trusted_hosts.refuse(scope, receive, send)
+            return
+        path = scope["path"]
+        for prefix, app in self._attached.items():
+            if path == prefix:
+                query = scope["query_string"].decode("latin-1")
+                location = prefix + "/" + (f"?{query}" if query else "")
+                await _answer_of(308, {"Location": location}, b"")(scope, receive, send)
+                return
+            if path.startswith(prefix + "/"):
+                await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
+                return
         hot = self._hot_route()
-        if scope["type"] == "http" and hot is not None and scope["method"] == hot[0]:
-            match = hot[1].fullmatch(scope["path"])
+        if hot is not None and scope["method"] == hot[0]:
+            match = hot[1].fullmatch(path)
             if match is not None:
                 request = Request(scope, receive)
                 try:
                     response = await hot[2](request, match.group(1))
                 except Exception:
-                    _log.exception("%s: %s %s failed", type(self).__name__, scope["method"], scope["path"])
+                    _log.exception("%s: %s %s failed", type(self).__name__, scope["method"], path)
                     response = _json_answer(500, "internal error")
                 await response(scope, receive, send)
                 return

@@ -168,7 +168,9 @@ class _LingeringTransport:
     - An answer's head waits for its first body bytes (uvicorn writes them separately, in
       the same step of the loop) or for the answer's end: one ``send``, one segment and one
       wake-up of the client instead of two (measured: the second send cost about as much
-      as the rest of the answer, the client thread taking the GIL in between).
+      as the rest of the answer, the client thread taking the GIL in between). Only the
+      head waits: each later part of a streamed body (the console's event stream) leaves
+      as it is written.
     - ``close`` while the client may still be sending stops writing (FIN), drops what
       still arrives, and closes at the client's FIN or after :data:`LINGER_SECONDS`.
     """
@@ -178,6 +180,7 @@ class _LingeringTransport:
         self._protocol = protocol
         self._pending: list[bytes] = []
         self.lingering = False
+        self._head_of: Any = None  # the cycle whose head was last written
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -189,7 +192,9 @@ class _LingeringTransport:
         if self.lingering or not data:
             return
         cycle = self._protocol.cycle
-        if not self._pending and cycle is not None and cycle.response_started and not cycle.response_complete:
+        head = cycle is not None and cycle.response_started and not cycle.response_complete and cycle is not self._head_of
+        if head and not self._pending:
+            self._head_of = cycle
             self._pending.append(data)  # an answer's head: it leaves with the body (or at the answer's end)
             return
         self._pending.append(data)

@@ -29,12 +29,15 @@ class StoreSettings(BaseSettings):
     """Where artifacts and records live.
 
     Environment: ``RELAY_ARTIFACT_BUCKET``, ``RELAY_TABLE_NAME`` (both required, at least
-    3 characters: the S3 and DynamoDB minimum name lengths).
+    3 characters: the S3 and DynamoDB minimum name lengths), and ``RELAY_ARTIFACT_BASE_URL``
+    (optional): where artifact links point instead of S3 presigned URLs, set by the local
+    runtime to its API server's ``/artifacts`` (S3 there is in-process); unset when deployed.
     """
 
     model_config = _FROM_ENVIRONMENT
     artifact_bucket: str = Field(alias="RELAY_ARTIFACT_BUCKET", min_length=3)
     table_name: str = Field(alias="RELAY_TABLE_NAME", min_length=3)
+    artifact_base_url: str | None = Field(default=None, alias="RELAY_ARTIFACT_BASE_URL")
 
 
 class ApprovalSettings(StoreSettings):

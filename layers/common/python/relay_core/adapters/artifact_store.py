@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from botocore.exceptions import ClientError
@@ -25,11 +26,14 @@ class S3ArtifactStore:
     Args:
         bucket: the artifact bucket name.
         client: an S3 client (defaults to ``boto3.client("s3")``).
+        base_url: where links point instead of S3 presigned URLs (``{base_url}/{key}``):
+            the local runtime's API server, whose S3 is in-process. ``None`` when deployed.
     """
 
-    def __init__(self, bucket: str, client: Any | None = None):
+    def __init__(self, bucket: str, client: Any | None = None, base_url: str | None = None):
         self.bucket = bucket
         self._s3 = client or boto3.client("s3")
+        self._base_url = base_url.rstrip("/") if base_url else None
 
     def put_text(self, key: str, text: str, content_type: str = "text/markdown; charset=utf-8") -> ArtifactRef:
         """Write ``text`` (UTF-8) at ``key`` and return its reference (size in bytes, sha256)."""
@@ -65,7 +69,10 @@ class S3ArtifactStore:
         return body.decode("utf-8")
 
     def presigned_url(self, ref: ArtifactRef, expires_in: int = 7 * 24 * 3600) -> str:
-        """A GET URL for ``ref``, valid ``expires_in`` seconds (SigV4 presigned URLs last at most 7 days)."""
+        """A GET URL for ``ref``, valid ``expires_in`` seconds (SigV4 presigned URLs last at
+        most 7 days); with a ``base_url``, ``{base_url}/{key}`` (served by the local API)."""
+        if self._base_url is not None:
+            return f"{self._base_url}/{quote(ref.key)}"
         return str(
             self._s3.generate_presigned_url(
                 "get_object", Params={"Bucket": ref.bucket, "Key": ref.key}, ExpiresIn=expires_in
@@ -74,6 +81,7 @@ class S3ArtifactStore:
 
 
 @lru_cache(maxsize=8)
-def artifact_store(bucket: str) -> S3ArtifactStore:
-    """The cached store for ``bucket`` (one S3 client per warm Lambda environment)."""
-    return S3ArtifactStore(bucket)
+def artifact_store(bucket: str, base_url: str | None = None) -> S3ArtifactStore:
+    """The cached store for ``bucket`` (one S3 client per warm Lambda environment);
+    ``base_url``: :class:`S3ArtifactStore`'s (``StoreSettings.artifact_base_url``)."""
+    return S3ArtifactStore(bucket, base_url=base_url)
