@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from hypothesis import given, settings
@@ -34,6 +35,23 @@ def test_markdown_safe_leaves_no_raw_html_no_script_scheme_and_no_control_charac
     assert markdown_safe(safe) == safe  # idempotent: escaped research is not escaped again
 
 
+#: Text with no ":" (so no autolink and no scheme to break), rich in "<", "&" and entity-like runs.
+entity_texts = st.one_of(
+    st.text(alphabet="<>&;#x0123456789abcdefltgampquot ", max_size=30),
+    texts.map(lambda text: text.replace(":", "")),
+)
+
+
+@FUZZ
+@given(text=entity_texts)
+def test_markdown_safe_escapes_exactly_once(text):
+    # Given text without a link, When it is made safe and read back (one decoding, as a viewer renders it)
+    safe = markdown_safe(text)
+    # Then it reads exactly as the text decodes (no "&amp;lt;" where a "<" was written, no raw "<" either)
+    assert html.unescape(safe) == plain_text(html.unescape(text)), safe
+    assert safe.count("&") == html.unescape(safe).count("&") + html.unescape(safe).count("<"), safe
+
+
 @FUZZ
 @given(text=texts)
 def test_plain_text_keeps_tab_and_newline_only(text):
@@ -45,3 +63,4 @@ def test_plain_text_keeps_tab_and_newline_only(text):
 def test_markdown_structure_and_https_autolinks_survive():
     doc = "# Title\n\n> quoted & kept\n\n1. Source <https://example.com/a?b=1&c=2>\n- [x](https://example.com)"
     assert markdown_safe(doc) == "# Title\n\n> quoted &amp; kept\n\n1. Source <https://example.com/a?b=1&c=2>\n- [x](https://example.com)"
+    assert markdown_safe("a < b && c &lt; d") == "a &lt; b &amp;&amp; c &lt; d"  # one escape each, never &amp;lt;

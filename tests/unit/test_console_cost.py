@@ -125,6 +125,23 @@ def test_prices_carry_their_source_and_date_and_can_be_replaced():
     assert cost.usd.total == 0 and cost.prices_as_of == "2026-01-01" and cost.state_transitions == 1
 
 
+def test_the_default_models_prices_are_pinned():
+    # the agents' default (Bedrock, Claude Sonnet 4.6 cross-region profile) and the stack's (Nova Pro), USD per token
+    assert PRICES.model_tokens["global.anthropic.claude-sonnet-4-6"] == (pytest.approx(3.0e-6), pytest.approx(15.0e-6))
+    assert PRICES.model_tokens["us.amazon.nova-pro-v1:0"] == (pytest.approx(0.8e-6), pytest.approx(3.2e-6))
+
+
+def test_every_default_model_id_is_priced():
+    # Given every model id Relay uses when none is configured: each provider's default and the
+    # stack's modelId in cdk.json (the stack settings' default equals it: tests/infra/test_infra_build.py)
+    from relay_agents.model_factory import DEFAULT_MODEL_IDS
+
+    defaults = {model for model in DEFAULT_MODEL_IDS.values() if model} | {json.loads((ROOT / "cdk.json").read_text())["context"]["modelId"]}
+    assert "global.anthropic.claude-sonnet-4-6" in defaults and len(defaults) >= 6, defaults
+    # Then each has a price, so no default run reports "(unpriced model)"
+    assert sorted(defaults - set(PRICES.model_tokens)) == []
+
+
 def test_the_map_iteration_path_length_follows_the_item_processor():
     assert item_processor_path_length(ASL, "ResearchQuestions") == 1
     definition = {"States": {"M": {"Type": "Map", "ItemProcessor": {"StartAt": "A", "States": {

@@ -69,12 +69,16 @@ class PriceTable:
 #: Lambda pricing" (Arm: $0.0000133334 per GB-second for the first 7.5 billion GB-seconds
 #: a month, $0.20 per 1 million requests), "Amazon Bedrock pricing" (on-demand; Amazon
 #: Nova Pro $0.0008 / $0.0032 per 1,000 input / output tokens) and Anthropic's
-#: published rate for Claude Sonnet 4.6 on Bedrock ($3 / $15 per million tokens);
-#: read on 2026-11-22 for US East (N. Virginia). The offline model costs nothing.
+#: published rate for Claude Sonnet 4.6, on Bedrock and on the Anthropic API alike ($3 /
+#: $15 per million tokens); read on 2026-11-22 for US East (N. Virginia). OpenAI's API
+#: pricing page for GPT-4o ($2.50 / $10 per million tokens). The offline model and a
+#: model Ollama serves on this machine cost nothing per token. Every provider's default
+#: model id (relay_agents.model_factory.DEFAULT_MODEL_IDS, the stack's ``modelId``) has a
+#: price here (tests/unit/test_console_cost.py).
 PRICES = PriceTable(
     as_of="2026-11-22",
     region="us-east-1",
-    source="AWS Step Functions, AWS Lambda and Amazon Bedrock pricing pages (US East, N. Virginia; free tiers not deducted)",
+    source="AWS Step Functions, AWS Lambda, Amazon Bedrock (US East, N. Virginia), Anthropic and OpenAI API pricing pages; free tiers not deducted",
     state_transition=0.025 / 1000,
     lambda_gb_second=0.0000133334,
     lambda_request=0.20 / 1_000_000,
@@ -85,6 +89,9 @@ PRICES = PriceTable(
         "us.amazon.nova-pro-v1:0": (0.0008 / 1000, 0.0032 / 1000),
         "amazon.nova-pro-v1:0": (0.0008 / 1000, 0.0032 / 1000),
         "global.anthropic.claude-sonnet-4-6": (3.0 / 1_000_000, 15.0 / 1_000_000),
+        "claude-sonnet-4-6": (3.0 / 1_000_000, 15.0 / 1_000_000),
+        "gpt-4o": (2.50 / 1_000_000, 10.0 / 1_000_000),
+        "llama3.1": (0.0, 0.0),
     },
 )
 
