@@ -409,3 +409,21 @@ def test_an_escaped_artifact_reads_as_its_rendered_text():
     sentences = body_sentences(report)
     # Then the escapes are decoded: one sentence, not split at the ";" of "&lt;"
     assert [s.text for s in sentences] == ["The next random number is in the range 0.0 <= X < 1.0."]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind"),
+    [
+        ("TIMEOUT = 1 # Error reported by type checker.", "code"),
+        ("1. The return value is a boolean.", "list-marker"),
+    ],
+)
+def test_an_assignment_or_a_list_number_at_the_start_is_not_prose(sentence, kind):
+    # Given docstring remnants an extractive model could quote: a code line, a numbered item
+    # Then each is named as what it is
+    assert fragment_kind(sentence) == kind
+
+
+def test_a_sentence_about_an_assignment_or_a_number_is_prose():
+    assert fragment_kind("If init is true, an __init__() method is added to the class.") is None
+    assert fragment_kind("The default visibility timeout is 30 seconds.") is None

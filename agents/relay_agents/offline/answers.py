@@ -118,8 +118,8 @@ def compose_planner(prompt: str, sources: list[Source]) -> str:
     The first is the topic itself when it is a question (else one about the topic's main
     keyphrase); the others ask about the subjects the corpus search surfaced for the topic
     (document titles such as an API operation's name, then the passages' Markdown
-    headings, then their keyphrases), in
-    the order the search ranked them, an API name in :data:`_API_FRAME`, any other
+    headings, then their keyphrases), those sharing a word with the topic first, each
+    group in the order the search ranked them, an API name in :data:`_API_FRAME`, any other
     subject in one of :data:`_FRAMES` with the topic's
     subject (:func:`main_subject`) as context; then :data:`_ANGLES` on
     that phrase. A subject is a short phrase (at most four words), never the topic's text."""
@@ -156,6 +156,10 @@ def compose_planner(prompt: str, sources: list[Source]) -> str:
     for src in sources:
         for kp in tx.keyphrases(src.text, top=3):
             add(kp)
+    # Subjects named like the topic first (``dataclasses.dataclass`` for a question about
+    # ``@dataclass``), each group in the order the search found them.
+    topic_words = set(tx.tokenize(topic))
+    subjects.sort(key=lambda subject: not (set(tx.tokenize(subject)) & topic_words))
     for n, subject in enumerate(subjects):
         frame = _API_FRAME if _API_NAME_RE.match(subject) else _FRAMES[n % len(_FRAMES)]
         push(frame.format(s=subject, main=main))

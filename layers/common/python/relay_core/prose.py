@@ -201,7 +201,9 @@ def content_tokens(text: str) -> list[str]:
 
 
 _GRAMMAR_RE = re.compile(r"::=|:=\s*\(|\|\s*\"|^\s*\w+\s*:\s*\w+\s*\|")
-_CODE_START_RE = re.compile(r"^(?:>>>|\.\.\.|\$ |\\?#|def |class |import |from \S+ import |return |raise |@\w)")
+_CODE_START_RE = re.compile(
+    r"^(?:>>>|\.\.\.|\$ |\\?#|def |class |import |from \S+ import |return |raise |@\w|[A-Za-z_][\w.]*\s*=\s*\S)"
+)
 _ASSIGNMENT_RE = re.compile(r"\b[A-Za-z_][\w.]*\s*=\s*[\w(\[{\"'.]")
 _CODE_CHARS_RE = re.compile(r"[(){}\[\]=<>;|\\$#@^~]")
 #: Brackets prose uses, not counted as code punctuation: the empty parentheses of a
@@ -209,7 +211,7 @@ _CODE_CHARS_RE = re.compile(r"[(){}\[\]=<>;|\\$#@^~]")
 #: parenthetical remark (opened after a space, words inside: ``retries (up to 3 times)``).
 _EMPTY_CALL_RE = re.compile(r"(?<=\w)\(\)")
 _PARENTHETICAL_RE = re.compile(r"(?:^|(?<=\s))\(([^()]*\s[^()]*)\)")
-_LIST_REMNANT_RE = re.compile(r"(?:^|\s)[*•+](?:\s|$)|^\s*[-–]\s")
+_LIST_REMNANT_RE = re.compile(r"(?:^|\s)[*•+](?:\s|$)|^\s*[-–]\s|^\d{1,2}[.)]\s")
 #: A run of capitalised words, then a word that opens a sentence: a heading glued to
 #: the sentence under it (``Overview The with statement …``).
 _GLUED_HEADING_RE = re.compile(
@@ -237,9 +239,9 @@ def fragment_kind(sentence: str) -> str | None:
     """What ``sentence`` is when it is not prose, or ``None`` when it is.
 
     Kinds, checked in this order: ``grammar`` (a production: ``::=``), ``code`` (a
-    prompt, a ``#`` comment or heading, a statement, an assignment, or more than :data:`CODE_PUNCTUATION_SHARE` of
+    prompt, a ``#`` comment or heading, a statement or assignment at its start, an assignment, or more than :data:`CODE_PUNCTUATION_SHARE` of
     its visible characters code punctuation), ``table`` (cells between ``|``),
-    ``list-marker`` (a stray ``*``/``•``/``-`` bullet), ``heading`` (a heading glued to
+    ``list-marker`` (a stray ``*``/``•``/``-`` bullet or a ``1.`` list number), ``heading`` (a heading glued to
     the sentence under it, or two ``label:`` pairs: ``Request parameters: taskToken: The
     token …``; one ``name: description`` pair is a definition and counts as prose), ``lead-in`` (ends with ``:``, the
     list it introduced is missing), ``too-short`` (fewer than :data:`MIN_WORDS` words, or
