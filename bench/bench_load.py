@@ -75,7 +75,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None, relay: list[str]) -> dict[str, Any]:
-    from relay.local.mail import (
+    from relay.mailbox import (
         approval_id_of,
         approval_link,
         decide_by_link,

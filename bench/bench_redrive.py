@@ -45,7 +45,7 @@ class Meter:
 
 
 def finish(relay: Any, arn: str) -> dict[str, Any]:
-    from relay.local.mail import approval_emails, approval_link, decide_by_link
+    from relay.mailbox import approval_emails, approval_link, decide_by_link
 
     name = arn.rsplit(":", 1)[1]
     seen: set[Path] = {p for p, _ in approval_emails(relay.outbox)}

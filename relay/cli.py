@@ -58,7 +58,7 @@ F = TypeVar("F", bound=Callable[..., int])
 ECHO_MAX_CHARS = 120
 #: Workflow ids are execution names (relay_core.models.EXECUTION_NAME_RE).
 WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-#: An approval link as the email carries it (relay.local.mail.LINK_RE, anchored).
+#: An approval link as the email carries it (relay.mailbox.LINK_RE, anchored).
 APPROVAL_LINK_RE = re.compile(r"^https?://[^\s<>\"]+/approvals/[A-Za-z0-9_-]+\?[^\s<>\"]+$")
 #: Printable ASCII, 1-255 characters, no leading or trailing space (the API's Idempotency-Key rule).
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")

@@ -205,7 +205,7 @@ def resolve_settings(api_url: str | None = None, data_dir: str | os.PathLike[str
     if url:
         check_api_url(url, source)
     else:
-        from relay.local.lock import is_live, published
+        from relay.discovery import is_live, published
 
         served = published(folder)
         if served is not None and not is_live(folder):
@@ -376,7 +376,7 @@ def find_approval_link(outbox: Path, workflow_id: str, approval_id: str | None =
     Raises:
         ConfigError: no such email (yet).
     """
-    from relay.local.mail import approval_emails, approval_id_of, approval_link
+    from relay.mailbox import approval_emails, approval_id_of, approval_link
 
     for _path, message in reversed(approval_emails(outbox, workflow_id)):
         if approval_id is None or approval_id_of(message) == approval_id:
@@ -405,7 +405,7 @@ def decide(link: str, approve: bool, feedback: str = "", decided_by: str = "") -
         ClientError: the link is invalid (404), expired (410), already decided (409, or
             a 200 page without forms), or the form was refused (400/403).
     """
-    from relay.local.mail import decide_by_link, fetch
+    from relay.mailbox import decide_by_link, fetch
 
     if not approve and not feedback.strip():
         raise ClientError(400, "feedback: required when rejecting (say what the analysis should change)")

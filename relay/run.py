@@ -302,7 +302,7 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     exports, print the outcome. Returns the exit code."""
     from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-    from relay.local.mail import approval_emails, approval_id_of, approval_link, decide_by_link
+    from relay.mailbox import approval_emails, approval_id_of, approval_link, decide_by_link
     from relay.local.runtime import TABLE
 
     handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # earlier attempts' emails are spent

@@ -2,7 +2,8 @@
 
 A server holds an exclusive ``flock`` on ``{data_dir}/serve.lock`` for as long as its
 process lives (the kernel releases it when the process dies, ``kill -9`` included), and
-publishes ``{data_dir}/serve.json`` (``{"api_url", "pid"}``) for the client commands.
+publishes ``{data_dir}/serve.json`` (``{"api_url", "console_url", "pid"}``) for the client
+commands, which read both with :mod:`relay.discovery`.
 So a second server on the same folder is refused while the first lives, a
 ``serve.json`` left by a killed server is recognised as stale (nobody holds the lock)
 and replaced, and the client commands can tell "no server is running" from a server
@@ -17,38 +18,12 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
+from relay.discovery import LOCK_FILE, SERVE_FILE, published
 from relay.local.durable import write_atomic
-
-#: Files in the data folder.
-LOCK_FILE = "serve.lock"
-SERVE_FILE = "serve.json"
 
 
 class ServerRunning(RuntimeError):
     """Another live ``relay serve`` holds the data folder; the message names its PID and URL."""
-
-
-def published(data_dir: Path) -> dict[str, Any] | None:
-    """The ``serve.json`` of ``data_dir`` (live or stale), or ``None``."""
-    try:
-        info = json.loads((Path(data_dir) / SERVE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def is_live(data_dir: Path) -> bool:
-    """Whether a process holds the folder's server lock right now."""
-    path = Path(data_dir) / LOCK_FILE
-    if not path.exists():
-        return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 class ServerLock:

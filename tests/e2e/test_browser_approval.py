@@ -130,13 +130,13 @@ def api(relay: Any, method: str, path: str, body: dict[str, Any] | None = None, 
 
 
 def emails_for(relay: Any, workflow_id: str) -> list[tuple[Path, Any]]:
-    from relay.local.mail import approval_emails
+    from relay.mailbox import approval_emails
 
     return approval_emails(relay.outbox, workflow_id)
 
 
 def test_reject_in_the_browser_revises_then_approve_writes_the_report_and_no_token_leaks(relay, browser, logs, tmp_path):
-    from relay.local.mail import approval_link, fetch
+    from relay.mailbox import approval_link, fetch
 
     answers: list[str] = []
     # Given a workflow started through the API

@@ -56,14 +56,14 @@ def test_auto_approved_run_writes_the_report_history_artifacts_and_email(corpus,
     assert tail[-1] == f"relay: report: {run_dir / 'report.md'}"
     # and the approval email carried the analysis's
     analysis = QualityAssessment.model_validate_json((run_dir / "artifacts" / "analysis-r0.quality.json").read_text()).check()
-    from relay.local.mail import approval_emails
+    from relay.mailbox import approval_emails
 
     ((_, email),) = approval_emails(run_dir / "outbox")
     assert f"  {analysis.headline()}" in email.get_content()
 
 
 def test_without_auto_approve_the_run_prints_the_link_and_waits_for_a_person(corpus, tmp_path):
-    from relay.local.mail import decide_by_link
+    from relay.mailbox import decide_by_link
 
     process = subprocess.Popen(
         [RELAY, "run", "Reviews of task token callbacks", "--questions", "1", "--corpus", str(corpus), "--runs-dir", str(tmp_path)],

@@ -164,7 +164,7 @@ def node(page: Any, name: str) -> Any:
 
 def test_start_from_the_console_watch_it_live_approve_by_email_and_see_the_report(console, browser):
     from relay.local.console.app import EXAMPLE_INPUT
-    from relay.local.mail import approval_emails, approval_link
+    from relay.mailbox import approval_emails, approval_link
 
     server, relay = console
     seen_pages: list[str] = []
@@ -393,7 +393,7 @@ FAULTS = [{"endpoint": "lambda", "error": "AgentFailed", "message": "the writer 
 
 @pytest.mark.parametrize("console", [FAULTS], indirect=True)
 def test_a_failed_state_is_red_with_its_cause_and_redrive_resumes_it(console, browser):
-    from relay.local.mail import approval_emails, approval_link, decide_by_link
+    from relay.mailbox import approval_emails, approval_link, decide_by_link
 
     server, relay = console
     page = browser.new_page()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from relay.local.mail import fetch
+from relay.mailbox import fetch
 from tests.support.polling import api_status, eventually
 
 RELAY = str(Path(sys.executable).with_name("relay"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from relay.local.mail import approval_emails, approval_link, decide_by_link, fetch
+from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 from relay.local.runtime import TABLE
 from relay.local.servers import Fault
 

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from relay.local.mail import approval_emails, approval_link, decide_by_link, fetch
+from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 from relay.local.runtime import TABLE
 from relay.local.servers import Fault
 from tests.support.polling import eventually

@@ -22,7 +22,7 @@ from relay_core import links
 from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 from relay_core.models import MAX_QUESTIONS, WorkflowRequest
 
-from relay.local.mail import approval_emails, approval_link
+from relay.mailbox import approval_emails, approval_link
 from tests.support.apigw import ROOT, MotoStores, call, load_function
 
 TOKEN = "AQCEAAAA-the-task-token+/=-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -128,7 +128,7 @@ def _decision_event(tmp_path, approval_id: str) -> dict:
 
     from relay_core import links
 
-    from relay.local.mail import approval_link
+    from relay.mailbox import approval_link
 
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     link = approval_link(message_from_bytes(eml.read_bytes(), policy=default))

@@ -224,3 +224,31 @@ def test_a_cycle_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     original = Path.read_text
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text if self == layer_build else original(self, *a, **k))
     assert cycles(edges(sources())) == [["stacks.budget", "stacks.layer_build"]]
+
+
+# ----- the API client -------------------------------------------------------------------------
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others (lazy imports too)."""
+    seen, todo = {start}, [start]
+    while todo:
+        for other in graph.get(todo.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen - {start}
+
+
+def test_the_api_client_loads_nothing_of_the_local_runtime() -> None:
+    # relay.client talks to a deployed API too: it, and all it imports, must work without relay.local
+    modules = reached(edges(sources()), "relay.client")
+    assert {"relay.mailbox", "relay.discovery"} <= modules
+    assert sorted(m for m in modules if m == "relay.local" or m.startswith("relay.local.")) == []
+
+
+def test_a_local_runtime_import_reached_by_the_client_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A control: relay.mailbox (which the client imports) importing the local runtime again.
+    mailbox = ROOT / "relay" / "mailbox.py"
+    text = mailbox.read_text() + "\n\ndef later():\n    from relay.local.durable import write_atomic\n"
+    original = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text if self == mailbox else original(self, *a, **k))
+    assert "relay.local.durable" in reached(edges(sources()), "relay.client")

@@ -236,7 +236,7 @@ class Console:
 
     def _approval_link(self, name: str, approval: dict[str, Any] | None) -> str | None:
         """The emailed link of the workflow's newest approval while it is PENDING."""
-        from relay.local.mail import approval_emails, approval_id_of, approval_link
+        from relay.mailbox import approval_emails, approval_id_of, approval_link
 
         if not approval or approval.get("status") != "PENDING":
             return None

@@ -1,9 +1,14 @@
-"""Reading the local outbox and acting on an approval email as a person would.
+"""Approval emails and their links, on the approver's side: reading an outbox of
+delivered ``.eml`` files and acting on an approval link as a person would.
 
 :func:`approval_emails` lists delivered approval emails (oldest first);
 :func:`approval_link` pulls the link out of one; :func:`decide_by_link` opens the
 link (GET, which changes nothing), reads the form on the page, and submits it (POST)
 exactly like a browser: same hidden fields, same CSRF token, same Origin header.
+
+Client code: it imports nothing from :mod:`relay.local` (the client commands use it
+against a deployed API too: ``relay approve --link``), and the local runtime's
+``relay run`` and console use it from here.
 """
 
 from __future__ import annotations
