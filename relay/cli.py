@@ -660,6 +660,7 @@ def _render(command: str, answer: Any) -> None:
     """``answer`` as rich tables on the terminal: ``list`` one row per workflow, ``history``
     one row per event, any other answer one row per field (nested fields as ``a.b``). Every
     value is shown as plain text (never as rich markup), on one line."""
+    from relay_core.history import event_details
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -684,7 +685,7 @@ def _render(command: str, answer: Any) -> None:
         table = Table("id", "time", "type", "state / detail", box=box.SIMPLE_HEAD)
         for event in page["events"]:
             event = event if isinstance(event, dict) else {}
-            details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+            details = event_details(event)
             detail = details.get("name") or " ".join(str(details[k]) for k in ("error", "cause") if details.get(k))
             table.add_row(cell(event.get("id")), cell(event.get("timestamp")), cell(event.get("type")), cell(detail, 160))
         console.print(table if page["events"] else Text("no events", style="dim"))

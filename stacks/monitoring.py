@@ -12,6 +12,12 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
+from relay_core.contracts import (
+    REDRIVABLE_STATUSES,
+    STATUS_CHANGE_DETAIL_TYPE,
+    STATUS_CHANGE_SOURCE,
+    ExecutionStatus,
+)
 
 from .agents import Agents
 from .api import Api
@@ -24,8 +30,9 @@ from .workflow import Workflow
 #: ``ApprovalsDecided`` per decision. Pending = running sum of the difference.
 APPROVALS_REQUESTED = "ApprovalsRequested"
 APPROVALS_DECIDED = "ApprovalsDecided"
-#: Execution statuses that reach the topic through EventBridge (RUNNING is left out: noise).
-NOTIFY_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: Execution statuses that reach the topic through EventBridge: every way an execution
+#: stops (RUNNING is left out: noise).
+NOTIFY_STATUSES = (str(ExecutionStatus.SUCCEEDED), *sorted(str(status) for status in REDRIVABLE_STATUSES))
 
 
 class Monitoring(Construct):
@@ -72,8 +79,8 @@ class Monitoring(Construct):
             "ExecutionStatusChange",
             description="Relay execution status changes -> notification topic",
             event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
+                source=[STATUS_CHANGE_SOURCE],
+                detail_type=[STATUS_CHANGE_DETAIL_TYPE],
                 detail={"stateMachineArn": [sm.state_machine_arn], "status": list(NOTIFY_STATUSES)},
             ),
         )

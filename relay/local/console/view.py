@@ -20,31 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from relay_core.history import EXECUTION_FAILURE_EVENTS, FAILURE_EVENTS, event_details
 from relay_core.models import ArtifactRef, QualityCheck, artifact_name
 from relay_core.workflows_api import redact_event
 
 IN_PROGRESS, SUCCEEDED, FAILED, CANCELLED, CAUGHT_ERROR, NOT_RUN = (
     "IN_PROGRESS", "SUCCEEDED", "FAILED", "CANCELLED", "CAUGHT_ERROR", "NOT_RUN",
 )
-#: Task events that end an attempt in failure, with the key of their details.
-_FAILURE_EVENTS = {
-    "TaskFailed": "taskFailedEventDetails",
-    "TaskTimedOut": "taskTimedOutEventDetails",
-    "TaskStartFailed": "taskStartFailedEventDetails",
-    "TaskSubmitFailed": "taskSubmitFailedEventDetails",
-    "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
-    "LambdaFunctionTimedOut": "lambdaFunctionTimedOutEventDetails",
-    "LambdaFunctionStartFailed": "lambdaFunctionStartFailedEventDetails",
-    "MapRunFailed": "mapRunFailedEventDetails",
-    "MapStateFailed": "mapStateFailedEventDetails",
-}
 _SUCCESS_EVENTS = {"TaskSucceeded", "LambdaFunctionSucceeded", "MapRunSucceeded", "MapStateSucceeded"}
-#: Execution events that stop it: → the status of a state still open at that moment.
-_STOP_EVENTS = {
-    "ExecutionFailed": ("executionFailedEventDetails", FAILED),
-    "ExecutionTimedOut": ("executionTimedOutEventDetails", FAILED),
-    "ExecutionAborted": ("executionAbortedEventDetails", CANCELLED),
-}
 
 
 def timestamp_ms(value: Any) -> int:
@@ -56,13 +39,6 @@ def timestamp_ms(value: Any) -> int:
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
     return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
 
 
 def _json(text: Any) -> Any:
@@ -168,7 +144,7 @@ def read_history(events: list[dict[str, Any]], execution_status: str = "RUNNING"
         kind = str(event.get("type", ""))
         at = timestamp_ms(event.get("timestamp")) if event.get("timestamp") is not None else 0
         started_ms = at if started_ms is None else started_ms
-        details = _details(event)
+        details = event_details(event)
         current = open_states[-1] if open_states else None
         if kind.endswith("StateEntered"):
             entry = StateEntry(
@@ -201,14 +177,14 @@ def read_history(events: list[dict[str, Any]], execution_status: str = "RUNNING"
         if kind == "TaskScheduled" and current is not None:
             current.attempts += 1
             current.parameters = _json(details.get("parameters"))
-        elif kind in _FAILURE_EVENTS and current is not None:
+        elif kind in FAILURE_EVENTS and kind not in EXECUTION_FAILURE_EVENTS and current is not None:
             error, cause = str(details.get("error") or ""), str(details.get("cause") or "")
             current.failures.append(Attempt(error=error, cause=cause, at_ms=at))
             current.error, current.cause, current.last_task_ok = error or current.error, cause or current.cause, False
         elif kind in _SUCCESS_EVENTS and current is not None:
             current.last_task_ok = True
-        elif kind in _STOP_EVENTS:
-            _, status = _STOP_EVENTS[kind]
+        elif kind in EXECUTION_FAILURE_EVENTS:  # the status of a state still open when it stopped
+            status = CANCELLED if kind == "ExecutionAborted" else FAILED
             for entry in open_states:
                 entry.status = status
                 if status == CANCELLED and details.get("error"):  # why it was stopped, not what the stop interrupted

@@ -42,6 +42,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .contracts import TASK_FUNCTIONS
+from .history import event_details
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,6 @@ def _ms(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000
 
 
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
 def _usage(output: Any) -> dict[str, Any] | None:
     """The ``usage`` object of a Task result (JSON text), at the top level or in ``Payload``."""
     if not isinstance(output, str) or "usage" not in output:
@@ -222,7 +216,7 @@ def execution_cost(
     map_length = 0
     for event in events:
         kind = str(event.get("type", ""))
-        details = _details(event)
+        details = event_details(event)
         if kind.endswith("StateEntered"):
             transitions += 1
             open_states.append(str(details.get("name")))

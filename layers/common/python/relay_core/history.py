@@ -16,22 +16,33 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-#: Event types whose details carry the ``error``/``cause`` of a failed state, with that member's name.
-FAILURE_DETAILS: dict[str, str] = {
-    "TaskFailed": "taskFailedEventDetails",
-    "TaskTimedOut": "taskTimedOutEventDetails",
-    "TaskStartFailed": "taskStartFailedEventDetails",
-    "TaskSubmitFailed": "taskSubmitFailedEventDetails",
-    "LambdaFunctionFailed": "lambdaFunctionFailedEventDetails",
-    "LambdaFunctionTimedOut": "lambdaFunctionTimedOutEventDetails",
-    "LambdaFunctionScheduleFailed": "lambdaFunctionScheduleFailedEventDetails",
-    "LambdaFunctionStartFailed": "lambdaFunctionStartFailedEventDetails",
-    "MapRunFailed": "mapRunFailedEventDetails",
-    "ExecutionFailed": "executionFailedEventDetails",
-    "ExecutionAborted": "executionAbortedEventDetails",
-    "ExecutionTimedOut": "executionTimedOutEventDetails",
-    "FailStateEntered": "stateEnteredEventDetails",
-}
+#: Every history event type that records a failure (Step Functions API reference,
+#: ``HistoryEventType``): one attempt of a state failed (a Task, Lambda or activity call, a
+#: Map Run, an evaluation), a Map or Parallel state failed, or the execution stopped
+#: unsuccessfully (:data:`EXECUTION_FAILURE_EVENTS`). Each carries ``error`` and ``cause``
+#: in its details (:func:`event_details`) but ``MapStateFailed`` and ``ParallelStateFailed``,
+#: which have none. The one table: the status-change function, ``relay run``'s progress
+#: and the local console all read failures by it.
+FAILURE_EVENTS: frozenset[str] = frozenset(
+    {
+        "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed",
+        "LambdaFunctionFailed", "LambdaFunctionTimedOut", "LambdaFunctionScheduleFailed", "LambdaFunctionStartFailed",
+        "ActivityFailed", "ActivityTimedOut", "ActivityScheduleFailed",
+        "MapRunFailed", "MapStateFailed", "ParallelStateFailed", "EvaluationFailed",
+        "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut",
+    }
+)  # fmt: skip
+#: The failure events that stop the execution (the others end a state or one of its attempts).
+EXECUTION_FAILURE_EVENTS: frozenset[str] = frozenset({"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+
+
+def event_details(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's one ``…EventDetails`` member (``{}`` when it has none): a
+    ``GetExecutionHistory`` event carries at most one, named after its type."""
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
 
 
 @dataclass(frozen=True)
@@ -93,14 +104,11 @@ def failure_after(events: list[dict[str, Any]], event_id: int) -> tuple[str, str
         if int(event.get("id", 0)) <= event_id:
             continue
         kind = str(event.get("type", ""))
-        member = FAILURE_DETAILS.get(kind)
-        if member is None:
+        if kind not in FAILURE_EVENTS:
             continue
-        details = event.get(member) or {}
+        details = event_details(event)
         error, cause = str(details.get("error") or ""), str(details.get("cause") or "")
-        if kind == "FailStateEntered":
-            continue
-        if kind.startswith("Execution") and found is not None:
+        if kind in EXECUTION_FAILURE_EVENTS and found is not None:
             continue  # the state's own failure says more than the execution's summary
         if error or cause:
             found = (error, cause)
