@@ -28,6 +28,12 @@ arguments``), ending with where the help is (no usage block). Anything unexpecte
 RELAY_DEBUG=1 for the traceback``); ``--verbose`` or ``RELAY_DEBUG=1`` prints the
 traceback first. Ctrl-C exits 130.
 
+The options every command shares are declared once (:func:`_command`): ``--verbose`` on
+every command and ``--api-url``, ``--data-dir``, ``--config``, ``--json`` on the client
+commands, given after the command's name like its own options; their values reach the
+command through Typer's context (``ctx.obj``), and each client command calls
+:class:`relay.client.RelayClient` itself.
+
 Start-up: this module imports Typer and the status enum (``relay_core.contracts``); each
 command imports what it needs when it runs (the local runtime, the HTTP client, rich for
 tables). Typer itself imports pydantic to convert parameters (Typer 0.29), which is most
@@ -36,6 +42,7 @@ of the start-up time of ``relay <command> --help``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -44,12 +51,14 @@ import traceback
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from relay_core.contracts import RecordStatus
+
+if TYPE_CHECKING:
+    from relay.client import RelayClient
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., int])
@@ -265,7 +274,6 @@ DataDir = Annotated[
 ConfigFile = Annotated[
     str | None, _option("--config", "config file (default RELAY_CONFIG or ~/.config/relay/config.toml)", _text(4096), "FILE")
 ]
-ClientVerbose = Annotated[bool, _flag("--verbose", "print the traceback of an unexpected error (RUN_DIR: also handler logs)")]
 AsJson = Annotated[bool, _flag("--json", "print the answer as JSON on a terminal too (it is JSON whenever stdout is not a terminal)")]
 Questions = Annotated[int | None, _option("--questions", "research questions, 1-40 (default 3)", _whole, "N")]
 MaxRevisions = Annotated[int | None, _option("--max-revisions", "rejections sent back for revision, 0-10 (default 2)", _whole, "N")]
@@ -285,26 +293,147 @@ app = typer.Typer(
 _EXTRAS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
-def _command(name: str, help_text: str, epilog: str | None = None) -> Callable[[F], F]:
-    """Register a command; Ctrl-C inside it becomes :class:`_Interrupted` (exit 130 with a line)."""
+# ----- the options every command shares, declared once --------------------------------------------
+@dataclass(frozen=True)
+class ClientOptions:
+    """Where the API is and how its answer is shown: ``--api-url``, ``--data-dir``,
+    ``--config`` and ``--json``, which every client command takes (see :mod:`relay.client`
+    for where the URL comes from when ``--api-url`` is not given)."""
+
+    api_url: str | None = None
+    data_dir: str | None = None
+    config: str | None = None
+    as_json: bool = False
+
+    def checked(self) -> ClientOptions:
+        """These options, once ``--data-dir`` is known not to be a file.
+
+        Raises:
+            relay.client.ConfigError: it is a file.
+        """
+        from relay import client as api
+
+        if self.data_dir is not None:
+            api.check_data_dir(self.data_dir, "--data-dir")
+        return self
+
+    def connect(self) -> RelayClient:
+        """The API client: URL and signing resolved (:func:`relay.client.resolve_settings`).
+
+        Raises:
+            relay.client.ConfigError: no API URL anywhere, or a bad one.
+        """
+        from relay import client as api
+
+        return api.client_for(api.resolve_settings(self.api_url, self.data_dir, self.config))
+
+    def outbox(self) -> Path:
+        """The local outbox of ``relay serve``'s data folder, where approval emails land."""
+        from relay import client as api
+
+        return api.resolve_data_dir(self.data_dir, self.config) / "outbox"
+
+    def show(self, command: str, answer: Any) -> int:
+        """Print ``answer`` (:func:`_show`); exit code 0."""
+        _show(command, answer, self.as_json)
+        return 0
+
+
+@dataclass
+class _Session:
+    """What the shared options say for the command being run: Typer's ``ctx.obj``, set before
+    the command runs (:func:`_command`) and read by the command (``_session(ctx)``) and, after
+    an unexpected error, by :func:`main` (``verbose``: show the traceback)."""
+
+    verbose: bool = False
+    client: ClientOptions = ClientOptions()
+
+
+def _session(ctx: typer.Context) -> _Session:
+    if not isinstance(ctx.obj, _Session):
+        ctx.obj = _Session()
+    return ctx.obj
+
+
+def _shared(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+#: ``--verbose``: every command takes it, after its name like its own options.
+VERBOSE = _shared(
+    "verbose",
+    Annotated[bool, _flag("--verbose", "print the traceback of an unexpected error; run, serve and redrive RUN_DIR: also handler logs")],
+    False,
+)
+#: The client commands' options (:class:`ClientOptions`).
+CLIENT_OPTIONS: tuple[inspect.Parameter, ...] = (
+    _shared("api_url", ApiUrl, None),
+    _shared("data_dir", DataDir, None),
+    _shared("config", ConfigFile, None),
+    _shared("as_json", AsJson, False),
+)
+
+
+def _command(name: str, help_text: str, epilog: str | None = None, *, client: bool = False) -> Callable[[F], F]:
+    """Register ``func(ctx, …its own parameters)`` as command ``name``.
+
+    The command line takes the function's parameters and the shared options, declared once
+    here: ``--verbose`` for every command and, with ``client``, :data:`CLIENT_OPTIONS`. Their
+    values go to ``ctx.obj`` (:class:`_Session`) before the function runs. Every command
+    refuses extra arguments; Ctrl-C inside it becomes :class:`_Interrupted` (exit 130 with a
+    line); a client command's configuration errors exit 2 and the API's refusals exit 1, one
+    line each (:func:`_answer_errors`).
+    """
+    shared = (*CLIENT_OPTIONS, VERBOSE) if client else (VERBOSE,)
 
     def register(func: F) -> F:
-        @wraps(func)
-        def command(*args: Any, **kwargs: Any) -> int:
+        own = inspect.signature(func, eval_str=True)
+
+        def command(ctx: typer.Context, **values: Any) -> int:
+            session = _session(ctx)
+            session.verbose = values.pop(VERBOSE.name)
+            if client:
+                session.client = ClientOptions(**{p.name: values.pop(p.name) for p in CLIENT_OPTIONS})
+            _refuse_extras(ctx)
             try:
-                return func(*args, **kwargs)
+                return _answer_errors(func, ctx, values) if client else func(ctx, **values)
             except KeyboardInterrupt:
                 raise _Interrupted from None
 
+        signature = own.replace(parameters=[*own.parameters.values(), *shared])
+        command.__signature__ = signature  # type: ignore[attr-defined]  # what Typer reads
+        command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()} | {"return": int}
+        command.__name__, command.__doc__ = func.__name__, func.__doc__
         app.command(name, help=help_text, epilog=epilog, context_settings=_EXTRAS)(command)
         return func
 
     return register
 
 
+def _answer_errors(func: Callable[..., int], ctx: typer.Context, values: dict[str, Any]) -> int:
+    """Run a client command: a configuration error exits 2 (``relay: error: …``), an API
+    refusal or an unreachable API 1 (``relay: HTTP 409: …``), each one line."""
+    from relay import client as api
+
+    try:
+        return func(ctx, **values)
+    except api.ConfigError as exc:
+        print(f"relay: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except api.ClientError as exc:
+        where = f"HTTP {exc.status}: " if exc.status else ""
+        print(f"relay: {where}{one_line(str(exc))}", file=sys.stderr)
+        return 1
+
+
 def _refuse_extras(ctx: typer.Context) -> None:
     if ctx.args:
         raise _ParseError("unrecognized arguments: " + " ".join(ctx.args))
+
+
+def _client(ctx: typer.Context) -> ClientOptions:
+    """The client options of this command line (``--data-dir`` checked)."""
+    return _session(ctx).client.checked()
 
 
 # ----- commands ----------------------------------------------------------------------------------
@@ -319,10 +448,8 @@ def _run(
     max_revisions: Annotated[int, _option("--max-revisions", "rejections sent back for revision (default 2)", _whole, "N")] = 2,
     runs_dir: Annotated[Path, _option("--runs-dir", "where run folders go (default ./runs)", _folder_path, "DIR")] = Path("runs"),
     port: Annotated[int, _option("--port", "local API port for approval links (default: any free port)", _port, "PORT")] = 0,
-    verbose: Annotated[bool, _flag("--verbose", "show handler logs")] = False,
     console: Annotated[bool, _flag("--console", "serve the web console (on the --port, under /console/) during and after the run, until Ctrl-C")] = False,
 ) -> int:
-    _refuse_extras(ctx)
     from relay.run import RunOptions, run
 
     return run(
@@ -335,7 +462,7 @@ def _run(
             approval_timeout_seconds=approval_timeout,
             max_revisions=max_revisions,
             api_port=port,
-            verbose=verbose,
+            verbose=_session(ctx).verbose,
             console=console,
         )
     )
@@ -348,41 +475,14 @@ def _serve(
     data_dir: Annotated[Path, _option("--data-dir", "outbox and signing key folder (default ./.relay)", _folder_path, "DIR")] = Path(".relay"),
     corpus: Corpus = None,
     retry_time_scale: Annotated[float, _option("--retry-time-scale", "", _positive_float, "FACTOR", hidden=True)] = 1.0,
-    verbose: Annotated[bool, _flag("--verbose", "show handler logs")] = False,
 ) -> int:
-    _refuse_extras(ctx)
     from relay.serve import ServeOptions, serve
 
-    return serve(ServeOptions(port=port, data_dir=data_dir, corpus=corpus, retry_time_scale=retry_time_scale, verbose=verbose))
+    options = ServeOptions(port=port, data_dir=data_dir, corpus=corpus, retry_time_scale=retry_time_scale, verbose=_session(ctx).verbose)
+    return serve(options)
 
 
-@dataclass(frozen=True)
-class ClientArgs:
-    """What a client command sends (see :func:`_client_command`); unused fields keep their defaults."""
-
-    command: str
-    api_url: str | None = None
-    data_dir: str | None = None
-    config: str | None = None
-    as_json: bool = False
-    workflow_id: str = ""
-    topic: str = ""
-    questions: int | None = None
-    max_revisions: int | None = None
-    approval_timeout: int | None = None
-    approver: str | None = None
-    idempotency_key: str | None = None
-    status: str | None = None
-    limit: int | None = None
-    next_token: str | None = None
-    reverse: bool = False
-    link: str | None = None
-    decided_by: str = ""
-    feedback: str = ""
-    reason: str = ""
-
-
-@_command("start", "start a workflow through the API")
+@_command("start", "start a workflow through the API", client=True)
 def _start(
     ctx: typer.Context,
     topic: Topic,
@@ -393,47 +493,29 @@ def _start(
     idempotency_key: Annotated[
         str | None, _option("--idempotency-key", "retrying with the same key returns the same workflow", _idempotency_key, "KEY")
     ] = None,
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
-    args = ClientArgs("start", api_url, data_dir, config, as_json, topic=topic, questions=questions, max_revisions=max_revisions,
-                      approval_timeout=approval_timeout, approver=approver, idempotency_key=idempotency_key)  # fmt: skip
-    return _client_command(args)
+    options = _client(ctx)
+    request = _start_request(
+        {"topic": topic, "questions": questions, "max_revisions": max_revisions, "approval_timeout_seconds": approval_timeout, "approver": approver}
+    )
+    return options.show("start", options.connect().start(request, idempotency_key=idempotency_key))
 
 
-@_command("status", "show a workflow's status, current state, approval and report")
-def _status_command(
-    ctx: typer.Context,
-    workflow_id: WorkflowId,
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
-) -> int:
-    _refuse_extras(ctx)
-    return _client_command(ClientArgs("status", api_url, data_dir, config, as_json, workflow_id=workflow_id))
+@_command("status", "show a workflow's status, current state, approval and report", client=True)
+def _status_command(ctx: typer.Context, workflow_id: WorkflowId) -> int:
+    options = _client(ctx)
+    return options.show("status", options.connect().status(workflow_id))
 
 
-@_command("list", "list workflows, newest first")
+@_command("list", "list workflows, newest first", client=True)
 def _list(
     ctx: typer.Context,
     status: Annotated[str | None, _option("--status", f"only this status: {', '.join(STATUSES)}", _status, "STATUS")] = None,
     limit: Annotated[int | None, _option("--limit", "page size, 1-100 (default 20)", _integer(1, 100), "N")] = None,
     next_token: NextToken = None,
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
-    args = ClientArgs("list", api_url, data_dir, config, as_json, status=status, limit=limit, next_token=next_token)
-    return _client_command(args)
+    options = _client(ctx)
+    return options.show("list", options.connect().list(status=status, limit=limit, next_token=next_token))
 
 
 Link = Annotated[
@@ -442,74 +524,58 @@ Link = Annotated[
 DecidedBy = Annotated[str, _option("--as", "your name or email, recorded with the decision", _text(254, required=False), "NAME")]
 
 
-@_command("approve", "approve the workflow's pending analysis by its emailed link")
-def _approve(
-    ctx: typer.Context,
-    workflow_id: WorkflowId,
-    link: Link = None,
-    decided_by: DecidedBy = "",
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    api_url: ApiUrl = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
-) -> int:
-    _refuse_extras(ctx)
-    args = ClientArgs("approve", api_url, data_dir, config, as_json, workflow_id=workflow_id, link=link, decided_by=decided_by)
-    return _client_command(args)
+@_command("approve", "approve the workflow's pending analysis by its emailed link", client=True)
+def _approve(ctx: typer.Context, workflow_id: WorkflowId, link: Link = None, decided_by: DecidedBy = "") -> int:
+    return _decide(ctx, "approve", workflow_id, link, decided_by)
 
 
-@_command("reject", "reject the workflow's pending analysis by its emailed link")
+@_command("reject", "reject the workflow's pending analysis by its emailed link", client=True)
 def _reject(
     ctx: typer.Context,
     workflow_id: WorkflowId,
     feedback: Annotated[str, _option("--feedback", "what the analysis should change (required to reject)", _feedback, "TEXT")],
     link: Link = None,
     decided_by: DecidedBy = "",
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    api_url: ApiUrl = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
-    args = ClientArgs("reject", api_url, data_dir, config, as_json, workflow_id=workflow_id, link=link, decided_by=decided_by,
-                      feedback=feedback)  # fmt: skip
-    return _client_command(args)
+    return _decide(ctx, "reject", workflow_id, link, decided_by, feedback)
 
 
-@_command("cancel", "stop a running workflow, recording who and why")
+def _decide(ctx: typer.Context, decision: str, workflow_id: str, link: str | None, decided_by: str, feedback: str = "") -> int:
+    """approve/reject: submit the approval page's form at the workflow's link. The signed link
+    is the only credential: with ``--link`` no API URL or AWS credentials are needed; without
+    it, the API names the workflow's newest approval and the local outbox holds its email."""
+    from relay import client as api
+
+    options = _client(ctx)
+    if not link:
+        outbox = options.outbox()
+        link = api.approval_link_for(options.connect(), outbox, workflow_id)
+    decided_by = decided_by.strip() or f"{api.local_user()} (relay CLI)"
+    text = api.decide(link, approve=decision == "approve", feedback=feedback, decided_by=decided_by)
+    return options.show(decision, {"workflow_id": workflow_id, "decision": decision, "result": text})
+
+
+@_command("cancel", "stop a running workflow, recording who and why", client=True)
 def _cancel(
     ctx: typer.Context,
     workflow_id: WorkflowId,
     reason: Annotated[str, _option("--reason", "why it is cancelled (recorded)", _text(1000), "TEXT")],
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
-    return _client_command(ClientArgs("cancel", api_url, data_dir, config, as_json, workflow_id=workflow_id, reason=reason))
+    options = _client(ctx)
+    return options.show("cancel", options.connect().cancel(workflow_id, reason))
 
 
-@_command("redrive", "resume a failed, timed-out or stopped workflow (or relay run folder) from the state that failed")
+@_command("redrive", "resume a failed, timed-out or stopped workflow (or relay run folder) from the state that failed", client=True)
 def _redrive(
     ctx: typer.Context,
     target: Annotated[str, _argument("WORKFLOW_ID|RUN_DIR", "a workflow id, or a relay run folder (runs/<name>/)")],
     auto_approve: Annotated[bool, _flag("--auto-approve", "RUN_DIR only: approve the emailed link automatically")] = False,
     port: Annotated[int, _option("--port", "RUN_DIR only: local API port for approval links", _port, "PORT")] = 0,
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
     if is_run_folder(target):
         from relay.run import redrive_run
 
-        return redrive_run(Path(target), auto_approve=auto_approve, api_port=port, verbose=verbose)
+        return redrive_run(Path(target), auto_approve=auto_approve, api_port=port, verbose=_session(ctx).verbose)
     try:
         _workflow_id(target)
     except _Invalid as exc:
@@ -519,83 +585,29 @@ def _redrive(
         ) from None
     if auto_approve or port:
         raise UsageError("--auto-approve and --port: only for a relay run folder (RUN_DIR), not a workflow id")
-    return _client_command(ClientArgs("redrive", api_url, data_dir, config, as_json, workflow_id=target))
+    options = _client(ctx)
+    return options.show("redrive", options.connect().redrive(target))
 
 
-@_command("history", "show a workflow's execution history (GetExecutionHistory events)")
+@_command("history", "show a workflow's execution history (GetExecutionHistory events)", client=True)
 def _history(
     ctx: typer.Context,
     workflow_id: WorkflowId,
     limit: Annotated[int | None, _option("--limit", "events per page, 1-1000 (default 100)", _integer(1, 1000), "N")] = None,
     next_token: NextToken = None,
     reverse: Annotated[bool, _flag("--reverse", "newest first")] = False,
-    api_url: ApiUrl = None,
-    data_dir: DataDir = None,
-    config: ConfigFile = None,
-    verbose: ClientVerbose = False,
-    as_json: AsJson = False,
 ) -> int:
-    _refuse_extras(ctx)
-    args = ClientArgs("history", api_url, data_dir, config, as_json, workflow_id=workflow_id, limit=limit, next_token=next_token,
-                      reverse=reverse)  # fmt: skip
-    return _client_command(args)
+    options = _client(ctx)
+    return options.show("history", options.connect().history(workflow_id, limit=limit, next_token=next_token, reverse=reverse))
 
 
 #: The commands, in the order ``relay --help`` lists them.
 COMMANDS: tuple[str, ...] = ("run", "serve", "start", "status", "list", "approve", "reject", "cancel", "redrive", "history")
 
 
-# ----- the client commands' work ---------------------------------------------------------------------
-def _client_command(args: ClientArgs) -> int:
-    """start/status/list/approve/reject/cancel/redrive/history: call the API, show the answer."""
-    from relay import client as api
-
-    try:
-        if args.data_dir is not None:
-            api.check_data_dir(args.data_dir, "--data-dir")
-        if args.command in {"approve", "reject"}:
-            # The signed link is the only credential: no API URL or AWS credentials needed.
-            link = args.link
-            if not link:  # the API says which approval is the workflow's newest; its email has the link
-                outbox = api.resolve_data_dir(args.data_dir, args.config) / "outbox"
-                status = api.client_for(api.resolve_settings(args.api_url, args.data_dir, args.config)).status(args.workflow_id)
-                approval_id = (status.get("approval") or {}).get("approval_id")
-                if not approval_id:
-                    raise api.ConfigError(f"workflow {args.workflow_id} has not asked for approval (yet)")
-                link = api.find_approval_link(outbox, args.workflow_id, str(approval_id))
-            decided_by = args.decided_by.strip() or f"{api.local_user()} (relay CLI)"
-            text = api.decide(link, approve=args.command == "approve", feedback=args.feedback, decided_by=decided_by)
-            _show(args, {"workflow_id": args.workflow_id, "decision": args.command, "result": text})
-            return 0
-        request: dict[str, object] = {}
-        if args.command == "start":
-            request = _start_request(args)
-        relay = api.client_for(api.resolve_settings(args.api_url, args.data_dir, args.config))
-        if args.command == "start":
-            _show(args, relay.start(request, idempotency_key=args.idempotency_key))
-        elif args.command == "status":
-            _show(args, relay.status(args.workflow_id))
-        elif args.command == "list":
-            _show(args, relay.list(status=args.status, limit=args.limit, next_token=args.next_token))
-        elif args.command == "cancel":
-            _show(args, relay.cancel(args.workflow_id, args.reason))
-        elif args.command == "redrive":
-            _show(args, relay.redrive(args.workflow_id))
-        elif args.command == "history":
-            _show(args, relay.history(args.workflow_id, limit=args.limit, next_token=args.next_token, reverse=args.reverse))
-    except api.ConfigError as exc:
-        print(f"relay: error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
-    except api.ClientError as exc:
-        where = f"HTTP {exc.status}: " if exc.status else ""
-        print(f"relay: {where}{one_line(str(exc))}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _start_request(args: ClientArgs) -> dict[str, object]:
-    """``relay start``'s request body, checked here first so that bad options exit 2 naming
-    the option (the API checks again).
+def _start_request(fields: dict[str, object]) -> dict[str, object]:
+    """``relay start``'s request body (the fields given), checked here first so that bad
+    options exit 2 naming the option (the API checks again).
 
     Raises:
         UsageError: a field breaks its rule (``--questions: Input should be …``).
@@ -605,14 +617,7 @@ def _start_request(args: ClientArgs) -> dict[str, object]:
 
     from relay.run import describe_options
 
-    request: dict[str, object] = {
-        "topic": args.topic,
-        "questions": args.questions,
-        "max_revisions": args.max_revisions,
-        "approval_timeout_seconds": args.approval_timeout,
-        "approver": args.approver,
-    }
-    request = {k: v for k, v in request.items() if v is not None}
+    request = {k: v for k, v in fields.items() if v is not None}
     try:
         WorkflowRequest.model_validate(request)
     except ValidationError as exc:
@@ -636,15 +641,15 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _show(args: ClientArgs, answer: Any) -> None:
+def _show(command: str, answer: Any, as_json: bool = False) -> None:
     """Print a client command's answer: indented JSON when stdout is not a terminal (scripts
     parse it) or ``--json`` asks for it, else rich tables (:func:`_render`)."""
-    if args.as_json or not _is_terminal(sys.stdout):
+    if as_json or not _is_terminal(sys.stdout):
         import json
 
         print(json.dumps(answer, indent=2, sort_keys=False))
     else:
-        _render(args.command, answer)
+        _render(command, answer)
 
 
 #: Rich styles of the statuses a workflow, its record, its approval or its execution can have.
@@ -730,8 +735,9 @@ def _argparse_words(message: str) -> str:
     return message
 
 
-def _invoke(argv: list[str]) -> int:
-    """Parse ``argv`` with Typer and run its command; returns the command's exit code.
+def _invoke(argv: list[str], session: _Session) -> int:
+    """Parse ``argv`` with Typer and run its command, its shared options recorded in
+    ``session`` (the command's ``ctx.obj``); returns the command's exit code.
 
     Raises:
         UsageError: the command line breaks a rule (one line, ending with where the help is).
@@ -745,7 +751,7 @@ def _invoke(argv: list[str]) -> int:
     app.rich_markup_mode = "rich" if terminal else None
     unwrapped = {} if terminal else {"terminal_width": HELP_UNWRAPPED_WIDTH, "max_content_width": HELP_UNWRAPPED_WIDTH}
     try:
-        code = app(args=argv, prog_name="relay", standalone_mode=False, **unwrapped)
+        code = app(args=argv, prog_name="relay", standalone_mode=False, obj=session, **unwrapped)
     except _ParseError as exc:
         raise UsageError(f"{exc} {see}") from None
     except typer.TyperException as exc:
@@ -762,11 +768,11 @@ def main(argv: list[str] | None = None) -> int:
     130 interrupted). Never lets a traceback through unless ``--verbose`` or
     ``RELAY_DEBUG`` asks for it (see the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--verbose" in argv or os.environ.get("RELAY_DEBUG", "").strip().lower() not in {"", "0", "false", "no"}
+    session = _Session()
     try:
         if any("\x00" in arg for arg in argv):  # a real command line cannot hold one; os calls refuse it
             raise UsageError("arguments must not contain NUL characters")
-        return _invoke(argv)
+        return _invoke(argv, session)
     except UsageError as exc:
         print(f"relay: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
@@ -774,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         print("relay: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        debug = session.verbose or os.environ.get("RELAY_DEBUG", "").strip().lower() not in {"", "0", "false", "no"}
         if debug:
             traceback.print_exc()
         what = one_line(f"{type(exc).__name__}: {exc}", 500)

@@ -388,6 +388,20 @@ def find_approval_link(outbox: Path, workflow_id: str, approval_id: str | None =
     )
 
 
+def approval_link_for(relay: RelayClient, outbox: Path, workflow_id: str) -> str:
+    """The link of the workflow's pending approval: the API names its newest approval
+    (``GET /workflows/{id}``), and that approval's email in ``outbox`` holds the link.
+
+    Raises:
+        ConfigError: the workflow has not asked for approval (yet), or its email is not in ``outbox``.
+        ClientError: the API refused the status request.
+    """
+    approval_id = (relay.status(workflow_id).get("approval") or {}).get("approval_id")
+    if not approval_id:
+        raise ConfigError(f"workflow {workflow_id} has not asked for approval (yet)")
+    return find_approval_link(outbox, workflow_id, str(approval_id))
+
+
 def _page_text(html: str, element_id: str) -> str | None:
     match = re.search(rf"<p id={element_id}>(.*?)</p>", html, re.S)
     if not match:

@@ -155,6 +155,22 @@ def check_corpus_option(corpus: str | None, option: str = "--corpus") -> Any:
         raise InputError(f"{option}: {exc}") from None
 
 
+def checked_corpus(corpus: str | None, option: str = "--corpus", warn_as: str | None = None) -> Any:
+    """:func:`check_corpus_option`, then one ``relay: warning: <where>: <file skipped>`` line on
+    stderr per corpus file that cannot be researched; ``<where>`` is ``warn_as``, else
+    ``option`` (``RELAY_CORPUS`` when the folder came from the environment). Used by
+    ``relay run``, ``relay redrive RUN_DIR`` and ``relay serve`` before anything starts.
+
+    Raises:
+        InputError: as :func:`check_corpus_option`.
+    """
+    checked = check_corpus_option(corpus, option)
+    where = warn_as or (option if corpus is not None else "RELAY_CORPUS")
+    for warning in checked.warnings() if checked else ():
+        print(f"relay: warning: {where}: {warning}", file=sys.stderr)
+    return checked
+
+
 def validate(options: RunOptions) -> WorkflowRequest:
     """The execution input for ``options``; also checks ``--runs-dir`` and ``--port``
     (the corpus is checked by :func:`check_corpus_option`).
@@ -302,8 +318,8 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     exports, print the outcome. Returns the exit code."""
     from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
 
-    from relay.mailbox import approval_emails, approval_id_of, approval_link, decide_by_link
     from relay.local.runtime import TABLE
+    from relay.mailbox import approval_emails, approval_id_of, approval_link, decide_by_link
 
     handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # earlier attempts' emails are spent
     started = progress.started
@@ -436,12 +452,10 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         request = validate(options)
-        corpus = check_corpus_option(options.corpus)
+        checked_corpus(options.corpus)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
-    for warning in corpus.warnings() if corpus else ():
-        print(f"relay: warning: {'--corpus' if options.corpus else 'RELAY_CORPUS'}: {warning}", file=sys.stderr)
     name = options.name or execution_name()
     run_dir = options.runs_dir / name
     started = time.time()
@@ -524,13 +538,12 @@ def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, ve
         saved = _saved_run(run_dir)
         name = str(saved.get("name") or executions[-1].parent.name)
         corpus = saved.get("corpus")
-        checked = check_corpus_option(corpus, f"--corpus (saved in {run_dir / RUN_FILE})") if corpus else None
         check_port(api_port)
+        if corpus:
+            checked_corpus(corpus, f"--corpus (saved in {run_dir / RUN_FILE})", warn_as="--corpus")
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
-    for warning in checked.warnings() if checked else ():
-        print(f"relay: warning: --corpus: {warning}", file=sys.stderr)
     started = time.time()
     progress = Progress(out, started)
     out.write(f"relay: resuming execution {name} from {run_dir}/\n")

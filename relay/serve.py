@@ -136,11 +136,11 @@ class ServeOptions:
 def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set). Returns the exit code: 0 stopped
     cleanly, 2 bad options (port out of range or in use, ``--data-dir`` a file, a corpus
-    that cannot be researched: see :func:`relay.run.check_corpus_option`)."""
+    that cannot be researched: see :func:`relay.run.checked_corpus`)."""
     import math
 
     out = out or sys.stdout
-    from relay.run import InputError, check_corpus_option, check_folder_option, check_port
+    from relay.run import InputError, check_folder_option, check_port, checked_corpus
 
     try:
         check_port(options.port)
@@ -148,12 +148,10 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
         if not (math.isfinite(options.retry_time_scale) and options.retry_time_scale > 0):
             raise InputError(f"--retry-time-scale: {options.retry_time_scale} must be a number above 0")
         # --corpus, else RELAY_CORPUS: checked before the server, the engine or the lock start
-        corpus = check_corpus_option(options.corpus)
+        checked_corpus(options.corpus)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
-    for warning in corpus.warnings() if corpus else ():
-        print(f"relay: warning: {'--corpus' if options.corpus else 'RELAY_CORPUS'}: {warning}", file=sys.stderr)
     # Powertools warns on every request that publishes no metric (GETs); not news locally.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     stop = stop or threading.Event()

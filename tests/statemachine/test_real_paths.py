@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 
-from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 from relay.local.runtime import TABLE
 from relay.local.servers import Fault
+from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 
 from .conftest import entered_states, unique_name
 

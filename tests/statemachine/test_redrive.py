@@ -15,9 +15,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 from relay.local.runtime import TABLE
 from relay.local.servers import Fault
+from relay.mailbox import approval_emails, approval_link, decide_by_link, fetch
 from tests.support.polling import eventually
 
 from .conftest import entered_states, unique_name

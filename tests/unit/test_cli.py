@@ -71,3 +71,48 @@ def test_relay_run_reads_the_quality_from_the_run_folder_when_the_output_has_non
     (tmp_path / "artifacts" / "report.quality.json").write_text(assessment.model_dump_json())
     # Then the line comes from it
     assert quality_lines({"status": "COMPLETED"}, tmp_path) == ["quality: 1 of 1 questions answered · 100 % of sentences grounded · 0 repeated"]
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "start", "status", "list", "approve", "reject", "cancel", "redrive", "history"])
+def test_every_command_takes_verbose_and_the_client_commands_the_client_options_once(command, capsys):
+    # When a command's help is printed (plain: stdout is not a terminal)
+    assert main([command, "--help"]) == 0
+    options = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip().startswith("--")]
+    # Then --verbose is there once, and the client options are there once for a client command
+    assert options.count("--verbose") == 1, options
+    client = command not in {"run", "serve"}
+    for option in ("--api-url", "--config", "--json"):
+        assert options.count(option) == (1 if client else 0), (command, option, options)
+
+
+@pytest.mark.parametrize("argv", [["status", "wf-1", "--verbose"], ["status", "--verbose", "wf-1"], ["list", "--verbose", "--limit", "5"]])
+def test_verbose_works_anywhere_after_the_command(argv, capsys, monkeypatch):
+    # Given a client command that fails unexpectedly
+    from relay import cli
+
+    def boom(*args, **kwargs):
+        raise ValueError("broke")
+
+    monkeypatch.setattr(cli.ClientOptions, "connect", boom)
+    monkeypatch.delenv("RELAY_DEBUG", raising=False)
+    # When --verbose is given before or after the command's own arguments / Then the traceback is shown
+    assert main(argv) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_verbose_reaches_the_local_commands(monkeypatch, tmp_path):
+    # Given run, serve and redrive RUN_DIR with their work replaced
+    import relay.run
+    import relay.serve
+
+    seen = []
+    monkeypatch.setattr(relay.run, "run", lambda options: seen.append(("run", options.verbose)) or 0)
+    monkeypatch.setattr(relay.serve, "serve", lambda options: seen.append(("serve", options.verbose)) or 0)
+    monkeypatch.setattr(relay.run, "redrive_run", lambda run_dir, **kw: seen.append(("redrive", kw["verbose"])) or 0)
+    (tmp_path / "runs" / "relay-1" / "state").mkdir(parents=True)
+    # When each is run with and without --verbose / Then each is told whether to show handler logs
+    for verbose in (["--verbose"], []):
+        assert main(["run", "Task tokens", "--runs-dir", str(tmp_path / "runs"), *verbose]) == 0
+        assert main(["serve", *verbose, "--port", "0"]) == 0
+        assert main(["redrive", str(tmp_path / "runs" / "relay-1"), *verbose]) == 0
+    assert seen == [("run", True), ("serve", True), ("redrive", True), ("run", False), ("serve", False), ("redrive", False)]

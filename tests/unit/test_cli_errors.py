@@ -175,7 +175,7 @@ def test_an_unexpected_error_is_one_line_and_exit_1(capsys, monkeypatch):
     def boom(*args, **kwargs):
         raise ValueError("something\nbroke")
 
-    monkeypatch.setattr(cli, "_client_command", boom)
+    monkeypatch.setattr(cli.ClientOptions, "connect", boom)
     # When it runs / Then one escaped line names the error and how to see details
     assert main(["status", "wf-1"]) == 1
     line = one_error_line(capsys)
@@ -187,7 +187,7 @@ def test_verbose_or_relay_debug_shows_the_traceback(ask, capsys, monkeypatch):
     def boom(*args, **kwargs):
         raise ValueError("broke")
 
-    monkeypatch.setattr(cli, "_client_command", boom)
+    monkeypatch.setattr(cli.ClientOptions, "connect", boom)
     args = ["status", "wf-1"]
     if ask == "--verbose":
         args.append("--verbose")
@@ -202,7 +202,7 @@ def test_ctrl_c_outside_a_run_exits_130_with_one_line(capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_client_command", interrupted)
+    monkeypatch.setattr(cli.ClientOptions, "connect", interrupted)
     assert main(["list"]) == 130
     assert capsys.readouterr().err == "relay: interrupted\n"
 

@@ -14,8 +14,8 @@ from relay_core.cost import (
     PRICES,
     PriceTable,
     cost_line,
-    item_processor_path_length,
     execution_cost,
+    item_processor_path_length,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
