@@ -1,13 +1,17 @@
 """The HTTP session of the engine's loopback clients (``relay.local.moto_patches.transport.LoopbackTransport``):
 kept-alive connections, a connection the server closed is replaced rather than failing
-the call, and botocore's own errors for a refused, reset or slow call."""
+the call, and botocore's own errors for a refused, reset or slow call.
+
+Nothing here waits by sleeping: the test server tells the tests when it has closed a
+connection, and holds a slow answer until the test has seen the client time out (each
+wait bounded by :data:`WAIT_SECONDS`, a safety net, not a timing assumption)."""
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,10 +22,20 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 
 from relay.local.moto_patches import LoopbackTransport
 
+#: The longest any wait below may take before the test fails (it never takes that long).
+WAIT_SECONDS = 30
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     connections = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        #: Set when the server has closed a connection (after its idle timeout, or at once).
+        self.closed = threading.Event()
+        #: What a ``/slow`` answer waits for.
+        self.release = threading.Event()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -32,6 +46,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.server.connections += 1  # type: ignore[attr-defined]
 
+    def finish(self) -> None:
+        super().finish()
+        self.connection.close()
+        self.server.closed.set()  # type: ignore[attr-defined]
+
     def log_message(self, *args: Any) -> None:
         pass
 
@@ -41,8 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             self.close_connection = True
             return
-        if self.path == "/slow":
-            time.sleep(1.0)
+        if self.path == "/slow":  # answers only once the test has seen the client give up
+            self.server.release.wait(WAIT_SECONDS)  # type: ignore[attr-defined]
         answer = json.dumps({"path": self.path, "body": body.decode(), "agent": self.headers["User-Agent"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -83,7 +102,9 @@ def test_a_connection_the_server_closed_is_replaced_not_failed(server):
     # Given a kept connection the server then closes (idle timeout), and one it closes at once
     transport = LoopbackTransport(connect_timeout=5, read_timeout=5)
     assert transport.send(_request(server, "/ok")).status_code == 200
-    time.sleep(_Handler.timeout * 3)
+    assert server.closed.wait(WAIT_SECONDS), "the server closes the idle connection"
+    (kept,) = transport._idle
+    assert select.select([kept.sock], [], [], WAIT_SECONDS)[0], "the client sees the close (end of stream)"
     # When the next calls go out, Then each succeeds on a new connection
     assert json.loads(transport.send(_request(server, "/close")).content)["path"] == "/close"
     assert transport.send(_request(server, "/ok")).status_code == 200
@@ -96,6 +117,7 @@ def test_refused_reset_and_slow_calls_raise_botocores_errors(server):
         transport.send(_request(server, "/reset"))
     with pytest.raises(ReadTimeoutError):
         transport.send(_request(server, "/slow"))
+    server.release.set()
     # a failed connection is not kept: the next call works
     assert transport.send(_request(server, "/ok")).status_code == 200
     closed = socket.socket()
