@@ -327,7 +327,7 @@ def redrive_workflow(workflow_id: WorkflowIdPath) -> Response[api_models.Redrive
     result = workflows_api.redrive_workflow(
         executions_for(settings.state_machine_arn), workflow_id, settings.api_base_url
     )
-    metrics.add_metric(name="WorkflowsRedriven", unit=MetricUnit.Count, value=1)
+    # WorkflowsRedriven is counted by record-failure on the status change (RUNNING again), as for every redrive.
     return _answer(202, result, {"Location": result.status_url})
 
 

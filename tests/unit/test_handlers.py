@@ -342,3 +342,41 @@ def test_a_workflow_started_through_the_api_counts_once_in_workflows_started(sto
     executions_for.cache_clear()
     # Then the dashboard's WorkflowsStarted counts it once
     assert _emitted(capsys.readouterr().out, "WorkflowsStarted") == 1
+
+
+class RedrivableExecution:
+    """The Executions port for one FAILED execution that a redrive sets RUNNING again."""
+
+    def __init__(self, history: list[dict]):
+        self.history, self.redrive_count = history, 0
+
+    def describe(self, workflow_id: str) -> dict:
+        status = "RUNNING" if self.redrive_count else "FAILED"
+        return {"executionArn": ARN, "name": workflow_id, "status": status, "redriveCount": self.redrive_count}
+
+    def events(self, execution_arn: str) -> list[dict]:
+        return list(self.history)
+
+    def redrive(self, workflow_id: str) -> dict:
+        self.redrive_count += 1
+        return {"redriveDate": "2026-11-22T00:00:00Z"}
+
+
+def test_a_workflow_redriven_through_the_api_counts_once_in_workflows_redriven(stores, lambda_context, monkeypatch, capsys):
+    # Given a workflow that failed in WriteReport, and the API and record-failure functions
+    from relay_core.adapters.workflow_records import DynamoDBWorkflowRecords
+
+    from tests.support.apigw import call, load_function
+
+    DynamoDBWorkflowRecords(TABLE).start_workflow("wf-1", "topic", ARN)
+    history = [entered(1, "WriteReport"), {"id": 2, "type": "ExecutionRedriven"}, entered(3, "WriteReport")]
+    api = load_function("api")
+    monkeypatch.setattr(api, "executions_for", lambda arn: RedrivableExecution(history[:1]))
+    monkeypatch.setenv("RELAY_STATE_MACHINE_ARN", SM_ARN)
+    capsys.readouterr()
+    # When it is redriven through the API, and the status change (RUNNING again) reaches record-failure
+    status, _headers, body = call(api, lambda_context, "POST", "/workflows/wf-1/redrive", {})
+    assert status == 202, body
+    record_failure_with(monkeypatch, FakeHistory(history)).handler(status_event("RUNNING", 1), lambda_context)
+    # Then the dashboard's WorkflowsRedriven counts it once
+    assert _emitted(capsys.readouterr().out, "WorkflowsRedriven") == 1
