@@ -321,7 +321,7 @@ def _drive(relay: Any, arn: str, run_dir: Path, auto_approve: bool, progress: Pr
     from relay.local.runtime import TABLE
     from relay.mailbox import approval_emails, approval_id_of, approval_link, decide_by_link
 
-    handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # earlier attempts' emails are spent
+    handled: set[Path] = {p for p, _ in approval_emails(relay.outbox)}  # emails from before a redrive are spent
     started = progress.started
 
     name = arn.rsplit(":", 1)[1]

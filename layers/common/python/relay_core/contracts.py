@@ -34,9 +34,9 @@ class RecordStatus(StrEnum):
 
 #: Outcomes of a succeeded execution: nothing moves a record out of them.
 FINAL_STATUSES = frozenset({RecordStatus.COMPLETED, RecordStatus.REJECTED})
-#: Terminal for one attempt only: a redrive (a higher ``redrive_count``) moves them on.
+#: Terminal until the next redrive: a write with a higher ``redrive_count`` moves them on.
 STOPPED_STATUSES = frozenset({RecordStatus.FAILED, RecordStatus.CANCELLED})
-#: Statuses no further state of the same attempt changes.
+#: Statuses no further state changes before the next redrive.
 TERMINAL_STATUSES = FINAL_STATUSES | STOPPED_STATUSES
 
 

@@ -513,14 +513,14 @@ def record_status_change(change: ExecutionStatusChange, history: ExecutionHistor
         )
     if detail.status not in STOPPED_RECORD_STATUS:
         raise InvalidInput(f"detail.status: {detail.status} is not a status this function records")
-    attempt = events[last_redrive(events):]
-    failed = open_state(attempt)
+    since_redrive = events[last_redrive(events):]
+    failed = open_state(since_redrive)
     error, cause = detail.error or "", detail.cause or ""
     if failed is not None and detail.status != "ABORTED":  # an abort's reason is the StopExecution's
-        own = failure_after(attempt, failed.entered_event_id)
+        own = failure_after(since_redrive, failed.entered_event_id)
         if own is not None:
             error, cause = own[0] or error, own[1] or cause
-        arn = map_run_arn(attempt, failed.entered_event_id)
+        arn = map_run_arn(since_redrive, failed.entered_event_id)
         child = history.map_run_failure(arn) if arn else None
         if child is not None:
             cause = f"{short_cause(cause)} First failed iteration: {child[0]}: {short_cause(child[1])}"
