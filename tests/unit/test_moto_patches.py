@@ -644,3 +644,11 @@ def test_action_names_are_kept_per_class_and_see_a_method_added_later():
     # And an action added later (as a patch adds redrive_execution) is found
     Answers.second_action = lambda self: "second"  # type: ignore[attr-defined]
     assert "second_action" in responses.method_names_from_class(Answers)
+
+
+def test_every_patch_is_documented_in_local_runtime_md():
+    # docs/local-runtime.md gives each patch's reason, module and guarding test: a new patch is added there too
+    page = (Path(__file__).parents[2] / "docs" / "local-runtime.md").read_text()
+    assert [patch.name for patch in PATCHES if f"`{patch.name}`" not in page] == []
+    modules = {patch.build.__module__.rsplit(".", 1)[1] for patch in PATCHES}
+    assert [module for module in sorted(modules) if f"(`{module}.py`)" not in page] == []
