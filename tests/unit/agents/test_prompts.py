@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from relay_agents.prompts import ANALYST_SYSTEM, PLANNER_SYSTEM, RESEARCHER_SYSTEM, WRITER_SYSTEM, WRITING_RULES
+from relay_agents.prompts import (
+    ANALYST_SYSTEM,
+    PLANNER_SYSTEM,
+    RESEARCHER_SYSTEM,
+    WRITER_SYSTEM,
+    WRITING_RULES,
+)
 
 pytestmark = pytest.mark.unit
 
