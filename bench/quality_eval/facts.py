@@ -8,6 +8,8 @@
   applied to the alternatives too), an alternative matching as a word prefix (a word
   boundary on its left: ``retr`` matches ``retries``, not ``metric``). A set of sentences
   holds a fact when one of them does (:func:`facts_held`).
+  Each corpus also has a held-out set (``botocore_heldout.json``, ``stdlib_heldout.json``)
+  of other questions, on other services and modules, that is not used to tune the pipeline.
 * :func:`corpus_documents` gives each corpus's documents as Relay searches them: the
   botocore documentation through Relay's own :class:`~relay_agents.corpus.BotocoreDocsCorpus`
   (one document per operation, ``botocore://service/Operation``, and one per service),
@@ -133,12 +135,13 @@ def parse_set(data: dict[str, Any], name: str) -> EvalSet:
     return EvalSet(corpus=name, questions=tuple(questions))
 
 
-def load_set(name: str) -> EvalSet:
+def load_set(name: str, *, heldout: bool = False) -> EvalSet:
     """The evaluation set of corpus ``name`` (``botocore`` or ``stdlib``), validated
-    (:func:`parse_set`)."""
+    (:func:`parse_set`): ``<name>.json``, or with ``heldout`` its held-out set
+    ``<name>_heldout.json`` (questions no one tunes the pipeline on)."""
     if name not in CORPORA:
         raise ValueError(f"no evaluation set for corpus {name!r} (one of {', '.join(CORPORA)})")
-    with open(HERE / f"{name}.json", encoding="utf-8") as fh:
+    with open(HERE / f"{name}{'_heldout' if heldout else ''}.json", encoding="utf-8") as fh:
         return parse_set(json.load(fh), name)
 
 

@@ -1,6 +1,7 @@
-"""The quality bench's yardstick (bench/quality_eval): the evaluation sets are well formed and
-every reference fact is stated in the document it names; the fact matcher, the BM25
-baseline and the not-covered claim finder behave as documented."""
+"""The quality bench's yardstick (bench/quality_eval): the evaluation sets (each corpus's tuned
+set and its held-out set) are well formed and every reference fact is stated in the document
+it names; the fact matcher, the BM25 baseline and the not-covered claim finder behave as
+documented."""
 
 from __future__ import annotations
 
@@ -25,10 +26,18 @@ def stdlib_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ----- the evaluation sets ------------------------------------------------------------------
-@pytest.mark.parametrize("name", qe.CORPORA)
-def test_each_set_has_twelve_or_more_questions_of_three_to_five_facts_with_unique_ids(name):
+#: Every set: each corpus's tuned set and its held-out set.
+SETS = [
+    pytest.param(name, heldout, id=name + ("-heldout" if heldout else ""))
+    for name in qe.CORPORA
+    for heldout in (False, True)
+]
+
+
+@pytest.mark.parametrize("name, heldout", SETS)
+def test_each_set_has_twelve_or_more_questions_of_three_to_five_facts_with_unique_ids(name, heldout):
     # When the set loads (load_set validates it)
-    eval_set = qe.load_set(name)
+    eval_set = qe.load_set(name, heldout=heldout)
     # Then its shape is the documented one
     assert eval_set.corpus == name and len(eval_set.questions) >= 12
     assert all(3 <= len(q.facts) <= 5 for q in eval_set.questions)
@@ -37,6 +46,15 @@ def test_each_set_has_twelve_or_more_questions_of_three_to_five_facts_with_uniqu
     assert all(q.question.endswith("?") for q in eval_set.questions)
     # And a question's facts come from more than one document for some questions
     assert sum(1 for q in eval_set.questions if len({f.source for f in q.facts}) > 1) >= 6
+
+
+@pytest.mark.parametrize("name", qe.CORPORA)
+def test_a_held_out_set_shares_no_question_or_source_document_with_the_tuned_set(name):
+    tuned, heldout = qe.load_set(name), qe.load_set(name, heldout=True)
+    assert not {q.id for q in tuned.questions} & {q.id for q in heldout.questions}
+    assert not {q.question for q in tuned.questions} & {q.question for q in heldout.questions}
+    sources = [{f.source for q in s.questions for f in q.facts} for s in (tuned, heldout)]
+    assert not sources[0] & sources[1]
 
 
 def _unstated(eval_set: qe.EvalSet, documents: dict[str, str]) -> list[str]:
@@ -49,9 +67,10 @@ def _unstated(eval_set: qe.EvalSet, documents: dict[str, str]) -> list[str]:
     return missing
 
 
-def test_every_botocore_fact_is_held_by_a_sentence_of_its_source_operation():
+@pytest.mark.parametrize("heldout", [False, True], ids=["tuned", "heldout"])
+def test_every_botocore_fact_is_held_by_a_sentence_of_its_source_operation(heldout):
     # Given the documents the facts name, read through Relay's botocore corpus (their services only)
-    eval_set = qe.load_set("botocore")
+    eval_set = qe.load_set("botocore", heldout=heldout)
     sources = {f.source for q in eval_set.questions for f in q.facts}
     documents = qe.corpus_documents("botocore", sources=sources)
     # Then every source exists and states its fact in one sentence
@@ -59,9 +78,10 @@ def test_every_botocore_fact_is_held_by_a_sentence_of_its_source_operation():
     assert _unstated(eval_set, documents) == []
 
 
-def test_every_stdlib_fact_is_held_by_a_sentence_of_its_module_file(stdlib_folder):
+@pytest.mark.parametrize("heldout", [False, True], ids=["tuned", "heldout"])
+def test_every_stdlib_fact_is_held_by_a_sentence_of_its_module_file(stdlib_folder, heldout):
     # Given the standard library corpus built into a temporary folder
-    eval_set = qe.load_set("stdlib")
+    eval_set = qe.load_set("stdlib", heldout=heldout)
     sources = {f.source for q in eval_set.questions for f in q.facts}
     documents = qe.corpus_documents("stdlib", sources=sources, folder=stdlib_folder)
     # Then every named module file exists and states its fact in one sentence
