@@ -30,10 +30,8 @@ def corpus(callbacks_corpus: Path) -> Path:
     return callbacks_corpus
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Iterator[dict[str, Any]]:
-    """`relay serve --port 0` (any free port) with its data folder; stopped with SIGINT at the end."""
-    data_dir = tmp_path_factory.mktemp("serve")
+def start_serve(data_dir: Path, corpus: Path) -> dict[str, Any]:
+    """`relay serve --port 0` (any free port) on ``data_dir``, once it has said where it serves."""
     process = subprocess.Popen(
         [RELAY, "serve", "--port", "0", "--data-dir", str(data_dir), "--corpus", str(corpus), "--retry-time-scale", "0.01"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -44,8 +42,15 @@ def served(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Iterator[d
     if not match:
         process.kill()
         pytest.fail(f"relay serve did not start: {first}{process.stderr.read() if process.stderr else ''}")
-    info = {"url": match.group(1), "data_dir": data_dir, "process": process}
+    return {"url": match.group(1), "data_dir": data_dir, "process": process}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Iterator[dict[str, Any]]:
+    """One `relay serve` for the module's tests (in any order: none of them stops it)."""
+    info = start_serve(tmp_path_factory.mktemp("serve"), corpus)
     yield info
+    process = info["process"]
     if process.poll() is None:
         process.kill()
         process.wait(timeout=10)
@@ -226,7 +231,8 @@ def test_bad_input_is_refused_with_the_apis_message(served, args, message):
     assert code in (1, 2) and message in err and err.count("\n") == 1, err
 
 
-def test_ctrl_c_stops_relay_serve_cleanly(served):
+def test_ctrl_c_stops_relay_serve_cleanly(tmp_path, corpus):
+    served = start_serve(tmp_path / "serve", corpus)  # its own: the module's server keeps serving the other tests
     process = served["process"]
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
