@@ -57,6 +57,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from relay_core.contracts import RecordStatus
 
+from relay import output
+from relay.output import CONTROL, one_line
+
 if TYPE_CHECKING:
     from relay.client import RelayClient
 
@@ -75,7 +78,6 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?
 HELP_UNWRAPPED_WIDTH = 100_000
 #: The record statuses ``relay list --status`` accepts.
 STATUSES: tuple[str, ...] = tuple(status.value for status in RecordStatus)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class UsageError(Exception):
@@ -92,14 +94,6 @@ class _Interrupted(Exception):
 
 class _Invalid(Exception):
     """A value breaks its option's rule; the message says how (the caller names the option)."""
-
-
-def one_line(text: str, limit: int = 1000) -> str:
-    """``text`` safe to print as one line: control characters (newlines included) and
-    unpaired surrogates escaped, cut at ``limit`` characters."""
-    text = _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(text))
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def echo(value: str) -> str:
@@ -159,7 +153,7 @@ def _text(max_chars: int, *, required: bool = True) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if required and not text.strip():
             raise _Invalid("must not be empty")
-        if _CONTROL.search(text):
+        if CONTROL.search(text):
             raise _Invalid(f"{echo(text)} holds control characters (newlines, tabs…)")
         if len(text) > max_chars:
             raise _Invalid(f"is {len(text):,} characters; at most {max_chars:,}")
@@ -334,8 +328,8 @@ class ClientOptions:
         return api.resolve_data_dir(self.data_dir, self.config) / "outbox"
 
     def show(self, command: str, answer: Any) -> int:
-        """Print ``answer`` (:func:`_show`); exit code 0."""
-        _show(command, answer, self.as_json)
+        """Print ``answer`` (:func:`relay.output.show`); exit code 0."""
+        output.show(command, answer, self.as_json)
         return 0
 
 
@@ -633,85 +627,6 @@ def is_run_folder(target: str) -> bool:
         return False
 
 
-# ----- output ------------------------------------------------------------------------------------------
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
-def _show(command: str, answer: Any, as_json: bool = False) -> None:
-    """Print a client command's answer: indented JSON when stdout is not a terminal (scripts
-    parse it) or ``--json`` asks for it, else rich tables (:func:`_render`)."""
-    if as_json or not _is_terminal(sys.stdout):
-        import json
-
-        print(json.dumps(answer, indent=2, sort_keys=False))
-    else:
-        _render(command, answer)
-
-
-#: Rich styles of the statuses a workflow, its record, its approval or its execution can have.
-_STATUS_STYLES = {
-    "SUCCEEDED": "green", "COMPLETED": "green", "APPROVED": "green",
-    "RUNNING": "cyan", "AWAITING_APPROVAL": "yellow", "PENDING": "yellow",
-    "FAILED": "red", "TIMED_OUT": "red", "ABORTED": "red",
-    "REJECTED": "magenta", "CANCELLED": "magenta", "EXPIRED": "dim", "SUPERSEDED": "dim",
-}  # fmt: skip
-
-
-def _render(command: str, answer: Any) -> None:
-    """``answer`` as rich tables on the terminal: ``list`` one row per workflow, ``history``
-    one row per event, any other answer one row per field (nested fields as ``a.b``). Every
-    value is shown as plain text (never as rich markup), on one line."""
-    from relay_core.history import event_details
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    def cell(value: Any, limit: int = 300) -> Text:
-        if value is None or value == "":
-            return Text("-", style="dim")
-        text = one_line(str(value), limit)
-        return Text(text, style=_STATUS_STYLES.get(text, ""))
-
-    console = Console(highlight=False)
-    page = answer if isinstance(answer, dict) else {}
-    if command == "list" and isinstance(page.get("items"), list):
-        table = Table("workflow id", "status", "created", "updated", "revisions", "topic", box=box.SIMPLE_HEAD)
-        for item in page["items"]:
-            item = item if isinstance(item, dict) else {}
-            fields = ("workflow_id", "status", "created_at", "updated_at", "revisions", "topic")
-            table.add_row(*(cell(item.get(name)) for name in fields))
-        console.print(table if page["items"] else Text("no workflows", style="dim"))
-    elif command == "history" and isinstance(page.get("events"), list):
-        table = Table("id", "time", "type", "state / detail", box=box.SIMPLE_HEAD)
-        for event in page["events"]:
-            event = event if isinstance(event, dict) else {}
-            details = event_details(event)
-            detail = details.get("name") or " ".join(str(details[k]) for k in ("error", "cause") if details.get(k))
-            table.add_row(cell(event.get("id")), cell(event.get("timestamp")), cell(event.get("type")), cell(detail, 160))
-        console.print(table if page["events"] else Text("no events", style="dim"))
-    else:
-        table = Table(box=box.SIMPLE, show_header=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for name, value in _fields(answer):
-            table.add_row(name, cell(value))
-        console.print(table)
-    if page.get("next_token"):
-        console.print(Text(f"more: relay {command} … --next-token {page['next_token']}", style="dim"))
-
-
-def _fields(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """``value``'s leaves as ``(dotted name, value)`` pairs, in order."""
-    if isinstance(value, dict) and value:
-        return [pair for key, item in value.items() for pair in _fields(item, f"{prefix}{key}.")]
-    return [(prefix.rstrip(".") or "value", value)]
-
-
 # ----- entry points ----------------------------------------------------------------------------------------
 #: Typer's own usage errors (click's wording) → argparse's wording, which scripts and tests
 #: match; anything else is shown as Typer words it.
@@ -747,7 +662,7 @@ def _invoke(argv: list[str], session: _Session) -> int:
         raise UsageError(f"the following arguments are required: command {see}")
     # Help: rich panels on a terminal; elsewhere (a pipe, a file) plain text, one line per
     # option and never wrapped, so that it can be searched and parsed.
-    terminal = _is_terminal(sys.stdout)
+    terminal = output.is_terminal(sys.stdout)
     app.rich_markup_mode = "rich" if terminal else None
     unwrapped = {} if terminal else {"terminal_width": HELP_UNWRAPPED_WIDTH, "max_content_width": HELP_UNWRAPPED_WIDTH}
     try:

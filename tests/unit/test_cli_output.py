@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from relay import cli
 from relay import client as api
+from relay import output
 from relay.cli import main
 
 pytestmark = pytest.mark.unit
@@ -59,7 +59,7 @@ def api_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[s
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """stdout counts as a terminal (rich itself still sees a captured stream: no colour codes)."""
-    monkeypatch.setattr(cli, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(output, "is_terminal", lambda stream: True)
     monkeypatch.setenv("COLUMNS", "160")
 
 
