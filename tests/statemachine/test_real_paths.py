@@ -132,6 +132,18 @@ def test_throttled_agent_is_retried_with_backoff_then_succeeds(relay):
     assert calls[0]["session"] == calls[1]["session"] and len(calls[0]["session"]) >= 33
 
 
+def test_a_runtime_client_error_is_retried_by_its_sdk_error_name_then_succeeds(relay):
+    # The gateway answers 424 RuntimeClientError, as AgentCore does when the agent itself
+    # fails; Step Functions names it BedrockAgentCore.RuntimeClientErrorException, which
+    # the Retry must name exactly.
+    relay.gateway.inject(Fault(status=424, error="RuntimeClientError", message="agent failed", match="q01"))
+    before = len(relay.gateway.calls)
+    name, description, history = run(relay, {"topic": "Task token heartbeats", "questions": 1}, [(True, "")])
+    assert description["status"] == "SUCCEEDED", description
+    calls = [c for c in relay.gateway.calls[before:] if c["payload"]["workflow_id"] == name]
+    assert len(calls) == 2  # failed once, retried once
+
+
 def test_writer_failing_fails_at_write_report_and_is_recorded_from_outside(relay):
     relay.lambdas.inject(Fault(error="AgentFailed", message="the writer returned an empty report", match="write_report"))
     name, description, history = run(relay, {"topic": "SendTaskSuccess and SendTaskFailure", "questions": 1}, [(True, "")])

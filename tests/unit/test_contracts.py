@@ -104,16 +104,67 @@ def test_agent_runtime_call_parses_json_and_uses_a_long_session_id():
 #: throttling, a retryable conflict, an internal error, a runtime client/network error).
 TRANSIENT_AGENTCORE_ERRORS = {"ThrottlingException", "RetryableConflictException", "InternalServerException", "RuntimeClientError"}
 
+SDK_RESOURCE = re.compile(r"^arn:aws:states:::aws-sdk:(?P<service>[a-z0-9]+):(?P<action>\w+)(?:\.\w+)?$")
 
-def test_agent_runtime_retries_exactly_the_transient_errors_the_service_model_names():
+
+def sdk_error_name(prefix: str, shape: str) -> str:
+    """The error name Step Functions gives a service error in an AWS SDK integration: the
+    service prefix, and the shape name with ``Exception`` appended unless it already ends
+    so (developer guide, "AWS SDK service integrations": "even when the API reference
+    omits it")."""
+    return f"{prefix}.{shape if shape.endswith('Exception') else shape + 'Exception'}"
+
+
+def sdk_task_errors(resource: str) -> tuple[str, set[str]]:
+    """For an ``aws-sdk`` Task resource: its error-name prefix and every error name its
+    operation can raise, from botocore's service model."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("bedrock-agentcore").operation_model("InvokeAgentRuntime")
-    declared = {shape.name for shape in model.error_shapes}
+    session = botocore.session.get_session()
+    found = SDK_RESOURCE.match(resource)
+    assert found, resource
+    boto_name = next(n for n in session.get_available_services() if n.replace("-", "") == found["service"])
+    model = session.get_service_model(boto_name)
+    operation = model.operation_model(found["action"][0].upper() + found["action"][1:])
+    prefix = model.metadata["serviceId"].replace(" ", "")
+    return prefix, {sdk_error_name(prefix, shape.name) for shape in operation.error_shapes}
+
+
+def invalid_sdk_error_names(states: dict) -> dict[str, set[str]]:
+    """Per ``aws-sdk`` Task, the names in its Retry and Catch that carry the service's
+    prefix but are no error its operation can raise under the ``Exception`` rule."""
+    invalid: dict[str, set[str]] = {}
+    for name, state in all_states(states).items():
+        if state["Type"] != "Task" or ":aws-sdk:" not in state["Resource"]:
+            continue
+        prefix, valid = sdk_task_errors(state["Resource"])
+        named = {e for rule in state.get("Retry", []) + state.get("Catch", []) for e in rule["ErrorEquals"]}
+        bad = {e for e in named if e.startswith(prefix + ".") and e not in valid}
+        if bad:
+            invalid[name] = bad
+    return invalid
+
+
+def test_every_sdk_error_name_in_the_definition_is_one_the_service_model_gives():
+    assert any(":aws-sdk:" in s.get("Resource", "") for s in all_states(DEFINITION["States"]).values())
+    assert invalid_sdk_error_names(DEFINITION["States"]) == {}
+
+
+def test_an_sdk_error_name_without_its_exception_suffix_is_found():
+    # Control: the name as the API reference spells it never matches in Step Functions.
+    states = json.loads(json.dumps(DEFINITION["States"]))
+    ask = all_states(states)["AskResearcher"]
+    ask["Retry"][0]["ErrorEquals"] += ["BedrockAgentCore.RuntimeClientError", "BedrockAgentCore.NoSuchShapeException"]
+    assert invalid_sdk_error_names({"ResearchQuestions": states["ResearchQuestions"]}) == {
+        "AskResearcher": {"BedrockAgentCore.RuntimeClientError", "BedrockAgentCore.NoSuchShapeException"}
+    }
+
+
+def test_agent_runtime_retries_exactly_the_transient_errors_the_service_model_names():
     ask = all_states(DEFINITION["States"])["AskResearcher"]
     retried = {e for r in ask["Retry"] for e in r["ErrorEquals"]}
-    assert {e.removeprefix("BedrockAgentCore.") for e in retried} == TRANSIENT_AGENTCORE_ERRORS
-    assert declared >= TRANSIENT_AGENTCORE_ERRORS  # every name is one the service can return
+    assert retried == {sdk_error_name("BedrockAgentCore", e) for e in TRANSIENT_AGENTCORE_ERRORS}
+    assert "BedrockAgentCore.RuntimeClientErrorException" in retried
     # and the synchronous call is bounded below AgentCore's 15-minute limit
     assert 0 < ask["TimeoutSeconds"] < 15 * 60
 
