@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from relay_core.models import MAX_EXECUTION_SECONDS, WORK_BUDGET_SECONDS, execution_seconds_needed
 
 #: Geographic prefixes of Bedrock cross-region inference profile ids, each with the Region
 #: name prefixes it serves as a *source* Region (Bedrock user guide, "Supported Regions and
@@ -279,6 +280,18 @@ class Settings(BaseSettings):
         if value <= 0:
             raise _rule("apiThrottleRate and apiThrottleBurst must be positive")
         return value
+
+    @model_validator(mode="after")
+    def _defaults_fit_an_execution(self) -> Settings:
+        # The execution timeout is sized for a request with these defaults; if they cannot
+        # fit a Standard execution's year, every request left at its defaults would be refused.
+        needed = execution_seconds_needed(self.approval_timeout_seconds, self.max_revisions)
+        if needed > MAX_EXECUTION_SECONDS:
+            raise _rule(
+                f"approvalTimeoutSeconds {self.approval_timeout_seconds} × (maxRevisions {self.max_revisions} + 1)"
+                f" + {WORK_BUDGET_SECONDS} s = {needed} s exceeds a Standard execution's {MAX_EXECUTION_SECONDS} s (one year)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _guardrail_pair(self) -> Settings:

@@ -30,6 +30,7 @@ from relay_core.contracts import (
     TASK_FUNCTIONS,
     status_change_rules,
 )
+from relay_core.models import MAX_EXECUTION_SECONDS, execution_seconds_needed
 
 from .agents import Agents, model_environment, model_statements
 from .approvals import Approvals
@@ -58,10 +59,12 @@ def state_machine_name(stack: Stack) -> str:
 
 
 def execution_timeout(settings: Settings) -> Duration:
-    """Every approval round may wait its full timeout, plus a day for the work itself;
-    Standard executions can run at most one year."""
-    seconds = settings.approval_timeout_seconds * (settings.max_revisions + 1) + 86_400
-    return Duration.seconds(min(seconds, 31_536_000))
+    """Every approval round of a request with the deployment defaults may wait its full
+    timeout, plus a day for the work itself (``relay_core.models.execution_seconds_needed``);
+    Standard executions can run at most one year. A request that asks for more is refused
+    at the API and in PlanResearch (``RELAY_EXECUTION_TIMEOUT_SECONDS``)."""
+    seconds = execution_seconds_needed(settings.approval_timeout_seconds, settings.max_revisions)
+    return Duration.seconds(min(seconds, MAX_EXECUTION_SECONDS))
 
 
 def definition_with_timeout(timeout: Duration) -> str:
@@ -126,6 +129,8 @@ class Workflow(Construct):
             "RELAY_DEFAULT_TOLERATED_FAILURE_PERCENTAGE": f"{settings.tolerated_failure_percentage:g}",
             "RELAY_DEFAULT_APPROVAL_TIMEOUT_SECONDS": str(settings.approval_timeout_seconds),
             "RELAY_DEFAULT_MAX_REVISIONS": str(settings.max_revisions),
+            # Requests that cannot finish within it are refused (relay_core.config.ExecutionLimits).
+            "RELAY_EXECUTION_TIMEOUT_SECONDS": str(int(execution_timeout(settings).to_seconds())),
             **model_environment(settings),
         }
         self.retention = retention

@@ -76,6 +76,18 @@ def test_a_key_left_out_of_the_context_takes_the_cdk_json_default(monkeypatch) -
         assert getattr(bare, name) == defaults[str(field.validation_alias)], name
 
 
+def test_defaults_that_cannot_fit_a_standard_execution_fail_the_synth_in_one_line() -> None:
+    # A day-long work budget plus 11 approval rounds of 3,000,000 s is more than a year: the
+    # execution timeout could not hold a request left at its defaults.
+    with pytest.raises(ContextError) as err:
+        from_context(App(context=cdk_context(approvalTimeoutSeconds=3_000_000, maxRevisions=10)))
+    message = str(err.value)
+    assert "\n" not in message
+    assert "approvalTimeoutSeconds 3000000 × (maxRevisions 10 + 1) + 86400 s = 33086400 s" in message
+    assert "31536000 s (one year)" in message
+    assert from_context(App(context=cdk_context(approvalTimeoutSeconds=2_000_000, maxRevisions=10))).max_revisions == 10
+
+
 def test_context_values_given_as_strings_are_converted() -> None:
     # `-c key=value` passes strings
     s = from_context(App(context=cdk_context(maxRevisions="3", apiGatewayCloudWatchRole="False", apiThrottleRate="2.5")))

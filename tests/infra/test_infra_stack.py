@@ -83,6 +83,12 @@ def test_definition_is_the_file_with_the_execution_timeout_in_it(synth: Synth) -
 
     assert timeout == int(execution_timeout(from_context(synth.stack)).to_seconds())
     assert 86_400 < timeout <= 31_536_000
+    # and every function that validates a request knows it, so a request that cannot fit is refused
+    functions = synth.resources("AWS::Lambda::Function")
+    plan = synth.logical_id(synth.stack.workflow.functions["plan_research"].function)
+    api = synth.logical_id(synth.stack.api.functions["api"].function)
+    for lid in (plan, api):
+        assert functions[lid]["Properties"]["Environment"]["Variables"]["RELAY_EXECUTION_TIMEOUT_SECONDS"] == str(timeout), lid
 
 
 def test_status_change_rules_send_failures_and_redrives_to_the_record_failure_function(synth: Synth) -> None:

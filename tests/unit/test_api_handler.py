@@ -134,6 +134,39 @@ def test_bad_bodies_get_a_400_naming_the_field_and_start_nothing(api, env, lambd
     assert executions(env) == []
 
 
+# ----- timeouts that agree: a request that cannot finish within the execution timeout ------------
+def test_a_request_longer_than_the_execution_timeout_is_a_400_naming_both_numbers(api, env, lambda_context, monkeypatch):
+    # Given the deployed execution timeout of the default settings (a day × 3 rounds + a day)
+    monkeypatch.setenv("RELAY_EXECUTION_TIMEOUT_SECONDS", "345600")
+    # When a request asks for a 7-day approval window with the default 2 revisions
+    status, headers, answer = call(api, lambda_context, "POST", "/workflows", {"topic": "x", "approval_timeout_seconds": 604800})
+    # Then it is refused in one line naming what it may take and the timeout; nothing starts
+    assert status == 400, answer
+    message = answer["message"]
+    assert "\n" not in message
+    assert "1900800 s" in message and "execution timeout of 345600 s" in message, message
+    assert executions(env) == []
+
+
+def test_a_request_that_fits_the_execution_timeout_starts(api, env, lambda_context, monkeypatch):
+    monkeypatch.setenv("RELAY_EXECUTION_TIMEOUT_SECONDS", "345600")
+    status, _, body = call(api, lambda_context, "POST", "/workflows", {"topic": "x", "approval_timeout_seconds": 86400, "max_revisions": 2})
+    assert status == 202, body
+
+
+def test_fields_left_out_take_the_deployment_defaults_and_are_checked_with_them(api, env, lambda_context, monkeypatch):
+    # Given deployment defaults of no revision (the execution timeout sized for them: 2 days)
+    monkeypatch.setenv("RELAY_DEFAULT_MAX_REVISIONS", "0")
+    monkeypatch.setenv("RELAY_EXECUTION_TIMEOUT_SECONDS", "172800")
+    # When a request leaves max_revisions out, it starts with the deployment's 0
+    status, _, body = call(api, lambda_context, "POST", "/workflows", {"topic": "x"})
+    assert status == 202, body
+    assert execution_input(env, body["workflow_id"])["max_revisions"] == 0
+    # and one asking for 2 revisions of a day each is refused
+    status, _, answer = call(api, lambda_context, "POST", "/workflows", {"topic": "x", "max_revisions": 2})
+    assert status == 400 and "execution timeout of 172800 s" in answer["message"], answer
+
+
 @pytest.mark.parametrize("key", ["", " lead", "trail ", "tab\there", "é", "x" * 256])
 def test_a_malformed_idempotency_key_is_a_400(api, env, lambda_context, key):
     status, _, answer = call(api, lambda_context, "POST", "/workflows", {"topic": "x"}, {"Idempotency-Key": key})

@@ -68,6 +68,15 @@ def test_plan_research_applies_deployment_defaults(stores, corpus, lambda_contex
     assert result["request"]["max_revisions"] == 5
 
 
+def test_plan_research_refuses_a_request_longer_than_the_execution_timeout(stores, lambda_context, monkeypatch):
+    # An execution started outside the API (console, CLI) is refused at its first state, not retried
+    monkeypatch.setenv("RELAY_EXECUTION_TIMEOUT_SECONDS", "345600")
+    with pytest.raises(InvalidInput) as err:
+        handler("plan_research")(plan_event({"topic": "x", "questions": 1, "approval_timeout_seconds": 604800}), lambda_context)
+    assert "1900800 s" in str(err.value) and "execution timeout of 345600 s" in str(err.value)
+    assert item("WORKFLOW#wf-1") == {}
+
+
 def test_plan_research_rejects_bad_input_naming_every_field(stores, lambda_context):
     with pytest.raises(InvalidInput) as err:
         handler("plan_research")(plan_event({"topic": "x" * 2001, "questions": 41, "surprise": 1}), lambda_context)

@@ -87,6 +87,18 @@ class RequestDefaults(BaseSettings):
         return filled
 
 
+class ExecutionLimits(BaseSettings):
+    """The deployed execution timeout, which every request must fit.
+
+    Environment (set by the stack): ``RELAY_EXECUTION_TIMEOUT_SECONDS``, the state
+    machine's ``TimeoutSeconds``. Unset (the local runtime, whose executions have no
+    timeout) means nothing is refused.
+    """
+
+    model_config = _FROM_ENVIRONMENT
+    execution_timeout_seconds: int | None = Field(default=None, gt=0, alias="RELAY_EXECUTION_TIMEOUT_SECONDS")
+
+
 def load(model: type[T]) -> T:
     """Read ``model`` from ``os.environ`` (pydantic-settings' environment source).
 

@@ -46,6 +46,11 @@ FEEDBACK_MAX_CHARS = 4000
 #: Standard workflows run at most one year (AWS Step Functions quotas), so a task
 #: token can wait at most that long, in seconds.
 MAX_APPROVAL_TIMEOUT_SECONDS = 365 * 24 * 3600
+#: A Standard execution runs at most one year (AWS Step Functions quotas), in seconds.
+MAX_EXECUTION_SECONDS = 365 * 24 * 3600
+#: What the execution timeout allows for research, analysis and writing beside the
+#: approval rounds: one day, in seconds (``stacks/workflow.py``, ``execution_timeout``).
+WORK_BUDGET_SECONDS = 24 * 3600
 #: AgentCore InvokeAgentRuntime requires runtimeSessionId of at least 33 characters
 #: (Amazon Bedrock AgentCore API reference, InvokeAgentRuntime).
 MIN_SESSION_ID_CHARS = 33
@@ -135,6 +140,30 @@ class WorkflowRequest(_Model):
     )
     max_revisions: int = Field(default=2, ge=0, le=10, description="rejections sent back for revision")
     approver: Annotated[EmailStr | None, PlainText] = Field(default=None, description="who gets the approval email (else the topic subscribers)")
+
+    @property
+    def execution_seconds_needed(self) -> int:
+        """The execution time this request may take: every approval round waiting its full
+        window (the first and one per revision), plus :data:`WORK_BUDGET_SECONDS`."""
+        return execution_seconds_needed(self.approval_timeout_seconds, self.max_revisions)
+
+    def timeout_conflict(self, execution_timeout_seconds: int | None) -> str | None:
+        """One line naming both numbers when this request cannot fit an execution timeout
+        of ``execution_timeout_seconds`` (``None``: no timeout, nothing to refuse), else ``None``."""
+        needed = self.execution_seconds_needed
+        if execution_timeout_seconds is None or needed <= execution_timeout_seconds:
+            return None
+        return (
+            f"approval_timeout_seconds {self.approval_timeout_seconds} × (max_revisions {self.max_revisions} + 1)"
+            f" + {WORK_BUDGET_SECONDS} s for research and writing = {needed} s, more than the deployed"
+            f" execution timeout of {execution_timeout_seconds} s; ask for a shorter approval window or fewer revisions"
+        )
+
+
+def execution_seconds_needed(approval_timeout_seconds: int, max_revisions: int) -> int:
+    """``approval_timeout_seconds × (max_revisions + 1) + WORK_BUDGET_SECONDS``: the longest
+    a workflow with these settings may run, in seconds."""
+    return approval_timeout_seconds * (max_revisions + 1) + WORK_BUDGET_SECONDS
 
 
 class ResearchQuestion(_Model):

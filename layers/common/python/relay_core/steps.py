@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import TypeAdapter, ValidationError
 
 from . import links
-from .config import ApprovalSettings, RequestDefaults, load
+from .config import ApprovalSettings, ExecutionLimits, RequestDefaults, load
 from .contracts import (
     APPROVAL_ID_HEADER,
     RUNTIME_STOPPED_ERROR,
@@ -122,15 +122,21 @@ def session_id_for(workflow_id: str, question_id: str) -> str:
 
 def parse_request(raw: dict[str, Any]) -> WorkflowRequest:
     """Validate an execution input, filling unset fields from the deployment defaults
-    (:class:`relay_core.config.RequestDefaults`).
+    (:class:`relay_core.config.RequestDefaults`), and refuse a request that cannot finish
+    within the deployed execution timeout (:class:`relay_core.config.ExecutionLimits`).
 
     Raises:
-        InvalidInput: one line naming each bad field and its rule.
+        InvalidInput: one line naming each bad field and its rule, or the time the request
+            may take and the execution timeout.
     """
     try:
-        return WorkflowRequest.model_validate(load(RequestDefaults).apply(raw) if isinstance(raw, dict) else raw)
+        request = WorkflowRequest.model_validate(load(RequestDefaults).apply(raw) if isinstance(raw, dict) else raw)
     except ValidationError as exc:
         raise InvalidInput(f"input: {describe_validation_error(exc)}") from exc
+    conflict = request.timeout_conflict(load(ExecutionLimits).execution_timeout_seconds)
+    if conflict:
+        raise InvalidInput(f"input: {conflict}")
+    return request
 
 
 def plan_research(event: PlanResearchEvent, records: WorkflowRecords, planner: Planner) -> PlanResult:

@@ -67,6 +67,7 @@ from .history import open_state
 from .models import ArtifactQuality, ArtifactRef, WorkflowRequest, utc_now
 from .observability import logger
 from .ports import Executions, WorkflowRecords
+from .steps import parse_request
 
 #: Lifetime of the presigned report URL in GET /workflows/{id}, seconds.
 REPORT_URL_SECONDS = 3600
@@ -100,9 +101,16 @@ def start_workflow(executions: Executions, request: WorkflowRequest, idempotency
         ``(started, replayed)``: ``replayed`` is True when an earlier call with the
         same Idempotency-Key and body had already started it.
 
+    Fields the caller left out take the deployment defaults, as PlanResearch fills them
+    for an execution started elsewhere (console, CLI), and a request that cannot finish
+    within the deployed execution timeout is refused before anything starts.
+
     Raises:
         WorkflowConflict: the key was used before with a different body.
+        InvalidInput: a deployment default is invalid for this request, or the request
+            may take longer than the execution timeout (both numbers named).
     """
+    request = parse_request(request.model_dump(mode="json", exclude_unset=True))
     name = execution_name(idempotency_key)
     body = canonical_input(request)
 
