@@ -21,6 +21,8 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from relay_core.models import MAX_EXECUTION_SECONDS, WORK_BUDGET_SECONDS, execution_seconds_needed
 
+from .regions import region_problem
+
 #: Geographic prefixes of Bedrock cross-region inference profile ids, each with the Region
 #: name prefixes it serves as a *source* Region (Bedrock user guide, "Supported Regions and
 #: models for inference profiles": a geographic profile is called from a Region of its
@@ -343,8 +345,9 @@ def from_context(scope: Construct) -> Settings:
     """Read and validate the settings from ``scope``'s CDK context (:class:`CdkContextSource`).
 
     Raises:
-        ContextError: values are out of range or malformed, or the model's inference-profile
-            prefix does not serve the deploy Region; one line naming every such key
+        ContextError: values are out of range or malformed, the deploy Region is not one
+            where AgentCore Runtime is documented (:mod:`stacks.regions`), or the model's
+            inference-profile prefix does not serve the deploy Region; one line naming every such key
             (``invalid context: maxRevisions must be between 0 and 10; …``).
     """
     values = CdkContextSource(Settings, scope)()
@@ -355,8 +358,11 @@ def from_context(scope: Construct) -> Settings:
     except ValidationError as exc:
         problems = [_problem(item) for item in exc.errors()]
     model_id = str(values.get("modelId", Settings.model_fields["model_id"].default)).strip()
-    if (region_problem := profile_problem(model_id, deploy_region(scope))) is not None:
-        problems.append(region_problem)
+    region = deploy_region(scope)
+    if (agentcore_problem := region_problem(region)) is not None:
+        problems.append(agentcore_problem)
+    if (profile := profile_problem(model_id, region)) is not None:
+        problems.append(profile)
     if problems or settings is None:
         raise ContextError("invalid context: " + "; ".join(dict.fromkeys(problems)))
     return settings

@@ -12,7 +12,7 @@ from aws_cdk import App
 from infra_support import cdk_context
 from packaging.requirements import Requirement
 
-from stacks import layer_build
+from stacks import layer_build, regions
 from stacks.settings import ContextError, from_context
 
 pytestmark = pytest.mark.infra
@@ -144,6 +144,30 @@ def test_profile_check_uses_the_stacks_own_region_first(monkeypatch) -> None:
         from_context(stack)
 
 
+@pytest.mark.parametrize("region", ["af-south-1", "me-central-1", "ap-northeast-3", "cn-north-1"])
+def test_a_region_where_agentcore_runtime_is_not_documented_fails_in_one_line(monkeypatch, region: str) -> None:
+    # Given a deploy Region missing from stacks/regions.py (with a model that needs no profile)
+    monkeypatch.setenv("CDK_DEFAULT_REGION", region)
+    # Then reading the context fails in one line naming the Region, the table and its date
+    with pytest.raises(ContextError) as err:
+        from_context(App(context=cdk_context(modelId="amazon.nova-pro-v1:0")))
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"deploy Region {region}: AgentCore Runtime" in message
+    assert f"stacks/regions.py, checked {regions.CHECKED}" in message and "us-east-1" in message
+
+
+def test_every_listed_region_is_accepted_and_the_table_says_when_it_was_checked(monkeypatch) -> None:
+    import datetime
+
+    datetime.date.fromisoformat(regions.CHECKED)
+    assert {"us-east-1", "us-west-2", "eu-central-1", "ap-southeast-2"} <= set(regions.AGENTCORE_REGIONS)
+    for region in regions.AGENTCORE_REGIONS:
+        assert regions.region_problem(region) is None, region
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-3")
+    assert from_context(App(context=cdk_context(modelId="amazon.nova-pro-v1:0"))).model_id == "amazon.nova-pro-v1:0"
+
+
 def test_synth_with_a_bad_context_value_prints_one_line_naming_the_key(tmp_path) -> None:
     import subprocess
     import sys
@@ -160,6 +184,24 @@ def test_synth_with_a_bad_context_value_prints_one_line_naming_the_key(tmp_path)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert lines == [lines[-1]] and lines[0].startswith("relay: invalid context: modelId"), result.stderr
     assert "eu-west-1" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_synth_to_a_region_without_agentcore_prints_one_line_naming_it(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from stacks.offline_env import offline_env
+
+    # Given the CDK app run as the CLI runs it, deploying to a Region AgentCore is not documented in
+    env = offline_env(tmp_path) | {"CDK_DEFAULT_REGION": "af-south-1", "CDK_OUTDIR": str(tmp_path / "out"),
+                                   "CDK_CONTEXT_JSON": json.dumps(cdk_context(modelId="amazon.nova-pro-v1:0"))}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "stacks.app"], cwd=layer_build.ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    # Then it exits 1 with one line naming the Region, and no traceback
+    assert result.returncode == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines == [lines[-1]] and lines[0].startswith("relay: invalid context: deploy Region af-south-1"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_layers_and_bundle_are_built_from_the_locks_with_the_entry_point(artifacts) -> None:
