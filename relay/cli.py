@@ -43,6 +43,7 @@ of the start-up time of ``relay <command> --help``.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import re
@@ -595,8 +596,32 @@ def _history(
     return options.show("history", options.connect().history(workflow_id, limit=limit, next_token=next_token, reverse=reverse))
 
 
+@_command("reconcile", "record status changes whose events were lost (the local relay serve; deployed it runs every 15 min)", client=True)
+def _reconcile(ctx: typer.Context) -> int:
+    from relay import client as api
+    from relay.discovery import published
+    from relay.reconcile import describe, invoke_reconcile
+
+    options = _client(ctx)
+    if options.api_url:
+        raise UsageError("--api-url: relay reconcile runs against the local relay serve of --data-dir; deployed, the "
+                         "reconcile function runs on its EventBridge schedule")  # fmt: skip
+    data_dir = api.resolve_data_dir(options.data_dir, options.config)
+    lambda_url = (published(data_dir) or {}).get("lambda_url")
+    if not lambda_url:
+        print(f"relay: no relay serve is publishing in {echo(str(data_dir))}/serve.json; start relay serve first", file=sys.stderr)
+        return 1
+    try:
+        result = invoke_reconcile(str(lambda_url))
+    except Exception as exc:  # the server is gone, or the function raised: one line
+        print(f"relay: reconcile failed: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(json.dumps(result) if options.as_json or not sys.stdout.isatty() else "\n".join(describe(result)))
+    return 0
+
+
 #: The commands, in the order ``relay --help`` lists them.
-COMMANDS: tuple[str, ...] = ("run", "serve", "start", "status", "list", "approve", "reject", "cancel", "redrive", "history")
+COMMANDS: tuple[str, ...] = ("run", "serve", "start", "status", "list", "approve", "reject", "cancel", "redrive", "history", "reconcile")
 
 
 def _start_request(fields: dict[str, object]) -> dict[str, object]:

@@ -14,10 +14,11 @@ when the process died is ABORTED ("local runtime stopped at …") and resumes wi
 ``relay redrive ID``.
 
 One server per folder (:mod:`relay.local.lock`): it holds ``DIR/serve.lock`` and
-publishes ``DIR/serve.json`` (``{"api_url", "console_url", "pid"}``) so ``relay start`` and friends
+publishes ``DIR/serve.json`` (``{"api_url", "console_url", "pid", "lambda_url"}``) so ``relay start`` and friends
 find it without configuration; a second server on a held folder is refused, a stale
 ``serve.json`` left by a killed server is replaced. Finished reports are also copied
-to ``DIR/reports/{workflow_id}.md``.
+to ``DIR/reports/{workflow_id}.md``. The reconcile function runs every minute, as the
+EventBridge schedule runs it deployed (:class:`LocalReconcile`, ``relay reconcile``).
 
 The web console (:mod:`relay.local.console`) is served by the same server, under
 ``/console/`` (one address: ``http://127.0.0.1:PORT/console/``, the same at every start
@@ -133,6 +134,38 @@ class ServeOptions:
     console: bool = True
 
 
+class LocalReconcile:
+    """The EventBridge schedule of the reconcile function, locally: every
+    :data:`relay.reconcile.LOCAL_EVERY_SECONDS` it is invoked through the local Lambda
+    endpoint, and what it recorded is printed."""
+
+    def __init__(self, lambda_url: str, out: TextIO):
+        import time
+
+        from relay.reconcile import LOCAL_EVERY_SECONDS
+
+        self.lambda_url, self.out = lambda_url, out
+        self._clock = time.monotonic
+        self._every = LOCAL_EVERY_SECONDS
+        self._next = self._clock() + self._every
+
+    def maybe_run(self) -> None:
+        if self._clock() < self._next:
+            return
+        self._next = self._clock() + self._every
+        from relay.reconcile import describe, invoke_reconcile
+
+        try:
+            result = invoke_reconcile(self.lambda_url)
+        except Exception as exc:  # keep serving; say what went wrong
+            self.out.write(f"relay: reconcile failed: {exc}\n")
+            self.out.flush()
+            return
+        if result.get("recorded") or result.get("unexplained"):
+            self.out.write("\n".join(describe(result)) + "\n")
+            self.out.flush()
+
+
 def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Event | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set). Returns the exit code: 0 stopped
     cleanly, 2 bad options (port out of range or in use, ``--data-dir`` a file, a corpus
@@ -200,7 +233,7 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
                 out.write(
                     f"relay: console {console.url} (Step Functions API: --endpoint-url {console.sfn_endpoint})\n"
                 )
-            lock.publish(relay.api_url, console_url)
+            lock.publish(relay.api_url, console_url, relay.lambdas.url)
             if lock.replaced:
                 out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
             if restored.executions:
@@ -218,7 +251,9 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
             moto_patches.add_persistence(exporter)  # the first pass (all listed) misses none
             stack.callback(moto_patches.remove_persistence, exporter)
             pending = exporter.export_all
+            reconciler = LocalReconcile(relay.lambdas.url, out)
             while not stop.wait(REPORT_EXPORT_SECONDS):
+                reconciler.maybe_run()
                 try:
                     relay.store.heartbeat()
                     for path in pending():

@@ -71,7 +71,19 @@ class Monitoring(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.failed_alarm, self.timed_out_alarm):
+        self.dead_letter_alarm = cw.Alarm(
+            self,
+            "StatusEventsDeadLettered",
+            alarm_description="A Step Functions status-change event (or a reconcile run) was not delivered after its "
+            "retries and is in the dead-letter queue; the reconcile function records what it missed within "
+            "15 minutes. The message says why delivery failed.",
+            metric=workflow.dead_letters.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (self.failed_alarm, self.timed_out_alarm, self.dead_letter_alarm):
             alarm.add_alarm_action(action)
 
         self.status_rule = events.Rule(
@@ -87,6 +99,7 @@ class Monitoring(Construct):
         self.status_rule.add_target(
             targets.SnsTopic(
                 approvals.topic,
+                dead_letter_queue=workflow.dead_letters,
                 message=events.RuleTargetInput.from_text(
                     f"Relay execution {events.EventField.from_path('$.detail.name')} is "
                     f"{events.EventField.from_path('$.detail.status')}: "

@@ -175,7 +175,7 @@ class RelayStack(Stack):
             "logs:PutResourcePolicy, ...) that Step Functions logging requires on Resource * "
             "(Step Functions developer guide, IAM policies for CloudWatch Logs).",
         )
-        from .workflow import MAP_RUN_LABEL, STATUS_FUNCTION, TASK_FUNCTIONS
+        from .workflow import MAP_RUN_LABEL, RECONCILE_FUNCTION, STATUS_FUNCTION, TASK_FUNCTIONS
 
         for spec in TASK_FUNCTIONS:
             ack(
@@ -199,23 +199,31 @@ class RelayStack(Stack):
             "one Map (Step Functions developer guide, IAM policies for Distributed Map states; redriving Map Runs).",
         )
 
-        # Record-failure function: reads the histories it names failed states from.
-        recorder = fns[STATUS_FUNCTION.name]
+        # Record-failure and reconcile functions: read the histories they name failed states from.
+        for recorder in (fns[STATUS_FUNCTION.name], fns[RECONCILE_FUNCTION.name]):
+            ack(
+                recorder,
+                f"IAM5[Resource::arn:{part}:states:{region}:{account}:execution:{sm_name}:*]",
+                "It reads the history of the execution a status-change event names (or a RUNNING workflow "
+                "record does, for reconcile); execution ARNs are only known at run time, so the grant is every "
+                "execution of this one state machine.",
+            )
+            ack(
+                recorder,
+                f"IAM5[Resource::{children}]",
+                "DescribeExecution of a failed Map child, to record the child's error and cause (see above).",
+            )
+            ack(
+                recorder,
+                f"IAM5[Resource::arn:{part}:states:{region}:{account}:mapRun:{sm_name}/{MAP_RUN_LABEL}:*]",
+                "ListExecutions of one Map Run's children (by mapRunArn); Map Run ids are generated at run time.",
+            )
         ack(
-            recorder,
-            f"IAM5[Resource::arn:{part}:states:{region}:{account}:execution:{sm_name}:*]",
-            "It reads the history of the execution an EventBridge status-change event names; execution ARNs are "
-            "only known at run time, so the grant is every execution of this one state machine.",
-        )
-        ack(
-            recorder,
-            f"IAM5[Resource::{children}]",
-            "DescribeExecution of a failed Map child, to record the child's error and cause (see above).",
-        )
-        ack(
-            recorder,
-            f"IAM5[Resource::arn:{part}:states:{region}:{account}:mapRun:{sm_name}/{MAP_RUN_LABEL}:*]",
-            "ListExecutions of one Map Run's children (by mapRunArn); Map Run ids are generated at run time.",
+            self.workflow.dead_letters,
+            "SQS3",
+            "This queue is itself the dead-letter queue of the status-change rules' and the reconcile schedule's "
+            "EventBridge targets (cdk-nag only recognises SQS redrive policies as DLQ use); it is alarmed, and "
+            "what it holds is recorded by the reconcile function anyway.",
         )
 
         # API.

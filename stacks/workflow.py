@@ -21,10 +21,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from relay_core.contracts import (
     MAP_RUN_LABEL,
+    RECONCILE_EVERY_MINUTES,
+    RECONCILE_FUNCTION,
     RUNTIME_SUBSTITUTION,
     STATUS_CHANGE_FUNCTION,
     TASK_FUNCTIONS,
@@ -242,21 +245,16 @@ class Workflow(Construct):
 
         # --- failures and redrives are recorded from outside the execution --------------------
         recorder = self.functions[STATUS_FUNCTION.name]
-        recorder.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadExecutions",
-                actions=["states:GetExecutionHistory", "states:DescribeExecution"],
-                resources=[self.execution_arn_pattern, self.map_children_arn],
-            )
-        )
-        recorder.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListMapRunChildren",
-                actions=["states:ListExecutions"],
-                # ListExecutions by mapRunArn: granted on the Map Run and on the state machine,
-                # since the authorised resource of that form is not settled in the public docs.
-                resources=[self.state_machine_arn, f"{arn_base}:mapRun:{self.name}/{MAP_RUN_LABEL}:*"],
-            )
+        self._grant_read_executions(recorder, arn_base)
+        # Status-change events are delivered best effort (EventBridge events reference, "Step
+        # Functions events"), and a target can fail after its retries: what is not delivered
+        # lands here (alarmed in Monitoring), and the reconcile function records it anyway.
+        self.dead_letters = sqs.Queue(
+            self,
+            "StatusEventDeadLetters",
+            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
         )
         self.status_rules: dict[str, events.Rule] = {}
         for rule_name, pattern in status_change_rules(self.state_machine.state_machine_arn).items():
@@ -268,8 +266,54 @@ class Workflow(Construct):
                     source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"]
                 ),
             )
-            rule.add_target(targets.LambdaFunction(recorder.function, retry_attempts=10, max_event_age=Duration.hours(24)))
+            rule.add_target(
+                targets.LambdaFunction(
+                    recorder.function, retry_attempts=10, max_event_age=Duration.hours(24), dead_letter_queue=self.dead_letters
+                )
+            )
             self.status_rules[rule_name] = rule
+
+        # --- reconcile: what lost events missed, on a schedule (relay_core.reconcile) ------------
+        reconciler = RelayFunction(
+            self,
+            "Reconcile",
+            spec=RECONCILE_FUNCTION,
+            layers=self.layers_for(RECONCILE_FUNCTION.name),
+            environment={**self.environment, "RELAY_STATE_MACHINE_ARN": self.state_machine_arn},
+            log_retention=retention,
+        )
+        self.functions[RECONCILE_FUNCTION.name] = reconciler
+        self._grant_read_executions(reconciler, arn_base)
+        storage.grant_records(reconciler.role)
+        self.reconcile_schedule = events.Rule(
+            self,
+            "ReconcileSchedule",
+            description=f"Relay: every {RECONCILE_EVERY_MINUTES} min, record status changes whose events were lost",
+            schedule=events.Schedule.rate(Duration.minutes(RECONCILE_EVERY_MINUTES)),
+        )
+        self.reconcile_schedule.add_target(
+            targets.LambdaFunction(reconciler.function, retry_attempts=2, dead_letter_queue=self.dead_letters)
+        )
+
+    def _grant_read_executions(self, fn: RelayFunction, arn_base: str) -> None:
+        """What recording a status change reads: DescribeExecution and the history of this
+        state machine's executions and Map children, and ListExecutions of a Map Run."""
+        fn.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadExecutions",
+                actions=["states:GetExecutionHistory", "states:DescribeExecution"],
+                resources=[self.execution_arn_pattern, self.map_children_arn],
+            )
+        )
+        fn.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListMapRunChildren",
+                actions=["states:ListExecutions"],
+                # ListExecutions by mapRunArn: granted on the Map Run and on the state machine,
+                # since the authorised resource of that form is not settled in the public docs.
+                resources=[self.state_machine_arn, f"{arn_base}:mapRun:{self.name}/{MAP_RUN_LABEL}:*"],
+            )
+        )
 
     def layers_for(self, function_name: str) -> list[lambda_.ILayerVersion]:
         """The agent layers for a function in :data:`MODEL_FUNCTIONS`, else the slim ones."""

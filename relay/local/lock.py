@@ -54,10 +54,13 @@ class ServerLock:
         self._handle = handle
         self.replaced = published(self.data_dir)
 
-    def publish(self, api_url: str, console_url: str | None = None) -> None:
+    def publish(self, api_url: str, console_url: str | None = None, lambda_url: str | None = None) -> None:
         """Write ``serve.json`` for the client commands: ``{"api_url", "console_url", "pid"}``
-        (``console_url`` is null when the server serves no console)."""
+        (``console_url`` is null when the server serves no console), and ``lambda_url`` (the
+        local Lambda Invoke API, for ``relay reconcile``) when given."""
         info = {"api_url": api_url, "console_url": console_url, "pid": os.getpid()}
+        if lambda_url:
+            info["lambda_url"] = lambda_url
         write_atomic(self.data_dir / SERVE_FILE, json.dumps(info).encode())
 
     def release(self) -> None:

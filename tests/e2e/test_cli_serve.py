@@ -231,6 +231,29 @@ def test_bad_input_is_refused_with_the_apis_message(served, args, message):
     assert code in (1, 2) and message in err and err.count("\n") == 1, err
 
 
+def test_relay_reconcile_runs_the_servers_reconcile_function(served):
+    # Given the running relay serve (serve.json names its local Lambda endpoint)
+    def published() -> Any:
+        path = served["data_dir"] / "serve.json"
+        return path.exists() and json.loads(path.read_text()).get("lambda_url")
+
+    assert eventually(published, what="serve.json naming lambda_url").startswith("http://127.0.0.1:")
+    # When relay reconcile runs against its data folder
+    code, out, err = relay(served, "reconcile")
+    # Then the reconcile function answered what it checked (JSON, stdout not a terminal)
+    assert code == 0, err
+    assert set(out) == {"checked", "recorded", "unexplained"} and out["checked"] >= 0
+    # and a deployed API is not where it runs
+    code, _, err = relay(served, "reconcile", "--api-url", "https://example.com/v1")
+    assert code == 2 and "--api-url" in err
+
+
+def test_relay_reconcile_without_a_server_says_so_in_one_line(tmp_path):
+    result = subprocess.run([RELAY, "reconcile", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "start relay serve first" in result.stderr
+
+
 def test_ctrl_c_stops_relay_serve_cleanly(tmp_path, corpus):
     served = start_serve(tmp_path / "serve", corpus)  # its own: the module's server keeps serving the other tests
     process = served["process"]

@@ -66,9 +66,9 @@ def missing_handlers(functions_dir: Path) -> list[str]:
     """The handler folders the stack deploys (every Task, the status-change function, the
     API's) that have no ``app.py`` in ``functions_dir``."""
     from stacks.api import API_FUNCTIONS
-    from stacks.workflow import STATUS_FUNCTION, TASK_FUNCTIONS
+    from stacks.workflow import RECONCILE_FUNCTION, STATUS_FUNCTION, TASK_FUNCTIONS
 
-    return [s.name for s in (*TASK_FUNCTIONS, STATUS_FUNCTION, *API_FUNCTIONS) if not (functions_dir / s.name / "app.py").exists()]
+    return [s.name for s in (*TASK_FUNCTIONS, STATUS_FUNCTION, RECONCILE_FUNCTION, *API_FUNCTIONS) if not (functions_dir / s.name / "app.py").exists()]
 
 
 def require_every_handler(functions_dir: Path) -> None:

@@ -14,6 +14,7 @@ from relay_core.contracts import STATUS_INDEX
 from stacks.workflow import (
     ASL_FILE,
     MAP_RUN_LABEL,
+    RECONCILE_FUNCTION,
     RUNTIME_KEY,
     STATUS_FUNCTION,
     TASK_FUNCTIONS,
@@ -111,6 +112,65 @@ def test_status_change_rules_send_failures_and_redrives_to_the_record_failure_fu
     assert reads and ":execution:" in json.dumps(reads[0]["Resource"])
 
 
+# -- no silently lost status event: dead-letter queue, alarm, reconcile --------------------------
+def test_every_status_change_target_has_the_alarmed_dead_letter_queue(synth: Synth) -> None:
+    wf = synth.stack.workflow
+    dlq = synth.logical_id(wf.dead_letters)
+    dlq_arn = {"Fn::GetAtt": [dlq, "Arn"]}
+    (queue,) = [q for lid, q in synth.resources("AWS::SQS::Queue").items() if lid == dlq]
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # Given every rule on Step Functions status changes (the recorder's two, the notification one) and the schedule
+    rules = synth.resources("AWS::Events::Rule")
+    status_rules = [r for r in rules.values() if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+    assert len(status_rules) == 3
+    schedule = rules[synth.logical_id(wf.reconcile_schedule)]
+    # Then each of their targets sends what it cannot deliver to the queue
+    for rule in [*status_rules, schedule]:
+        for target in rule["Properties"]["Targets"]:
+            assert target["DeadLetterConfig"] == {"Arn": dlq_arn}, rule
+    # and EventBridge may send to it only for these rules (aws:SourceArn), over TLS only
+    (policy,) = [p["Properties"] for p in synth.resources("AWS::SQS::QueuePolicy").values() if {"Ref": dlq} in p["Properties"]["Queues"]]
+    sends = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert sends and all(s["Principal"] == {"Service": "events.amazonaws.com"} and s["Action"] == "sqs:SendMessage" for s in sends)
+    assert all("aws:SourceArn" in json.dumps(s["Condition"]) for s in sends)
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s["Condition"]) for s in policy["PolicyDocument"]["Statement"])
+    # And an alarm on a message in the queue notifies the topic
+    alarm = synth.template["Resources"][synth.logical_id(synth.stack.monitoring.dead_letter_alarm)]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": synth.logical_id(synth.stack.approvals.topic)}]
+
+
+def test_reconcile_runs_on_a_schedule_with_only_what_it_needs(synth: Synth) -> None:
+    from relay_core.contracts import RECONCILE_EVERY_MINUTES
+
+    wf = synth.stack.workflow
+    reconciler = wf.functions[RECONCILE_FUNCTION.name]
+    fn = synth.template["Resources"][synth.logical_id(reconciler.function)]["Properties"]
+    assert fn["Handler"] == "app.handler"
+    assert "stateMachine:Relay-research-report" in json.dumps(fn["Environment"]["Variables"]["RELAY_STATE_MACHINE_ARN"])
+    schedule = synth.template["Resources"][synth.logical_id(wf.reconcile_schedule)]["Properties"]
+    assert schedule["ScheduleExpression"] == f"rate({RECONCILE_EVERY_MINUTES} minutes)"
+    assert [t["Arn"] for t in schedule["Targets"]] == [{"Fn::GetAtt": [synth.logical_id(reconciler.function), "Arn"]}]
+    # Least privilege: it reads this state machine's executions and writes workflow records, nothing else
+    stmts = role_statements(synth, reconciler.role)
+    actions = {a for s in stmts for a in _as_list(s["Action"])}
+    assert actions == {
+        "states:GetExecutionHistory", "states:DescribeExecution", "states:ListExecutions",
+        "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "logs:CreateLogStream", "logs:PutLogEvents",
+    }, actions  # fmt: skip
+    reads = [s for s in stmts if allows(s, "states:DescribeExecution")]
+    assert sorted(map(json.dumps, _as_list(reads[0]["Resource"]))) == sorted(
+        json.dumps(synth.stack.resolve(arn)) for arn in (wf.execution_arn_pattern, wf.map_children_arn)
+    )
+    assert not [s for s in stmts if any(a.startswith(("states:Start", "states:Stop", "states:Redrive", "states:SendTask")) for a in _as_list(s["Action"]))]
+    records = [s for s in stmts if allows(s, "dynamodb:Query")]
+    assert all("Fn::GetAtt" in json.dumps(r) or "index/" in json.dumps(r) for s in records for r in _as_list(s["Resource"]))
+
+
 def test_the_api_may_redrive_and_read_history_of_this_state_machines_executions_only(synth: Synth) -> None:
     api_role = synth.stack.api.functions["api"].role
     stmts = [s for s in role_statements(synth, api_role) if allows(s, "states:RedriveExecution")]
@@ -148,7 +208,8 @@ def test_state_machine_invokes_exactly_the_referenced_functions_and_runtime(synt
     }
     all_resources = [r for s in invoke for r in _as_list(s["Resource"])]
     # Then they are exactly those functions (and their versions), nothing else
-    assert referenced == {synth.logical_id(fn.function) for name, fn in wf.functions.items() if name != STATUS_FUNCTION.name}
+    not_tasks = {STATUS_FUNCTION.name, RECONCILE_FUNCTION.name}
+    assert referenced == {synth.logical_id(fn.function) for name, fn in wf.functions.items() if name not in not_tasks}
     assert granted_plain == referenced
     assert granted_versions == referenced
     assert len(all_resources) == 2 * len(referenced)
@@ -222,7 +283,7 @@ def test_the_approvals_function_reads_the_artifacts_it_shows_and_writes_none(syn
 def test_each_function_has_its_own_role(synth: Synth) -> None:
     fns = synth.resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in fns.values()]
-    assert len(fns) == len(TASK_FUNCTIONS) + 3  # + record_failure, api, approvals
+    assert len(fns) == len(TASK_FUNCTIONS) + 4  # + record_failure, reconcile, api, approvals
     assert len(set(roles)) == len(roles)
     managed = [
         r for r in synth.resources("AWS::IAM::Role").values() if r["Properties"].get("ManagedPolicyArns")
@@ -236,8 +297,8 @@ def test_functions_are_arm64_python_traced_with_powertools_env(synth: Synth) -> 
     from stacks.api import API_FUNCTIONS
 
     functions = synth.resources("AWS::Lambda::Function")
-    # every handler the stack deploys (6 Tasks, the status-change function, the API's 2), and nothing else
-    assert len(functions) == len(TASK_FUNCTIONS) + 1 + len(API_FUNCTIONS) == 9, sorted(functions)
+    # every handler the stack deploys (6 Tasks, the status-change and reconcile functions, the API's 2), and nothing else
+    assert len(functions) == len(TASK_FUNCTIONS) + 2 + len(API_FUNCTIONS) == 10, sorted(functions)
     for lid, fn in functions.items():
         p = fn["Properties"]
         assert p["Architectures"] == ["arm64"], lid

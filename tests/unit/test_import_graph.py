@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "layers" / "common" / "python" / "relay_core"
 AGENTS = ROOT / "agents" / "relay_agents"
 #: relay_core modules that make up the domain; every other non-adapter module is base.
-DOMAIN = {"steps", "approvals", "workflows_api", "pages"}
+DOMAIN = {"steps", "approvals", "workflows_api", "pages", "reconcile"}
 #: Rank of each part: an import may only reach a part of equal or lower rank, and only
 #: the parts listed in ALLOWED.
 RANK = {"base": 0, "domain": 1, "adapters": 2, "agents": 3, "roots": 4, "relay": 5, "stacks": 5}

@@ -40,6 +40,12 @@ class StoreSettings(BaseSettings):
     artifact_base_url: str | None = Field(default=None, alias="RELAY_ARTIFACT_BASE_URL")
 
 
+class ReconcileSettings(StoreSettings):
+    """Settings of the reconcile function. ``RELAY_STATE_MACHINE_ARN`` is the workflow."""
+
+    state_machine_arn: str = Field(alias="RELAY_STATE_MACHINE_ARN", min_length=1)
+
+
 class ApprovalSettings(StoreSettings):
     """Settings of the functions that create or decide approvals.
 

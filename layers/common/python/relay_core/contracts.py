@@ -135,6 +135,15 @@ STATUS_CHANGE_FUNCTION = TaskFunction(
 )
 
 
+#: The scheduled function that records what lost status-change events missed
+#: (:mod:`relay_core.reconcile`). Not a Task of the state machine.
+RECONCILE_FUNCTION = TaskFunction(
+    "reconcile", (), "Record status changes whose events were lost (RUNNING records vs DescribeExecution)", 300, 512
+)
+#: How often the reconcile function runs, in minutes.
+RECONCILE_EVERY_MINUTES = 15
+
+
 def status_change_rules(state_machine_arn: str) -> dict[str, dict[str, Any]]:
     """The EventBridge event patterns, by rule name, for one state machine:
 
