@@ -219,21 +219,22 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
         ):
             reports = data_dir / "reports"
             restored = relay.restored
-            out.write(
-                f"relay: serving {relay.api_url}\n"
-                f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
-            )
-            console_url = None
+            console = None
             if options.console:
                 from relay.local.console import serve_console
 
                 console = serve_console(relay)
                 stack.callback(console.stop)
-                console_url = console.url
+            # serve.json first: whoever reads "relay: serving" may run `relay start` at once.
+            lock.publish(relay.api_url, console.url if console else None, relay.lambdas.url)
+            out.write(
+                f"relay: serving {relay.api_url}\n"
+                f"relay: approval emails land in {relay.outbox}/, finished reports in {reports}/\n"
+            )
+            if console is not None:
                 out.write(
                     f"relay: console {console.url} (Step Functions API: --endpoint-url {console.sfn_endpoint})\n"
                 )
-            lock.publish(relay.api_url, console_url, relay.lambdas.url)
             if lock.replaced:
                 out.write(f"relay: replaced a stale serve.json (pid {lock.replaced.get('pid')} is gone)\n")
             if restored.executions:

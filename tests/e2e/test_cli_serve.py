@@ -262,3 +262,15 @@ def test_ctrl_c_stops_relay_serve_cleanly(tmp_path, corpus):
     assert process.returncode == 0, err
     assert out.rstrip().endswith("relay: stopped")
     assert not (served["data_dir"] / "serve.json").exists()
+
+
+def test_serve_json_is_published_before_relay_serve_says_where_it_serves(tmp_path, corpus):
+    # Given relay serve has just printed where it serves (a script waits for that line)
+    served = start_serve(tmp_path / "serve", corpus)
+    try:
+        # Then serve.json already names that address, so `relay start` can find it at once
+        published = json.loads((served["data_dir"] / "serve.json").read_text())
+        assert published["api_url"] == served["url"]
+    finally:
+        served["process"].kill()
+        served["process"].wait(timeout=10)
