@@ -3,7 +3,9 @@
 Bedrock uses ``strands.models.BedrockModel`` (boto3 credentials and ``AWS_REGION``).
 Anthropic, OpenAI, Ollama and LiteLLM are optional extras (``pip install 'relay[anthropic]'``
 etc.) imported only when chosen; their API keys come from the providers' own variables
-(``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``; Ollama's host from ``OLLAMA_HOST``).
+(``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``; Ollama's host from ``OLLAMA_HOST``). A llama.cpp
+server (``llamacpp``) and an OpenAI-compatible server (``openai`` with ``RELAY_MODEL_URL``)
+are reached through :mod:`relay_agents.providers`, with a token cap and a time limit per call.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DEFAULT_MODEL_IDS: dict[str, str | None] = {
     "openai": "gpt-4o",
     "ollama": "llama3.1",
     "litellm": None,
+    # the server's own: RELAY_MODEL_ID, else the first model it lists (relay_agents.providers)
+    "llamacpp": None,
 }
 #: Output token cap for providers that require one (Anthropic's Messages API does).
 MAX_OUTPUT_TOKENS = 4096
@@ -50,8 +54,10 @@ def build_model(settings: AgentSettings | None = None) -> Model:
         settings: defaults to :meth:`AgentSettings.from_env`.
 
     Raises:
-        ConfigurationError: the provider's optional package is not installed, or LiteLLM has no
-            ``RELAY_MODEL_ID``.
+        ConfigurationError: the provider's optional package is not installed, LiteLLM has no
+            ``RELAY_MODEL_ID``, or (``llamacpp``, ``openai`` with ``RELAY_MODEL_URL`` and no
+            ``RELAY_MODEL_ID``) the server cannot tell which model it serves
+            (:func:`relay_agents.providers.check_endpoint`, asked once per process).
     """
     settings = settings or AgentSettings.from_env()
     provider = settings.model_provider
@@ -73,9 +79,15 @@ def build_model(settings: AgentSettings | None = None) -> Model:
     if provider == "anthropic":
         cls = _optional(provider, "strands.models.anthropic", "AnthropicModel")
         return cls(model_id=model_id, max_tokens=MAX_OUTPUT_TOKENS)  # type: ignore[no-any-return]
+    if provider == "llamacpp":
+        from .providers import llamacpp_model
+
+        return llamacpp_model(settings)
     if provider == "openai":
-        cls = _optional(provider, "strands.models.openai", "OpenAIModel")
-        return cls(model_id=model_id)  # type: ignore[no-any-return]
+        _optional(provider, "strands.models.openai", "OpenAIModel")
+        from .providers import openai_model
+
+        return openai_model(settings, str(model_id))  # type: ignore[no-any-return]
     if provider == "ollama":
         cls = _optional(provider, "strands.models.ollama", "OllamaModel")
         return cls(os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"), model_id=model_id)  # type: ignore[no-any-return]
@@ -91,6 +103,8 @@ _PROVIDER_NAMES = {
     "BedrockModel": "Amazon Bedrock",
     "AnthropicModel": "Anthropic API",
     "OpenAIModel": "OpenAI API",
+    "LlamaCppModel": "llama.cpp server",
+    "LlamaCppServerModel": "llama.cpp server",
     "OllamaModel": "Ollama",
     "LiteLLMModel": "LiteLLM",
 }
@@ -111,5 +125,5 @@ def describe_model(model: Model) -> str:
     except Exception:  # a provider without config: name it by class
         config = {}
     model_id = config.get("model_id") if isinstance(config, dict) else getattr(config, "model_id", None)
-    name = _PROVIDER_NAMES.get(type(model).__name__, type(model).__name__)
+    name = getattr(model, "relay_provider_name", None) or _PROVIDER_NAMES.get(type(model).__name__, type(model).__name__)
     return f"{name} {model_id}" if model_id else name

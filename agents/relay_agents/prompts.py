@@ -111,29 +111,53 @@ def planner_prompt(topic: str, count: int) -> str:
     return f"Plan the research.\n{tag('topic', topic)}\n{tag('count', count)}"
 
 
+def planner_json_prompt(topic: str, count: int) -> str:
+    """The planner's structured follow-up (:func:`relay_agents.planner.question_list`)."""
+    return (
+        f"Give exactly {count} distinct research questions about the topic as JSON: "
+        f'{{"questions": ["…?", …]}}. Each is one well-formed English question.\n{tag("topic", topic)}'
+    )
+
+
 def researcher_prompt(question: str) -> str:
     return f"Research this question.\n{tag('question', question)}"
 
 
-def research_json(research: ResearchDocument) -> str:
+def research_json(research: ResearchDocument, compact: bool = False) -> str:
     """The research document as the prompts carry it: indented JSON, without the sources'
     passages (the findings already quote what matters; the passages would multiply the
-    prompt's size and are kept for the quality check)."""
+    prompt's size and are kept for the quality check). ``compact``: each finding's answer
+    replaced by its summary (at most 280 characters), for a model whose context the whole
+    document overflows."""
+    if compact:
+        findings = [f.model_copy(update={"answer_markdown": f.summary}) for f in research.findings]
+        research = research.model_copy(update={"findings": findings})
     return research.model_dump_json(indent=1, exclude={"sources": {"__all__": {"passages"}}})
 
 
-def analyst_prompt(topic: str, research: ResearchDocument, feedback: str | None, revision: int) -> str:
+def analyst_prompt(
+    topic: str, research: ResearchDocument, feedback: str | None, revision: int, compact: bool = False
+) -> str:
     parts = [f"Analyse the research.\n{tag('topic', topic)}", tag("revision", revision)]
     if feedback:
         parts.append(tag("feedback", feedback))
-    parts.append(tag("research", research_json(research)))
+    parts.append(tag("research", research_json(research, compact)))
     return "\n".join(parts)
 
 
-def writer_prompt(topic: str, research: ResearchDocument, analysis: str, approval_feedback: str | None) -> str:
+#: What the analyst's structured answer is asked to hold (relay_agents.analyst.AnalysisSections).
+ANALYST_JSON_INSTRUCTIONS = """Answer with JSON: "executive_summary" (two to four cited sentences
+that answer the topic), "key_insights", "risks" and "open_questions" (lists of cited
+sentences; open questions are planned questions the research did not answer), and, when
+feedback is given, "feedback_addressed" (sentences saying where the analysis addresses it)."""
+
+
+def writer_prompt(
+    topic: str, research: ResearchDocument, analysis: str, approval_feedback: str | None, compact: bool = False
+) -> str:
     parts = [f"Write the final report.\n{tag('topic', topic)}"]
     if approval_feedback:
         parts.append(tag("approval_feedback", approval_feedback))
-    parts.append(tag("research", research_json(research)))
+    parts.append(tag("research", research_json(research, compact)))
     parts.append(tag("analysis", analysis))
     return "\n".join(parts)

@@ -13,9 +13,9 @@ from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
 from .prompts import RESEARCHER_SYSTEM, researcher_prompt
 from .provenance import OFFLINE_NOTICE
-from .runner import check_not_declined, make_agent, run_agent
+from .runner import calls_tools, check_not_declined, make_agent, run_agent
 from .text import markdown_to_text
-from .tools import SESSION_KEY, ResearchSession, search_documents
+from .tools import DEFAULT_RESULTS, SESSION_KEY, ResearchSession, search, search_documents
 
 #: Most sources one finding cites (``relay_core.models.Finding.sources`` max_length).
 MAX_SOURCES = 8
@@ -61,6 +61,30 @@ def no_match_message(question: str, searches: int) -> str:
     return f"no document in the corpus matches {quoted!r} ({searches} searches)"
 
 
+#: The tool call id of the search the researcher makes for a model (:func:`answer_from_search`).
+SEARCH_FOR_MODEL_ID = "relay-search-for-model"
+
+
+def answer_from_search(model: Model, question: str, session: ResearchSession) -> str:
+    """The model's answer to ``question`` after the researcher searched for it: a new
+    conversation in which the model asked ``search_documents`` for the question and got
+    the passages back (recorded in ``session``), so the model's next turn reads them as any
+    tool result.
+
+    Raises:
+        as :func:`relay_agents.runner.run_agent`.
+    """
+    arguments = {"query": question, "max_results": DEFAULT_RESULTS}
+    result = search(session, question, DEFAULT_RESULTS)
+    messages = [
+        {"role": "user", "content": [{"text": researcher_prompt(question)}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": SEARCH_FOR_MODEL_ID, "name": search_documents.tool_name, "input": arguments}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": SEARCH_FOR_MODEL_ID, "status": "success", "content": [{"json": result}]}}]},
+    ]
+    agent = make_agent(model, RESEARCHER_SYSTEM, [search_documents], name="relay-researcher", messages=messages)
+    return run_agent(agent, None, "researcher", {SESSION_KEY: session})
+
+
 def research(question: str, *, model: Model | None = None, corpus: Corpus | None = None) -> ResearchResult:
     """Answer ``question`` from the corpus with citations.
 
@@ -75,11 +99,19 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
         by ``[n]`` or by URI; when it cites none, the best-scored retrieved ones (at most
         ``MAX_SOURCES``). If the answer has no "Sources" list, one is appended.
 
+    A finding must be grounded in the corpus: when the model answers without calling
+    ``search_documents`` (a small model does not call tools; one may write a tool call as
+    text), its answer is set aside and the researcher makes the call for it, the search a
+    model would make first (the question, :data:`~relay_agents.tools.DEFAULT_RESULTS`
+    passages), hands the passages back as that call's result and asks the model once more
+    (:func:`answer_from_search`). A model that cannot call tools at all
+    (:func:`relay_agents.runner.calls_tools`: a llama.cpp server whose chat template has
+    none) gets that search at once, without the answer from memory.
+
     Raises:
         InvalidInput: empty question.
-        AgentFailed: the agent answered nothing, declined (a refusal stop reason or a bare
-            refusal, :func:`relay_agents.runner.check_not_declined`), or answered without
-            calling ``search_documents``.
+        AgentFailed: the agent answered nothing or declined (a refusal stop reason or a bare
+            refusal, :func:`relay_agents.runner.check_not_declined`).
         NoMatchingDocument: it searched and no search returned any document (a finding must
             be grounded in the corpus); the message is ``no document in the corpus matches '<question>'``.
         ModelThrottled, ModelUnavailable: provider faults.
@@ -89,12 +121,14 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
     model = model or build_model()
     session = ResearchSession(corpus or corpus_from_settings())
     agent = make_agent(model, RESEARCHER_SYSTEM, [search_documents], name="relay-researcher")
-    answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
-    check_not_declined(answer, "researcher")
+    if calls_tools(model):
+        answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
+        check_not_declined(answer, "researcher")
     if not session.queries:
-        raise AgentFailed(
-            "researcher: the model answered without calling search_documents; a finding must be grounded in the corpus"
-        )
+        answer = answer_from_search(model, question.strip(), session)
+        check_not_declined(answer, "researcher")
+    if not session.queries:  # pragma: no cover - answer_from_search always searches
+        raise AgentFailed("researcher: no search was made; a finding must be grounded in the corpus")
     if not session.sources:
         raise NoMatchingDocument(no_match_message(question, len(session.queries)))
     cited = _cited(answer, session)

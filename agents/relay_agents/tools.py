@@ -104,6 +104,18 @@ def search_documents(
     session: ResearchSession | None = None
     if tool_context is not None:
         session = tool_context.invocation_state.get(SESSION_KEY)
+    return {"status": "success", "content": [{"json": search(session, query, max_results)}]}
+
+
+#: ``max_results`` when the model does not say (``search_documents``' default).
+DEFAULT_RESULTS = 5
+
+
+def search(session: ResearchSession | None, query: str, max_results: int = DEFAULT_RESULTS) -> dict[str, Any]:
+    """What ``search_documents`` answers: ``{"query", "results": [{"ref", "title", "uri",
+    "score", "text"}]}``, best first; the search is recorded in ``session`` (without one the
+    configured corpus is searched and nothing is recorded). Also run by the researcher for a
+    model that answers without searching (:func:`relay_agents.researcher.research`)."""
     corpus = session.corpus if session else corpus_from_settings()
     k = max(1, min(MAX_RESULTS, int(max_results)))
     hits = corpus.search(query, k)
@@ -115,4 +127,4 @@ def search_documents(
         {"ref": n, "title": h.title, "uri": h.uri, "score": h.score, "text": h.text}
         for n, h in zip(numbers, hits, strict=True)
     ]
-    return {"status": "success", "content": [{"json": {"query": query, "results": results}}]}
+    return {"query": query, "results": results}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from relay_core.errors import InvalidInput
+from relay_core.errors import AgentFailed, InvalidInput
 from relay_core.models import ResearchDocument
 from strands.models import Model
 
 from .model_factory import build_model, describe_model
 from .prompts import WRITER_SYSTEM, writer_prompt
-from .runner import check_not_declined, make_agent, run_agent
+from .runner import check_not_declined, make_agent, overflowed, run_agent
 
 
 def sources_section(research: ResearchDocument) -> str:
@@ -45,7 +45,9 @@ def write_report(
     Raises:
         InvalidInput: the research has no answered question.
         AgentFailed: the agent answered nothing or declined (a refusal stop reason or a
-            bare refusal, :func:`relay_agents.runner.check_not_declined`).
+            bare refusal, :func:`relay_agents.runner.check_not_declined`), or its context
+            window overflows even with the research shortened (each finding's answer
+            replaced by its summary, which is tried once after an overflow).
         ModelThrottled, ModelUnavailable: provider faults.
     """
     if not research.answered:
@@ -53,7 +55,13 @@ def write_report(
     model = model or build_model()
     agent = make_agent(model, WRITER_SYSTEM, name="relay-writer")
     feedback = approval_feedback.strip() if approval_feedback and approval_feedback.strip() else None
-    report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback), "writer").strip()
+    try:
+        report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback), "writer").strip()
+    except AgentFailed as exc:  # a context window too small for the whole research: once more, shortened
+        if not overflowed(exc):
+            raise
+        agent = make_agent(model, WRITER_SYSTEM, name="relay-writer")  # a new conversation: the old one overflowed
+        report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback, compact=True), "writer").strip()
     check_not_declined(report, "writer")
     if not report.startswith("# "):  # a level-1 title, not just any heading
         report = f"# {topic}\n\n{report}"

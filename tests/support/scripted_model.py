@@ -9,6 +9,12 @@ Each script step is one of:
   (e.g. ``"guardrail_intervened"``, as Bedrock ends a turn its guardrail blocked);
 * an ``Exception`` instance — raised from ``stream`` (e.g. ``ModelThrottledException``).
 
+A message may also carry ``"usage"`` (``{"inputTokens", "outputTokens"}``), reported in its
+``metadata`` event (default zeros). ``structured_output`` plays back the next step too: a
+``dict`` or JSON text validated against the output model, or an ``Exception`` raised. With
+``structured=True`` the agents ask the model for JSON where they would a real one
+(:func:`relay_agents.runner.wants_structured_output`).
+
 The model records what it received in :attr:`ScriptedModel.calls` so tests can assert
 on the messages and tool results Strands passed back. Modelled on strands-agents'
 ``tests/fixtures/mocked_model_provider.py``.
@@ -37,10 +43,11 @@ class ScriptedModel(Model):
         calls: per call, ``{"messages", "tool_specs", "system_prompt", "tool_choice"}``.
     """
 
-    def __init__(self, script: list[Any], model_id: str = "scripted"):
+    def __init__(self, script: list[Any], model_id: str = "scripted", structured: bool = False):
         self.script = list(script)
         self.calls: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {"model_id": model_id}
+        self.relay_structured_output = structured
 
     def update_config(self, **model_config: Any) -> None:
         self.config.update(model_config)
@@ -105,9 +112,10 @@ class ScriptedModel(Model):
                 yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": block["text"]}}}
             yield {"contentBlockStop": {"contentBlockIndex": index}}
         yield {"messageStop": {"stopReason": message.get("stopReason", "tool_use" if has_tool else "end_turn")}}
+        usage = message.get("usage") or {"inputTokens": 0, "outputTokens": 0}
         yield {
             "metadata": {
-                "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
+                "usage": {**usage, "totalTokens": usage["inputTokens"] + usage["outputTokens"]},
                 "metrics": {"latencyMs": 0},
             }
         }
@@ -115,9 +123,15 @@ class ScriptedModel(Model):
     async def structured_output(
         self, output_model: type[BaseModel], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
     ) -> AsyncGenerator[dict[str, Any], None]:
+        self.calls.append(
+            {"messages": json.loads(json.dumps(prompt, default=str)), "tool_specs": None, "system_prompt": system_prompt,
+             "tool_choice": None, "output_model": output_model}
+        )
         if not self.script:
             raise ScriptExhausted("script exhausted")
         step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
         yield {"output": output_model.model_validate(step if isinstance(step, dict) else json.loads(step))}
 
 

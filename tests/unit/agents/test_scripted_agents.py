@@ -5,7 +5,7 @@ refusal per agent, and what the agent does with each.
 | agent | tool call | malformed answer | refusal |
 |---|---|---|---|
 | planner | searches, then plans | no numbered list: one follow-up in the same conversation, then ``AgentFailed`` | ``AgentFailed``, no follow-up |
-| researcher | searches; a call with bad arguments gets the tool's validation error and is made again | no citations and no sources list: cites the best retrieved sources; no search at all: ``AgentFailed`` | ``AgentFailed``, not a finding |
+| researcher | searches; a call with bad arguments gets the tool's validation error and is made again | no citations and no sources list: cites the best retrieved sources; no search at all: the researcher searches the question for it and asks again | ``AgentFailed``, not a finding |
 | analyst | it has no tools: an invented call gets "Unknown tool" and the agent carries on | no "Key insights" section: the summary comes from the whole analysis; no prose: ``AgentFailed`` | ``AgentFailed`` |
 | writer | as the analyst | no title and no sources section: the topic becomes the title and the research document's sources are appended | ``AgentFailed`` |
 
@@ -177,11 +177,29 @@ def test_researcher_answer_without_citations_falls_back_to_the_best_retrieved_so
         assert f"- [{source.ref}] [{source.title}]({source.uri})" in result.answer_markdown
 
 
-def test_researcher_that_never_searches_fails_instead_of_answering_from_memory(folder_corpus):
-    model = ScriptedModel(["Task tokens pause workflows; I know this well."])
-    with pytest.raises(AgentFailed, match="answered without calling search_documents") as raised:
+def test_researcher_searches_for_a_model_that_answers_from_memory_and_asks_it_again(folder_corpus):
+    # Given a model that answers without calling search_documents, then answers from what it is given
+    model = ScriptedModel([
+        "Task tokens pause workflows; I know this well.",
+        "The workflow pauses until a worker calls SendTaskSuccess with the task token [1].",
+    ])
+    # When it researches
+    result = research("How do task tokens work?", model=model, corpus=folder_corpus)
+    # Then the memory answer is set aside: the researcher searched the question for it and
+    # the model's second turn read the passages as the result of that call
+    second = model.calls[1]["messages"]
+    assert second[1]["content"][0]["toolUse"]["input"] == {"query": "How do task tokens work?", "max_results": 5}
+    assert "SendTaskSuccess" in json.dumps(second[2]["content"][0]["toolResult"])
+    assert "I know this well" not in result.answer_markdown
+    assert result.answer_markdown.startswith("The workflow pauses until a worker calls SendTaskSuccess")
+    assert [s.title for s in result.sources][:1] == ["Callback task tokens"]
+
+
+def test_researcher_whose_model_declines_after_the_search_made_for_it_fails(folder_corpus):
+    model = ScriptedModel(["Task tokens pause workflows.", REFUSAL])
+    with pytest.raises(AgentFailed, match=r"^researcher: the model declined to answer") as raised:
         research("How do task tokens work?", model=model, corpus=folder_corpus)
-    assert not isinstance(raised.value, NoMatchingDocument)  # the corpus was never asked
+    assert not isinstance(raised.value, NoMatchingDocument)
 
 
 def test_researcher_refusal_is_not_stored_as_a_finding(folder_corpus):

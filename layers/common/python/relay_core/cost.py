@@ -72,8 +72,9 @@ class PriceTable:
 #: Nova Pro $0.0008 / $0.0032 per 1,000 input / output tokens) and Anthropic's
 #: published rate for Claude Sonnet 4.6, on Bedrock and on the Anthropic API alike ($3 /
 #: $15 per million tokens); read on 2026-11-22 for US East (N. Virginia). OpenAI's API
-#: pricing page for GPT-4o ($2.50 / $10 per million tokens). The offline model and a
-#: model Ollama serves on this machine cost nothing per token. Every provider's default
+#: pricing page for GPT-4o ($2.50 / $10 per million tokens). The offline model, a
+#: model Ollama serves on this machine and the embedded model (``relay run --model local``,
+#: relay.local.llm) cost nothing per token. Every provider's default
 #: model id (relay_agents.model_factory.DEFAULT_MODEL_IDS, the stack's ``modelId``) has a
 #: price here (tests/unit/test_console_cost.py).
 PRICES = PriceTable(
@@ -93,6 +94,8 @@ PRICES = PriceTable(
         "claude-sonnet-4-6": (3.0 / 1_000_000, 15.0 / 1_000_000),
         "gpt-4o": (2.50 / 1_000_000, 10.0 / 1_000_000),
         "llama3.1": (0.0, 0.0),
+        # the embedded model's id (relay.local.llm.EMBEDDED_MODEL_ID), served on this machine
+        "SmolLM2-135M-Instruct-Q4_1": (0.0, 0.0),
     },
 )
 
