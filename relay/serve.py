@@ -132,6 +132,8 @@ class ServeOptions:
     verbose: bool = False
     #: Serve the web console under ``/console/`` of the API's port.
     console: bool = True
+    #: ``--model`` (see relay.run.RunOptions.model).
+    model: str | None = None
 
 
 class LocalReconcile:
@@ -173,7 +175,7 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
     import math
 
     out = out or sys.stdout
-    from relay.run import InputError, check_folder_option, check_port, checked_corpus
+    from relay.run import InputError, check_folder_option, check_model_option, check_port, checked_corpus
 
     try:
         check_port(options.port)
@@ -182,6 +184,7 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
             raise InputError(f"--retry-time-scale: {options.retry_time_scale} must be a number above 0")
         # --corpus, else RELAY_CORPUS: checked before the server, the engine or the lock start
         checked_corpus(options.corpus)
+        check_model_option(options.model)
     except InputError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
         return 2
@@ -214,6 +217,7 @@ def serve(options: ServeOptions, out: TextIO | None = None, stop: threading.Even
                 api_port=options.port,
                 retry_time_scale=options.retry_time_scale,
                 log_level="INFO" if options.verbose else "WARNING",
+                model=options.model,
             ) as relay,
             contextlib.ExitStack() as stack,  # the console, stopped before the runtime
         ):

@@ -17,7 +17,7 @@ TIERS = {"unit", "statemachine", "infra", "e2e", "property"}
 
 #: Modules whose tests share no costly fixture and no module-level tally: pytest-xdist may
 #: send each of their tests to any worker (each is a long end-to-end run of its own).
-SPLIT_MODULES = {"e2e/test_durable.py", "e2e/test_cli_run.py"}
+SPLIT_MODULES = {"e2e/test_durable.py", "e2e/test_cli_run.py", "e2e/test_local_model_runs.py"}
 #: The modules whose tests use the session's CDK synth (``tests/infra/conftest.py``): one
 #: worker runs them all, so the app is synthesized once per run.
 SYNTH_MODULES = {"infra/test_infra_stack.py", "infra/test_infra_lint.py"}
@@ -25,6 +25,7 @@ SYNTH_MODULES = {"infra/test_infra_stack.py", "infra/test_infra_lint.py"}
 #: last while the other worker idles.
 LONGEST_FIRST = (
     "e2e/test_durable.py",
+    "e2e/test_local_model_runs.py",
     "property/test_api_properties.py",
     "e2e/test_cli_serve.py",
     "e2e/test_cli_run.py",

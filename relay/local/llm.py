@@ -82,19 +82,32 @@ def gguf_path() -> Path:
     return path
 
 
-def check_model_option(model: str | None) -> None:
-    """Check ``--model`` before anything starts.
+def check_model(model: str | None) -> None:
+    """Check the model a ``relay run``/``relay serve`` will use, before anything starts:
+    ``--model`` (:data:`MODEL_CHOICES`; ``local`` must be installed), or without it the
+    environment's (``RELAY_MODEL_*`` valid, and a server at ``RELAY_MODEL_URL`` answering
+    and serving ``RELAY_MODEL_ID``: :func:`relay_agents.providers.check_endpoint`).
 
     Raises:
-        ValueError: not one of :data:`MODEL_CHOICES` (``--model: 'x' is not one of offline, local``).
+        ValueError: ``model`` is not one of :data:`MODEL_CHOICES`.
         LocalModelMissing: ``local`` without the model installed.
+        relay_core.errors.ConfigurationError: the environment's model cannot serve (one
+            line naming the variable).
     """
-    if model is None:
-        return
-    if model not in MODEL_CHOICES:
-        raise ValueError(f"--model: {model!r} is not one of {', '.join(MODEL_CHOICES)} (local needs: {INSTALL_COMMAND})")
+    if model is not None and model not in MODEL_CHOICES:
+        raise ValueError(f"--model: {model!r} is not one of {', '.join(MODEL_CHOICES)} (local is installed by: {INSTALL_COMMAND})")
     if model == "local":
         gguf_path()
+    if model is not None:
+        return
+    from relay_agents.settings import URL_PROVIDERS, AgentSettings
+
+    settings = AgentSettings.from_env()
+    if settings.model_provider in URL_PROVIDERS and settings.model_url:
+        # imports Strands: only when there is a server to ask
+        from relay_agents.providers import check_endpoint
+
+        check_endpoint(settings)
 
 
 #: llama.cpp threads. One: measured on this 2-core machine with a 1,085-token prompt, 2
@@ -123,6 +136,7 @@ class EmbeddedModel:
         self.context_tokens = context_tokens
         self.api_key = secrets.token_urlsafe(24)
         self.url = ""
+        self.model_id = EMBEDDED_MODEL_ID
         self.load_seconds = 0.0
         self._server: Any = None
         self._lock = threading.Lock()

@@ -265,6 +265,9 @@ class LocalRelay:
         public_url: the address users reach the API at when it is not
             ``http://127.0.0.1:PORT`` (a reverse proxy or tunnel in front of it): links
             point there and the API answers that ``Host`` too.
+        model: ``"local"``: start the embedded model (:mod:`relay.local.llm`) first and
+            point every agent at it; ``"offline"``: the offline model, whatever
+            ``RELAY_MODEL_PROVIDER`` says; ``None``: as the environment says.
 
     Use as a context manager; :meth:`close` stops every server and the mock.
     """
@@ -279,8 +282,11 @@ class LocalRelay:
         log_level: str = "WARNING",
         serve_workflows_api: bool = True,
         public_url: str | None = None,
+        model: str | None = None,
     ):
         self.data_dir = Path(data_dir)
+        self.model = model
+        self.llm: Any = None
         self.corpus = corpus
         self.api_port = api_port
         self.retry_time_scale = retry_time_scale
@@ -331,6 +337,7 @@ class LocalRelay:
         docstring); :meth:`close` stops what was started, whichever step failed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._set_process_environment()
+        self._start_model()
         self._quiet_loggers()
         warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
         warm_up.start()
@@ -364,6 +371,20 @@ class LocalRelay:
             self._setenv(SFN_MOCK_CONFIG=str(self.mock_config))
         if self.corpus:
             self._setenv(RELAY_CORPUS=str(self.corpus))
+
+    def _start_model(self) -> None:
+        """``model="local"``: the embedded model's server (stopped with the runtime), and the
+        ``RELAY_MODEL_*`` variables that point the agents at it; ``"offline"``: the offline model."""
+        if self.model == "offline":
+            for name in ("RELAY_MODEL_URL", "RELAY_MODEL_ID", "RELAY_MODEL_API_KEY"):
+                self._setenv(**{name: ""})
+            self._setenv(RELAY_MODEL_PROVIDER="offline")
+        elif self.model == "local":
+            from relay.local.llm import EmbeddedModel
+
+            self.llm = EmbeddedModel().start()
+            self._stack.append(self.llm)
+            self._setenv(**self.llm.environment())
 
     def _quiet_loggers(self) -> None:
         from relay_core.observability import logger as relay_logger
