@@ -18,6 +18,7 @@ from .runner import (
     StructuredOutputFailed,
     check_not_declined,
     make_agent,
+    note_fallback,
     overflowed,
     run_agent,
     run_structured,
@@ -70,7 +71,7 @@ def render_sections(topic: str, sections: AnalysisSections, feedback: str | None
     return "\n".join(out)
 
 
-def shortened_on_overflow(call: Callable[[bool], R]) -> R:
+def shortened_on_overflow(call: Callable[[bool], R], role: str = "analyst") -> R:
     """``call(False)`` (the whole research in the prompt), and when the model's context
     window overflows, once more as ``call(True)`` (each finding's answer replaced by its
     summary, :func:`relay_agents.prompts.research_json`)."""
@@ -79,6 +80,7 @@ def shortened_on_overflow(call: Callable[[bool], R]) -> R:
     except AgentFailed as exc:
         if not overflowed(exc):
             raise
+        note_fallback(role, "shortened_research", str(exc))
     return call(True)
 
 
@@ -160,7 +162,8 @@ def analyze(
             )
             check_not_declined(" ".join(sections.executive_summary), "analyst")
             markdown = render_sections(topic, sections, feedback, revision)
-        except StructuredOutputFailed:
+        except StructuredOutputFailed as exc:
+            note_fallback("analyst", "structured_to_text", str(exc))
             markdown = ""
     if not markdown:
         markdown = shortened_on_overflow(

@@ -18,6 +18,7 @@ from .runner import (
     calls_tools,
     check_not_declined,
     make_agent,
+    note_fallback,
     run_agent,
     run_structured,
     wants_structured_output,
@@ -115,12 +116,14 @@ def plan_questions(
         try:
             reply = run_structured(agent, planner_json_prompt(topic.strip(), count), question_list(count), "planner")
             structured = distinct(getattr(reply, "questions", []))
-        except StructuredOutputFailed:
+        except StructuredOutputFailed as exc:
+            note_fallback("planner", "structured_to_text", str(exc))
             structured = []
         if len(structured) >= count:
             return structured[:count]
     if len(questions) < count:  # one follow-up in the same conversation, unless it declined
         check_not_declined(answer, "planner")
+        note_fallback("planner", "list_follow_up", f"{len(questions)} of {count} questions")
         follow_up = f"You gave {len(questions)} questions; give exactly {count} distinct questions as a numbered list."
         if structured_only:
             follow_up = planner_prompt(topic.strip(), count) + "\n" + follow_up

@@ -13,7 +13,7 @@ from .corpus import Corpus, corpus_from_settings
 from .model_factory import build_model
 from .prompts import RESEARCHER_SYSTEM, researcher_prompt
 from .provenance import OFFLINE_NOTICE
-from .runner import calls_tools, check_not_declined, make_agent, run_agent
+from .runner import calls_tools, check_not_declined, make_agent, note_fallback, run_agent
 from .text import markdown_to_text
 from .tools import DEFAULT_RESULTS, SESSION_KEY, ResearchSession, search, search_documents
 
@@ -125,6 +125,7 @@ def research(question: str, *, model: Model | None = None, corpus: Corpus | None
         answer = run_agent(agent, researcher_prompt(question.strip()), "researcher", {SESSION_KEY: session})
         check_not_declined(answer, "researcher")
     if not session.queries:
+        note_fallback("researcher", "search_for_model", "no tools" if not calls_tools(model) else "answered without searching")
         answer = answer_from_search(model, question.strip(), session)
         check_not_declined(answer, "researcher")
     if not session.queries:  # pragma: no cover - answer_from_search always searches

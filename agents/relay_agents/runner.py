@@ -25,6 +25,10 @@ server's in ``tests/e2e/test_local_model.py`` hold each case):
 * **malformed structured output** (:func:`run_structured`: not JSON, cut, or not of the
   schema) → :class:`StructuredOutputFailed`, which each caller answers with its text
   fallback.
+
+Each fallback taken is logged at INFO as ``model fallback`` with its ``role`` and
+``fallback`` name (:data:`FALLBACKS`, :func:`note_fallback`): what ``relay run --verbose``
+shows and ``bench/bench_run.py`` counts.
 """
 
 from __future__ import annotations
@@ -51,6 +55,12 @@ from strands.types.exceptions import (
 )
 
 T = TypeVar("T", bound=BaseModel)
+
+#: The fallbacks :func:`note_fallback` names: a cut answer's sentences kept; the search made
+#: for a model that did not search; a structured answer not of its schema, answered with the
+#: text path; a prompt sent again with the research shortened after a context overflow; the
+#: planner's follow-up for a numbered list.
+FALLBACKS = ("cut_answer_kept", "search_for_model", "structured_to_text", "shortened_research", "list_follow_up")
 
 #: Most turns (model call + the tools it asked for) one agent call takes: the offline
 #: researcher searches up to 3 times, a real model a few; more is a model calling tools in a loop.
@@ -119,6 +129,13 @@ def metered() -> Iterator[TokenMeter]:
         yield meter
     finally:
         _METER.reset(token)
+
+
+def note_fallback(role: str, fallback: str, reason: str = "") -> None:
+    """Log that ``role`` took ``fallback`` (one of :data:`FALLBACKS`) at INFO: ``model fallback``."""
+    from relay_core.observability import logger
+
+    logger.info("model fallback", extra={"role": role, "fallback": fallback, "reason": reason[:200]})
 
 
 def _model_id(model: Model) -> str:
@@ -331,6 +348,7 @@ def run_agent(
         kept = salvage_cut_answer(_text(last)) if last and last.get("role") == "assistant" else ""
         if not kept:
             raise AgentFailed(f"{role}: the model reached its token cap without finishing a sentence") from exc
+        note_fallback(role, "cut_answer_kept", f"{len(kept)} of {len(_text(last))} characters")
         return kept
     except Exception as exc:  # noqa: BLE001 - mapped in one place
         _meter_invocation(agent, before)

@@ -8,7 +8,7 @@ from strands.models import Model
 
 from .model_factory import build_model, describe_model
 from .prompts import WRITER_SYSTEM, writer_prompt
-from .runner import check_not_declined, make_agent, overflowed, run_agent
+from .runner import check_not_declined, make_agent, note_fallback, overflowed, run_agent
 
 
 def sources_section(research: ResearchDocument) -> str:
@@ -60,6 +60,7 @@ def write_report(
     except AgentFailed as exc:  # a context window too small for the whole research: once more, shortened
         if not overflowed(exc):
             raise
+        note_fallback("writer", "shortened_research", str(exc))
         agent = make_agent(model, WRITER_SYSTEM, name="relay-writer")  # a new conversation: the old one overflowed
         report = run_agent(agent, writer_prompt(topic, research, analysis_markdown, feedback, compact=True), "writer").strip()
     check_not_declined(report, "writer")

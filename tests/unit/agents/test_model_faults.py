@@ -236,3 +236,14 @@ def test_tokens_are_counted_for_failed_and_cut_calls_too(document):
     with metered() as tokens, pytest.raises(AgentFailed):
         run_agent(agent, "Write.", "writer")
     assert tokens.payload() == {"usage": {"model": "small", "inputTokens": 7, "outputTokens": 3}}
+
+
+# ----------------------------------------------------------------- what is logged
+
+
+def test_each_fallback_taken_is_logged_as_a_model_fallback(folder_corpus, document, caplog):
+    caplog.set_level("INFO", logger="relay")
+    research("How do task tokens work?", model=ScriptedModel(["From memory.", "Grounded [1]."]), corpus=folder_corpus)
+    write_report(TOPIC, document, "## Executive summary\n\nA summary [1].", model=ScriptedModel([cut("Kept [1]. Cut")]))
+    fallbacks = [(r.role, r.fallback) for r in caplog.records if r.getMessage() == "model fallback"]  # type: ignore[attr-defined]
+    assert fallbacks == [("researcher", "search_for_model"), ("writer", "cut_answer_kept")]
