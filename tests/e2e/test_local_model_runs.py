@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_local_model import require_local_model
 from tests.support.polling import api_status, eventually
 
@@ -41,12 +43,13 @@ def model_usage(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.timeout(600)  # a minute on an idle 2-core machine; several times that when both cores are busy
 def test_relay_run_with_the_embedded_model_succeeds_and_its_report_names_the_model(callbacks_corpus, tmp_path):
     require_local_model()
     result = subprocess.run(
         [RELAY, "run", "How do task tokens pause a workflow?", "--model", "local", "--auto-approve", "--questions", "2",
          "--corpus", str(callbacks_corpus), "--runs-dir", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=600, env=environment(tmp_path),
+        capture_output=True, text=True, timeout=540, env=environment(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(rf"embedded model {MODEL} loaded in [\d.]+s, serving http://127\.0\.0\.1:\d+", result.stdout)
@@ -67,6 +70,7 @@ def test_relay_run_with_the_embedded_model_succeeds_and_its_report_names_the_mod
     assert json.loads((run_dir / "run.json").read_text())["model"] == "local"  # a redrive uses it again
 
 
+@pytest.mark.timeout(600)
 def test_relay_serve_with_the_embedded_model_is_approved_through_the_emailed_link(callbacks_corpus, tmp_path):
     require_local_model()
     data_dir = tmp_path / "serve"
@@ -93,13 +97,13 @@ def test_relay_serve_with_the_embedded_model_is_approved_through_the_emailed_lin
         # When it waits for approval, the approval email's link decides it
         eventually(
             lambda: (api_status(url, workflow_id).get("approval") or {}).get("status") == "PENDING",
-            timeout=420, interval=1, what="the approval request",
+            timeout=360, interval=1, what="the approval request",
         )
         code, decided, err = relay("approve", workflow_id, "--as", "e2e reviewer")
         assert code == 0, err
         assert decided["result"].startswith("You approved this analysis.")
         # Then it completes, and GET /workflows/{id} prices the server's real tokens under the model's id
-        done = eventually(lambda: (s := api_status(url, workflow_id))["status"] == "SUCCEEDED" and s, timeout=300, interval=1, what="SUCCEEDED")
+        done = eventually(lambda: (s := api_status(url, workflow_id))["status"] == "SUCCEEDED" and s, timeout=180, interval=1, what="SUCCEEDED")
         (tokens,) = done["cost"]["model_tokens"]
         assert tokens["model"] == MODEL and tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0 and tokens["usd"] == 0.0
         report = data_dir / "reports" / f"{workflow_id}.md"
