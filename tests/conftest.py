@@ -97,6 +97,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"  {line}")
 
 
+@pytest.fixture(autouse=True)
+def fresh_metrics():
+    """Each test starts with Powertools' metric set empty, as each Lambda invocation does.
+
+    Powertools keeps one metric set per process, shared by every ``Metrics`` instance, and
+    only a handler decorated with ``log_metrics`` flushes it. A test that calls a step
+    directly (no handler) leaves its metrics behind, and the next handler that flushes
+    would print them as its own (a shuffled run counted 14 WorkflowsRedriven for one)."""
+    import sys
+
+    observability = sys.modules.get("relay_core.observability")
+    if observability is not None:
+        observability.metrics.clear_metrics()
+    yield
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region so no test can reach a real account."""
