@@ -2,11 +2,12 @@
 each through the API as a client calls it, on a small definition:
 
 - ``send-task-failure-cause``: SendTaskFailure's ``cause`` reaches the failed task and the
-  execution (moto 5.2.5 drops it);
+  execution (moto 5.2.5 and 5.2.6 drop it);
 - ``history-paging``: GetExecutionHistory honours ``maxResults``, ``nextToken`` and
-  ``reverseOrder`` (moto 5.2.5 answers everything at once);
+  ``reverseOrder`` (moto 5.2.5 and 5.2.6 answer everything at once), and refuses a token it
+  did not issue with Step Functions' ``InvalidToken``;
 - ``list-executions-by-map-run``: ListExecutions by ``mapRunArn`` answers an empty list
-  (moto 5.2.5 refuses it: it requires a ``stateMachineArn``).
+  (moto 5.2.5 and 5.2.6 refuse it: they require a ``stateMachineArn``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -95,6 +97,19 @@ def test_get_execution_history_pages(aws):
                 break
         assert [e["id"] for e in pages] == [e["id"] for e in (reversed(everything) if reverse else everything)]
     assert len(everything) == 12  # started, 5 × entered/exited, succeeded: more than one page
+
+
+def test_get_execution_history_refuses_a_token_it_did_not_issue(aws):
+    sfn, _ = aws
+    arn = started(sfn, "foreign-token", PASSES, {})
+    assert stopped(sfn, arn)["status"] == "SUCCEEDED"
+    # When a page is asked for with a token this API never issued
+    with pytest.raises(ClientError) as refused:
+        sfn.get_execution_history(executionArn=arn, maxResults=2, nextToken="not-a-token!")
+    # Then it is Step Functions' InvalidToken, as a client error (HTTP 400) naming the token
+    error = refused.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidToken", 400)
+    assert "nextToken" in error["Error"]["Message"]
 
 
 def test_list_executions_by_map_run_answers_none(aws):

@@ -26,11 +26,11 @@ from relay.local.moto_patches import PATCHES, MotoPatchError, Patch, Target, eng
 
 def test_supported_moto_range_is_enforced():
     # Given versions outside the range the patches were written against
-    for version in ("5.2.4", "5.2.6", "5.3.0", "6.0.0"):
+    for version in ("5.2.4", "5.2.5", "5.2.7", "5.3.0", "6.0.0"):
         # Then the guard refuses them, naming the version and the file to re-check
         with pytest.raises(MotoPatchError, match=version.replace(".", r"\.") + ".*relay/local/moto_patches/"):
             moto_patches.check_moto_version(version)
-    assert moto_patches.check_moto_version("5.2.5") == "5.2.5"
+    assert moto_patches.check_moto_version("5.2.6") == "5.2.6"
 
 
 def test_pyproject_pins_moto_to_the_supported_range():
@@ -551,10 +551,11 @@ def test_a_state_machine_is_parsed_once_for_creation_and_its_executions(monkeypa
             assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
         # Then the text was parsed once, at creation
         assert calls == [definition]
-        # And a definition moto refuses still gets moto's own error (its InvalidDefinition
-        # reaches botocore without a code in moto 5.2.5, patched or not)
-        with pytest.raises(ClientError, match=r"ASLParserException line 1:42, at \"Nope\""):
+        # And a definition moto refuses still gets moto's own error, InvalidDefinition (moto
+        # 5.2.5 sent it without a code; 5.2.6's serializer names it)
+        with pytest.raises(ClientError, match=r"ASLParserException line 1:42, at \"Nope\"") as refused:
             sfn.create_state_machine(name="broken", definition='{"StartAt": "P", "States": {"P": {"Type": "Nope"}}}', roleArn=role)
+        assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
 
 
 def test_map_iterations_converting_aws_sdk_parameters_at_once_share_one_service_model_loader(monkeypatch):

@@ -218,7 +218,7 @@ def _build_history_paging(_original: Any) -> tuple[Any, ...]:
     import base64
 
     from moto.core.responses import ActionResult
-    from moto.stepfunctions.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidToken
 
     def get_execution_history(self: Any) -> Any:
         history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
@@ -229,7 +229,7 @@ def _build_history_paging(_original: Any) -> tuple[Any, ...]:
         try:
             start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
         except ValueError:
-            raise AWSError("nextToken: not a token this API issued", "InvalidToken") from None
+            raise InvalidToken("nextToken: not a token this API issued") from None
         size = int(self._get_param("maxResults") or 100) or 100
         page = events[start : start + size]
         body: dict[str, Any] = {"events": page}
@@ -342,7 +342,7 @@ PATCHES: tuple[Patch, ...] = (
         name="history-paging",
         corrects="moto's GetExecutionHistory ignores maxResults, nextToken and reverseOrder.",
         targets=(Target(_RESPONSES, "StepFunctionResponse.get_execution_history"),),
-        uses=(_ACTION_RESULT, Target("moto.stepfunctions.exceptions", "AWSError")),
+        uses=(_ACTION_RESULT, Target("moto.stepfunctions.exceptions", "InvalidToken")),
         build=_build_history_paging,
     ),
 )

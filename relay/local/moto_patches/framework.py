@@ -35,9 +35,10 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-#: The moto versions whose internals this package was written against (and pyproject.toml's pin).
-#: Exact: moto moves internals in patch releases (5.2.6 replaced ``AWSError``).
-SUPPORTED_MOTO = SpecifierSet("==5.2.5")
+#: The moto versions whose internals this package was written against (and pyproject.toml's pin,
+#: and requirements/*.txt's lock). Exact: moto moves internals in patch releases (5.2.6 replaced
+#: ``AWSError`` with ``ServiceException``; written against 5.2.5, ported to 5.2.6).
+SUPPORTED_MOTO = SpecifierSet("==5.2.6")
 
 _install_lock = threading.Lock()
 

@@ -84,11 +84,10 @@ def resume_point(events: list[dict[str, Any]], definition: dict[str, Any]) -> tu
 
 
 def _not_redrivable(message: str) -> Exception:
-    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import StepFunctionsException
 
-    class ExecutionNotRedrivable(AWSError):
-        TYPE = "ExecutionNotRedrivable"
-        STATUS = 400
+    class ExecutionNotRedrivable(StepFunctionsException):
+        code = "ExecutionNotRedrivable"
 
     return ExecutionNotRedrivable(message)
 
@@ -413,7 +412,7 @@ PATCHES: tuple[Patch, ...] = (
             Target(_EVENT_MANAGER, "EventManager"),
             Target(_EVENT_MANAGER, "EventHistoryContext"),
             Target(_P + "asl.component.eval_component", "EvalComponent.eval"),
-            Target("moto.core.exceptions", "AWSError"),
+            Target("moto.stepfunctions.exceptions", "StepFunctionsException"),
         ),
         build=_build_redrive,
     ),
