@@ -1,18 +1,34 @@
 """The researcher as an Amazon Bedrock AgentCore runtime app.
 
-``POST /invocations`` takes a :class:`relay_core.models.ResearcherRequest` JSON body
-(``workflow_id``, ``question_id``, ``question``), runs :func:`relay_agents.researcher.research`,
-writes the full answer to ``s3://$RELAY_ARTIFACT_BUCKET/workflows/<workflow_id>/findings/<question_id>.md``
-and the passages it read beside it (``findings/<question_id>.evidence.json``), and answers with a :class:`relay_core.models.Finding` as plain JSON (not SSE). ``GET /ping``
-is BedrockAgentCoreApp's health check. The session id arrives in the
-``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header (``context.session_id``); it is logged
-as the correlation id.
+``POST /invocations`` takes one of two JSON bodies:
 
-Errors are answered with a JSON body ``{"error": <name>, "message": …}`` and a status
-(BedrockAgentCoreApp passes a returned Starlette ``Response`` through unchanged):
+* **the callback envelope** ``[ResearcherRequest, task token]`` that the state machine's
+  ``AskResearcher`` sends (``invokeAgentRuntime.waitForTaskToken``): the request is
+  validated and the app answers at once (``{"status": "accepted", "question_id": …}``;
+  an invalid request is the 400 below, which fails the Task synchronously). The research
+  then runs in a background thread registered as an AgentCore asynchronous task
+  (``BedrockAgentCoreApp.add_async_task``/``complete_async_task``, so ``GET /ping``
+  answers ``HealthyBusy`` while it runs; AgentCore keeps a ``HealthyBusy`` session past
+  its 15-minute idle timeout, "Handle asynchronous and long running agents with Amazon
+  Bedrock AgentCore Runtime"). It sends ``SendTaskHeartbeat`` while it works and ends with
+  ``SendTaskSuccess`` (the Finding) or ``SendTaskFailure`` with a ``Relay.*`` error name
+  (:mod:`relay_agents.callbacks`);
+* **a plain** :class:`relay_core.models.ResearcherRequest` (``workflow_id``,
+  ``question_id``, ``question``) from a direct caller: answered synchronously with the
+  Finding, or an error response.
+
+Either way :func:`handle` runs :func:`relay_agents.researcher.research`, writes the full
+answer to ``s3://$RELAY_ARTIFACT_BUCKET/workflows/<workflow_id>/findings/<question_id>.md``
+and the passages it read beside it (``findings/<question_id>.evidence.json``), and makes
+a :class:`relay_core.models.Finding`. ``GET /ping`` is BedrockAgentCoreApp's health
+check. The session id arrives in the ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id``
+header (``context.session_id``); it is logged as the correlation id.
+
+Synchronous errors are answered with a JSON body ``{"error": <name>, "message": …}`` and a
+status (BedrockAgentCoreApp passes a returned Starlette ``Response`` through unchanged):
 
 * invalid payload → 400 ``ValidationException`` naming the failing fields;
-* ``ModelThrottled``/``KnowledgeBaseThrottled`` → 429 ``ThrottlingException`` (the name the state machine retries on);
+* ``ModelThrottled``/``KnowledgeBaseThrottled`` → 429 ``ThrottlingException``;
 * ``ModelUnavailable``/``KnowledgeBaseUnavailable`` → 503 ``ServiceUnavailableException``;
 * ``NoMatchingDocument`` → 422 ``NoMatchingDocument`` (no document in the corpus matches the
   question; not retried);
@@ -37,6 +53,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
@@ -55,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
-    from relay_core.models import Finding
+    from relay_core.models import Finding, ResearcherRequest
 
 app = BedrockAgentCoreApp()
 #: The agent card's path (A2A convention: ``/.well-known/agent-card.json``).
@@ -78,30 +95,43 @@ def evidence_name(question_id: str) -> str:
     return f"findings/{question_id}.evidence.json"
 
 
-def handle(payload: Any) -> Finding:
-    """Research one question and store the answer.
+def validated(payload: Any) -> ResearcherRequest:
+    """``payload`` as a ``ResearcherRequest``, with the runtime's configuration checked.
 
     Raises:
-        InvalidInput: the payload is not a ``ResearcherRequest`` or ``RELAY_ARTIFACT_BUCKET`` is unset.
-        ModelThrottled, ModelUnavailable, AgentFailed: from :func:`research`.
+        InvalidInput: the payload is not a ``ResearcherRequest``.
+        ConfigurationError: ``RELAY_ARTIFACT_BUCKET`` is unset.
     """
     from pydantic import ValidationError
-    from relay_core.adapters.artifact_store import artifact_store
-    from relay_core.contracts import artifact_key
     from relay_core.errors import describe_validation_error
-    from relay_core.models import Finding, ResearcherRequest
-    from relay_core.observability import logger
-
-    from .researcher import research
-    from .runner import metered
+    from relay_core.models import ResearcherRequest
 
     try:
         request = ResearcherRequest.model_validate(payload)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from exc
-    bucket = os.environ.get("RELAY_ARTIFACT_BUCKET", "").strip()
-    if not bucket:
+    if not os.environ.get("RELAY_ARTIFACT_BUCKET", "").strip():
         raise ConfigurationError("RELAY_ARTIFACT_BUCKET: required")
+    return request
+
+
+def handle(payload: Any) -> Finding:
+    """Research one question and store the answer.
+
+    Raises:
+        InvalidInput, ConfigurationError: from :func:`validated`.
+        ModelThrottled, ModelUnavailable, AgentFailed: from :func:`research`.
+    """
+    from relay_core.adapters.artifact_store import artifact_store
+    from relay_core.contracts import artifact_key
+    from relay_core.models import Finding
+    from relay_core.observability import logger
+
+    from .researcher import research
+    from .runner import metered
+
+    request = validated(payload)
+    bucket = os.environ["RELAY_ARTIFACT_BUCKET"].strip()
     with metered() as tokens:
         result = research(request.question)
     store = artifact_store(bucket)
@@ -148,21 +178,71 @@ def error_response(error: BaseException) -> JSONResponse:
     return JSONResponse({"error": "InternalServerError", "message": type(error).__name__}, status_code=500)
 
 
+#: Background research threads started for callback requests (name prefix).
+RESEARCH_THREAD = "researcher-callback"
+
+
+def _log_failure(logger: Any, exc: Exception) -> None:
+    if isinstance(exc, InvalidInput | ConfigurationError | ModelThrottled | ModelUnavailable | KnowledgeBaseThrottled | KnowledgeBaseUnavailable | AgentFailed):
+        logger.warning("research failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+    else:
+        logger.exception("research failed")
+
+
+def accept(request_payload: Any, task_token: str, session_id: str | None) -> dict[str, Any]:
+    """Validate a callback request, start its research in the background (an AgentCore
+    asynchronous task: ``/ping`` says ``HealthyBusy`` until it ends) and return the
+    immediate answer ``{"status": "accepted", "question_id": …}``.
+
+    Raises:
+        InvalidInput, ConfigurationError: from :func:`validated` (answered synchronously).
+    """
+    from relay_core.observability import logger
+
+    from .callbacks import CallbackSettings, run_with_callbacks, task_callbacks
+
+    request = validated(request_payload)
+    settings = CallbackSettings.from_env()
+    callbacks = task_callbacks()
+    task_id = app.add_async_task("research", {"question_id": request.question_id})
+
+    def work() -> str:
+        return handle(request.model_dump(mode="json")).model_dump_json()
+
+    def research_in_background() -> None:
+        if session_id:
+            logger.set_correlation_id(session_id)
+        try:
+            outcome = run_with_callbacks(work, task_token, callbacks, settings.heartbeat_seconds)
+            logger.info("research ended", extra={"question_id": request.question_id, "outcome": outcome})
+        except Exception:  # noqa: BLE001 - a callback that could not be sent: the heartbeat timeout retries it
+            logger.exception("research callback failed")
+        finally:
+            app.complete_async_task(task_id)
+
+    threading.Thread(target=research_in_background, name=f"{RESEARCH_THREAD}-{request.question_id}", daemon=True).start()
+    return {"status": "accepted", "question_id": request.question_id}
+
+
 @app.entrypoint
 def invoke(payload: Any, context: Any = None) -> dict[str, Any] | JSONResponse:
-    """AgentCore entrypoint: a ``Finding`` as JSON, or an error response (see module docstring)."""
+    """AgentCore entrypoint: for the callback envelope ``[request, task token]`` the
+    immediate ``{"status": "accepted", …}``; for a plain request a ``Finding`` as JSON; or
+    an error response (see module docstring)."""
     from relay_core.observability import logger
+
+    from .callbacks import parse_envelope
 
     session_id = getattr(context, "session_id", None)
     if session_id:
         logger.set_correlation_id(session_id)
     try:
+        envelope = parse_envelope(payload)
+        if envelope is not None:
+            return accept(envelope[0], envelope[1], session_id)
         return handle(payload).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - mapped in one place
-        if not isinstance(exc, InvalidInput | ConfigurationError | ModelThrottled | ModelUnavailable | KnowledgeBaseThrottled | KnowledgeBaseUnavailable | AgentFailed):
-            logger.exception("research failed")
-        else:
-            logger.warning("research failed", extra={"error": type(exc).__name__, "reason": str(exc)})
+        _log_failure(logger, exc)
         return error_response(exc)
 
 

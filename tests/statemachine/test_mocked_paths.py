@@ -145,3 +145,22 @@ def test_mocked_test_cases_keep_counting_across_a_redrive(relay, case, state):
     states = entered_states(history)
     assert states.count(state) == 2
     assert all(states.count(s) == 1 for s in HAPPY if s != state)
+
+
+@pytest.mark.parametrize("case", ["ResearcherHeartbeatTimesOutThenAsked", "ResearcherModelThrottledThenSucceeds"])
+def test_a_researcher_callback_error_the_retry_names_is_asked_again_then_succeeds(relay, case):
+    # Given AskResearcher's first attempt fails by callback (a heartbeat timeout, or the
+    # researcher's SendTaskFailure Relay.ModelThrottled) and its second returns a Finding
+    description, history = run_case(relay, case)
+    # Then its Retry matched the name exactly and the workflow went on as on the happy path
+    assert description["status"] == "SUCCEEDED", description
+    assert entered_states(history) == HAPPY
+    assert state_input(history, "CompileResearch")["findings"][0]["summary"] == "Mocked finding."
+
+
+def test_a_researcher_that_finds_no_document_is_not_asked_again_and_fails_at_the_map(relay):
+    description, history = run_case(relay, "ResearcherFindsNoDocument")
+    assert description["status"] == "FAILED"
+    assert description["error"] == "States.ExceedToleratedFailureThreshold"
+    # the researcher's own error name reaches the Map's cause (what the CLI and the record show)
+    assert "Relay.NoMatchingDocument" in description["cause"]

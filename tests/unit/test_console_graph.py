@@ -36,7 +36,7 @@ def test_every_state_of_the_definition_is_a_node_and_the_map_holds_its_item_proc
         ("ResearchQuestions/__start__", "Start"), ("ResearchQuestions/AskResearcher", "Task"), ("ResearchQuestions/__end__", "End"),
     ]
     assert graph.node("ResearchQuestions").detail == "Distributed Map"
-    assert graph.node("ResearchQuestions/AskResearcher").detail == "bedrockagentcore:invokeAgentRuntime"
+    assert graph.node("ResearchQuestions/AskResearcher").detail == "bedrockagentcore:invokeAgentRuntime.waitForTaskToken"
     assert edges_of(graph, "ResearchQuestions/AskResearcher") == [("ResearchQuestions/__end__", "end", "")]
 
 

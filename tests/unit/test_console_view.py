@@ -281,3 +281,18 @@ def test_an_analysis_without_a_quality_check_shows_none():
 
     history = _exit(History().add("ExecutionStarted"), "AnalyzeResearch", {"analysis": {"analysis": _ref("analysis-r0.md")}})
     assert quality_checks(read_history(history.events, "RUNNING")) == []
+
+
+def test_heartbeats_are_shown_by_map_item_from_the_engine_s_open_tasks():
+    from relay.local.console.view import heartbeats_by_item
+    from relay.local.moto_patches import OpenTask
+
+    # Given the engine waits on two research iterations, one of which has heartbeated
+    beating = OpenTask("arn:x", "AskResearcher", "q01", started=100.0, heartbeats=4, last_heartbeat=103.5)
+    silent = OpenTask("arn:x", "AskResearcher", "q02", started=101.0)
+    other = OpenTask("arn:x", "RequestApproval", None, started=99.0)
+    # Then each is found by its item's id, with its count and times in ms; a task with no item is left out
+    assert heartbeats_by_item([beating, silent, other]) == {
+        "q01": {"heartbeats": 4, "last_heartbeat_ms": 103_500, "waiting_since_ms": 100_000},
+        "q02": {"heartbeats": 0, "last_heartbeat_ms": None, "waiting_since_ms": 101_000},
+    }

@@ -93,11 +93,43 @@ def test_lambda_retries_cover_the_layers_transient_errors_and_never_validation_e
             assert set(RETRYABLE_ERRORS) <= errors, name
 
 
-def test_agent_runtime_call_parses_json_and_uses_a_long_session_id():
+def test_agent_runtime_call_waits_for_a_callback_with_the_task_token_in_its_payload():
+    from relay_agents.callbacks import parse_envelope
+    from relay_core.models import ResearcherRequest
+
+    research = DEFINITION["States"]["ResearchQuestions"]
     ask = all_states(DEFINITION["States"])["AskResearcher"]
-    assert ask["Resource"] == "arn:aws:states:::aws-sdk:bedrockagentcore:invokeAgentRuntime"
+    # Given the callback pattern of the AWS SDK integration
+    assert ask["Resource"] == "arn:aws:states:::aws-sdk:bedrockagentcore:invokeAgentRuntime.waitForTaskToken"
     assert ask["Parameters"]["Accept"] == "application/json"
-    assert ask["ResultSelector"] == {"finding.$": "States.StringToJson($.Response)"}
+    # the payload is [ResearcherRequest, task token] ...
+    assert ask["Parameters"]["Payload.$"] == "States.JsonToString(States.Array($.payload, $$.Task.Token))"
+    sent = {key.removesuffix(".$") for key in research["ItemSelector"]["payload"]}
+    assert sent == set(ResearcherRequest.model_fields)
+    # ... which the runtime reads back as the request and the token
+    request = {"workflow_id": "wf-1", "question_id": "q01", "question": "How?"}
+    token = "AQB8AAAAKgAAAAMAAAAA+/=" * 10
+    assert parse_envelope(json.loads(json.dumps([request, token]))) == (request, token)
+    # Then the state's output is the SendTaskSuccess output as it is (the Finding):
+    # nothing selects or moves it, so the Map's result is CompileResearch's findings
+    assert not {"ResultSelector", "ResultPath", "OutputPath"} & set(ask)
+    assert research["ResultPath"] == "$.findings"
+    assert DEFINITION["States"]["CompileResearch"]["Parameters"]["Payload"]["findings.$"] == "$.findings"
+
+
+def test_agent_runtime_heartbeat_and_timeout_fit_agentcore_s_session_limit():
+    from relay_agents.callbacks import CallbackSettings
+
+    ask = all_states(DEFINITION["States"])["AskResearcher"]
+    # Both are set: a researcher that stops heartbeating fails after HeartbeatSeconds,
+    # one that heartbeats for ever fails after TimeoutSeconds
+    assert 0 < ask["HeartbeatSeconds"] < ask["TimeoutSeconds"]
+    # A session (HealthyBusy while it researches) lives at most maxLifetime: 28,800 s by
+    # default and at most (AgentCore developer guide, "Configure Amazon Bedrock
+    # AgentCore lifecycle settings"); the task must give up before its session is gone
+    assert ask["TimeoutSeconds"] <= 28_800
+    # The researcher heartbeats at least three times per HeartbeatSeconds by default
+    assert 3 * CallbackSettings().heartbeat_seconds <= ask["HeartbeatSeconds"]
 
 
 #: InvokeAgentRuntime errors that are transient (botocore service model descriptions:
@@ -160,13 +192,42 @@ def test_an_sdk_error_name_without_its_exception_suffix_is_found():
     }
 
 
-def test_agent_runtime_retries_exactly_the_transient_errors_the_service_model_names():
+def unknown_callback_error_names(state: dict) -> set[str]:
+    """Names in ``state``'s Retry and Catch that look like the researcher's own
+    (``Relay.``) but are none it sends with SendTaskFailure (:data:`relay_agents.callbacks.FAILURE_NAMES`)."""
+    from relay_agents.callbacks import ERROR_PREFIX, FAILURE_NAMES, UNKNOWN_FAILURE
+
+    sent = {name for _, name in FAILURE_NAMES} | {UNKNOWN_FAILURE}
+    named = {e for rule in state.get("Retry", []) + state.get("Catch", []) for e in rule["ErrorEquals"]}
+    return {e for e in named if e.startswith(ERROR_PREFIX) and e not in sent}
+
+
+def test_agent_runtime_retries_exactly_the_transient_errors_of_the_call_and_of_the_callback():
+    from relay_agents.callbacks import RETRIED_FAILURES, failure_name
+    from relay_core.errors import NoMatchingDocument
+
     ask = all_states(DEFINITION["States"])["AskResearcher"]
     retried = {e for r in ask["Retry"] for e in r["ErrorEquals"]}
-    assert retried == {sdk_error_name("BedrockAgentCore", e) for e in TRANSIENT_AGENTCORE_ERRORS}
+    # the synchronous call: the service model's transient errors, by their SDK names
+    sdk = {e for e in retried if e.startswith("BedrockAgentCore.")}
+    assert sdk == {sdk_error_name("BedrockAgentCore", e) for e in TRANSIENT_AGENTCORE_ERRORS}
     assert "BedrockAgentCore.RuntimeClientErrorException" in retried
-    # and the synchronous call is bounded below AgentCore's 15-minute limit
-    assert 0 < ask["TimeoutSeconds"] < 15 * 60
+    # the callback: exactly the researcher's transient SendTaskFailure names, and a
+    # researcher that stopped heartbeating (its session died)
+    assert retried - sdk == RETRIED_FAILURES | {"States.HeartbeatTimeout"}
+    assert unknown_callback_error_names(ask) == set()
+    # every transient error of the layer that the researcher can raise is among them ...
+    assert {f"Relay.{name}" for name in RETRYABLE_ERRORS} <= retried
+    # ... and none the same request would meet again
+    for error in (InvalidInput("x"), NoMatchingDocument("no document matches")):
+        assert failure_name(error) not in retried
+
+
+def test_a_callback_error_name_the_researcher_never_sends_is_found():
+    # Control: a misspelt name in the Retry would never match
+    ask = json.loads(json.dumps(all_states(DEFINITION["States"])["AskResearcher"]))
+    ask["Retry"][1]["ErrorEquals"].append("Relay.ModelThrottle")
+    assert unknown_callback_error_names(ask) == {"Relay.ModelThrottle"}
 
 
 def test_map_fans_out_with_concurrency_and_tolerated_failures_from_the_input():

@@ -67,7 +67,14 @@ from relay.local.console.feed import ChangeFeed
 from relay.local.console.graph import build_graph, state_paths
 from relay.local.console.markdown import render_artifact
 from relay.local.console.sfn_api import sfn_endpoint
-from relay.local.console.view import map_iterations, node_statuses, quality_checks, read_history, resolve_path
+from relay.local.console.view import (
+    heartbeats_by_item,
+    map_iterations,
+    node_statuses,
+    quality_checks,
+    read_history,
+    resolve_path,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -169,14 +176,19 @@ class Console:
         self._patches = moto_patches
         moto_patches.add_persistence(self.feed)
         moto_patches.add_status_listener(self._status_changed)
+        moto_patches.add_heartbeat_listener(self._heartbeat)
 
     def _status_changed(self, event: dict[str, Any]) -> None:
         self.feed.changed()
+
+    def _heartbeat(self, execution_arn: str) -> None:
+        self.feed.changed()  # the Map Run's heartbeat column: no history event records one
 
     def close(self) -> None:
         """Stop receiving the engine's changes (call when the console stops serving)."""
         self._patches.remove_persistence(self.feed)
         self._patches.remove_status_listener(self._status_changed)
+        self._patches.remove_heartbeat_listener(self._heartbeat)
         self.feed.close()  # open event streams end
 
     # ----- reads ------------------------------------------------------------------------
@@ -273,9 +285,12 @@ class Console:
             kept = {int(e[1]) for e in self._patches.memo_entries(arn) if e[0] == state_name}
             outputs = {int(e[1]): e[3] for e in self._patches.memo_entries(arn) if e[0] == state_name}
             rows = map_iterations(items if isinstance(items, list) else [], kept, run.get("status"), status)
+            beating = heartbeats_by_item(self._patches.open_tasks(arn))
             for row in rows:
                 output = outputs.get(row["index"])
                 row["summary"] = str(output.get("summary", ""))[:300] if isinstance(output, dict) else None
+                item = items[row["index"]] if isinstance(items, list) else None
+                row["heartbeat"] = beating.get(str(item.get("id"))) if isinstance(item, dict) and row["status"] == "RUNNING" else None
             iterations[state_name] = rows
             map_runs.append({**run, "iterations": rows})
         workflow: dict[str, Any] | None = None

@@ -260,6 +260,26 @@ def map_iterations(
     ]
 
 
+def heartbeats_by_item(open_tasks: list[Any]) -> dict[str, dict[str, Any]]:
+    """The callback tasks the local engine waits on (``relay.local.moto_patches.open_tasks``),
+    by their Map item's id: ``{"heartbeats", "last_heartbeat_ms", "waiting_since_ms"}``.
+
+    Step Functions' history has no heartbeat event, so this is the local engine's own
+    record (each SendTaskHeartbeat it accepted for the iteration's open task), and the
+    console labels it so."""
+    found: dict[str, dict[str, Any]] = {}
+    for task in open_tasks:
+        if task.item is None:
+            continue
+        last = task.last_heartbeat
+        found[str(task.item)] = {
+            "heartbeats": int(task.heartbeats),
+            "last_heartbeat_ms": int(last * 1000) if last is not None else None,
+            "waiting_since_ms": int(task.started * 1000),
+        }
+    return found
+
+
 def node_statuses(view: HistoryView, paths: dict[str, str], iterations: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Graph node id → status: each entered state's newest entry; the states inside a
     Distributed Map (whose events are in its child executions, not this history) take

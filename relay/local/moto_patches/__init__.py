@@ -15,6 +15,9 @@ Functions and some features Relay relies on are missing. One module per job:
 - :mod:`~relay.local.moto_patches.redrive`: RedriveExecution, the Distributed Map's
   kept iterations, executions restored from disk;
 - :mod:`~relay.local.moto_patches.events`: status-change events and persistence hooks;
+- :mod:`~relay.local.moto_patches.task_tokens`: ``.waitForTaskToken`` tokens as Step
+  Functions treats them (``States.HeartbeatTimeout``, closed tokens, early heartbeats,
+  the heartbeat clock's scale);
 - :mod:`~relay.local.moto_patches.transport`: the engine's client cache and the
   loopback transport;
 - :mod:`~relay.local.moto_patches.speed`: caches and cheaper copies, same results.
@@ -23,14 +26,14 @@ Functions and some features Relay relies on are missing. One module per job:
 and the test that guards it, and ``tests/unit/test_moto_patches.py`` reads moto's own
 source, so an upgrade that moves an internal fails there.
 
-Known and not patched: heartbeat timeouts surface as ``States.Timeout``; JSONata is
+Known and not patched: JSONata is
 stubbed (https://github.com/getmoto/moto/issues/10105; Relay's ASL uses JSONPath);
 ListExecutions has no ``redriveFilter``.
 """
 
 from __future__ import annotations
 
-from relay.local.moto_patches import engine, events, mock_config, redrive, speed, transport
+from relay.local.moto_patches import engine, events, mock_config, redrive, speed, task_tokens, transport
 from relay.local.moto_patches.engine import set_retry_time_scale
 from relay.local.moto_patches.events import (
     add_persistence,
@@ -63,6 +66,13 @@ from relay.local.moto_patches.redrive import (
     resume_point,
 )
 from relay.local.moto_patches.speed import json_deepcopy
+from relay.local.moto_patches.task_tokens import (
+    OpenTask,
+    add_heartbeat_listener,
+    open_tasks,
+    remove_heartbeat_listener,
+    set_heartbeat_time_scale,
+)
 from relay.local.moto_patches.transport import LoopbackTransport
 
 #: Every patch, in the order :func:`install` applies them.
@@ -71,6 +81,7 @@ PATCHES: tuple[Patch, ...] = (
     *mock_config.PATCHES,
     *redrive.PATCHES,
     *events.PATCHES,
+    *task_tokens.PATCHES,
     *transport.PATCHES,
     *speed.PATCHES,
 )
@@ -85,9 +96,11 @@ __all__ = [
     "LoopbackTransport",
     "MockConfigFile",
     "MotoPatchError",
+    "OpenTask",
     "Patch",
     "Target",
     "abort_restored",
+    "add_heartbeat_listener",
     "add_persistence",
     "add_status_listener",
     "check",
@@ -98,10 +111,13 @@ __all__ = [
     "json_deepcopy",
     "load_mock_config",
     "memo_entries",
+    "open_tasks",
+    "remove_heartbeat_listener",
     "remove_persistence",
     "remove_status_listener",
     "restore_execution",
     "resume_point",
+    "set_heartbeat_time_scale",
     "set_retry_time_scale",
     "status_change_event",
     "uninstall",

@@ -2,6 +2,13 @@
 forwarding to agent apps served on loopback with the
 ``X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`` header. Agent answers of 429 become
 ``ThrottlingException``, 400/422 ``ValidationException``, others ``RuntimeClientError``.
+
+The gateway answers as soon as the agent app does. For ``AskResearcher``'s callback
+envelope ``[request, task token]`` the researcher app answers at once and calls Step
+Functions back itself (``SendTaskHeartbeat``/``SendTaskSuccess``/``SendTaskFailure``,
+:mod:`relay_agents.callbacks`) through the local engine; the gateway never sees the
+result. :attr:`AgentCoreGateway.calls` records each call's request (the envelope's first
+item), never its task token.
 """
 
 from __future__ import annotations
@@ -69,12 +76,17 @@ class AgentCoreGateway(_LocalHttp):
             payload = json.loads(body or b"null")
         except ValueError:
             payload = None
-        self.calls.append({"arn": arn, "session": session, "payload": payload})
-        fault = self._faults.take(payload.get("question_id") if isinstance(payload, dict) else None)
+        callback = isinstance(payload, list) and len(payload) == 2 and isinstance(payload[1], str)
+        request_payload = payload[0] if callback else payload
+        self.calls.append({"arn": arn, "session": session, "payload": request_payload, "callback": callback})
+        fault = self._faults.take(request_payload.get("question_id") if isinstance(request_payload, dict) else None)
         if fault is not None:
             time.sleep(fault.delay_seconds)
             if fault.error:
                 return self._error(fault.status, fault.error, fault.message)
+            if fault.lost:  # accepted, then the session died: no callback will ever come
+                accepted = json.dumps({"status": "accepted"}).encode()
+                return 200, {"Content-Type": "application/json", self.SESSION_HEADER: session}, accepted
         request = urllib.request.Request(
             f"{self._runtimes[arn]}/invocations",
             data=body,

@@ -26,6 +26,9 @@ class Fault:
     #: Seconds the endpoint waits first (a slow call). With no ``error``, the call then
     #: proceeds normally: a delay alone holds the work in flight (crash drills).
     delay_seconds: float = 0.0
+    #: AgentCore only: answer 200 "accepted" without forwarding, as a runtime whose session
+    #: died right after accepting a callback request: no heartbeat or result ever comes.
+    lost: bool = False
 
 
 class _Faults:

@@ -336,11 +336,18 @@
         el("span", { class: "mono muted", text: run.map_run_arn || "" }))];
       if (runs.length > 1) parts.push(el("p", { class: "muted", text: `${runs.length} Map Runs in this execution (one per attempt); showing the newest.` }));
       if (run.error) parts.push(el("div", { class: "alert error" }, el("strong", { text: run.error }), el("pre", { text: pretty(run.cause) })));
+      const beat = (hb) => {
+        if (!hb) return "";
+        if (hb.last_heartbeat_ms === null) return `waiting since ${formatTime(hb.waiting_since_ms)}, no heartbeat yet`;
+        return `${formatTime(hb.last_heartbeat_ms)} (${hb.heartbeats} heartbeat${hb.heartbeats === 1 ? "" : "s"})`;
+      };
       const body = el("tbody", {}, ...run.iterations.map((it) => el("tr", { "data-index": it.index },
         el("td", { class: "num", text: it.index }), el("td", {}, el("span", { class: `badge ${it.status}`, text: it.status })),
-        el("td", { text: it.item }), el("td", { class: "muted", text: it.summary || "" }))));
+        el("td", { text: it.item }), el("td", { class: "heartbeat muted", text: beat(it.heartbeat) }),
+        el("td", { class: "muted", text: it.summary || "" }))));
       parts.push(el("table", { class: "grid", id: "iterations" },
-        el("thead", {}, el("tr", {}, ...["Index", "Status", "Item", "Result"].map((h) => el("th", { text: h })))), body));
+        el("thead", {}, el("tr", {}, ...["Index", "Status", "Item", "Last heartbeat (local engine)", "Result"].map((h) => el("th", { text: h })))), body));
+      parts.push(el("p", { class: "muted", text: "Last heartbeat: the SendTaskHeartbeat calls the local engine accepted for the iteration's waiting AskResearcher task. Step Functions records no history event for a heartbeat; this column is the local engine's own record." }));
       target.replaceChildren(...parts);
     }
 
