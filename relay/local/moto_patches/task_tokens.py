@@ -1,5 +1,5 @@
 """Task tokens of ``.waitForTaskToken`` tasks as Step Functions treats them (measured on
-moto 5.2.5), one :class:`~relay.local.moto_patches.framework.Patch` each in :data:`PATCHES`.
+moto 5.2.6), one :class:`~relay.local.moto_patches.framework.Patch` each in :data:`PATCHES`.
 
 moto already runs ``arn:aws:states:::aws-sdk:<service>:<action>.waitForTaskToken``
 tasks (``StateTaskServiceAwsSdk`` lists ``WaitForTaskToken`` as its one integration
@@ -11,15 +11,17 @@ pattern; ``tests/statemachine/test_task_tokens.py`` runs one), but:
   than the HeartbeatSeconds value"), which is what ``AskResearcher``'s Retry matches.
   The ``TaskTimedOut`` history event now carries that error too.
 - ``closed-task-tokens``: moto accepts SendTaskSuccess/Failure/Heartbeat for a token
-  whose task already ended (a duplicate or late callback) and silently does nothing.
+  whose task already ended while its execution runs (a duplicate or late callback) and
+  silently does nothing.
   Step Functions answers ``TaskTimedOut`` ("the task associated with the token has
   already been closed" / timed out; API reference, SendTaskSuccess). Here a token is
   closed when its attempt ends, so a later callback gets ``TaskTimedOut``; and because
   moto keeps one token for every Retry attempt of a state, an attempt that finds its
   token closed takes a new one (the new attempt's Payload carries it).
-- ``closed-token-answers``: such a callback is answered ``TaskTimedOut`` (moto 5.2.5
-  raises a ``TypeError`` building its own ``TaskTimedOut``, or ignores the call when the
-  execution has ended); an unknown token is ``InvalidToken``.
+- ``closed-token-answers``: such a callback is answered ``TaskTimedOut``, also once the
+  execution has ended (moto answers ``InvalidToken`` then, and ``TaskDoesNotExist`` for a
+  closed token: its check of the consumer error tests the wrong object); an unknown
+  token is ``InvalidToken``.
 - ``early-heartbeats``: a SendTaskHeartbeat that arrives before moto has started the
   task's heartbeat clock (the worker answered and beat before the engine began waiting)
   is refused with ``InvalidToken``; Step Functions accepts a heartbeat for any open
@@ -180,11 +182,9 @@ def _build_closed_tokens(original_eval_execution: Any) -> tuple[Any, ...]:
 def _build_callback_answers(*_originals: Any) -> tuple[Any, ...]:
     """SendTaskHeartbeat/Success/Failure: an open token takes the call; a token whose task
     ended (closed by ``_eval_execution`` above, or of an execution no longer running)
-    answers ``TaskTimedOut``; an unknown token ``InvalidToken``. (moto 5.2.5 answers a
-    closed token by raising a TypeError: its ``TaskTimedOut`` needs a message.)"""
-    from moto.core.exceptions import AWSError
+    answers ``TaskTimedOut``; an unknown token ``InvalidToken``."""
     from moto.stepfunctions.exceptions import InvalidToken
-    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.api import ExecutionStatus, TaskTimedOut
     from moto.stepfunctions.parser.asl.eval.callback.callback import (
         CallbackNotifyConsumerError,
         CallbackOutcomeFailure,
@@ -206,10 +206,7 @@ def _build_callback_answers(*_originals: Any) -> tuple[Any, ...]:
             raise InvalidToken()
         else:
             raise InvalidToken()
-        raise AWSError(
-            "Task Timed Out: the task associated with the token has already been closed or timed out",
-            exception_type="TaskTimedOut",
-        )
+        raise TaskTimedOut("Task Timed Out: the task associated with the token has already been closed or timed out")
 
     def send_task_heartbeat(self: Any, task_token: str) -> None:
         deliver(self, task_token, lambda pool: pool.heartbeat(callback_id=task_token))
@@ -291,8 +288,9 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         name="closed-token-answers",
         corrects=(
-            "moto answers a callback for a closed task token with a TypeError (its TaskTimedOut needs a message) "
-            "and ignores a callback for a token of an execution that has ended; Step Functions answers TaskTimedOut."
+            "moto answers a callback for a closed task token with TaskDoesNotExist (it tests the wrong object for "
+            "a timeout) and one for a token of an execution that has ended with InvalidToken; Step Functions "
+            "answers TaskTimedOut."
         ),
         targets=(
             Target(_P + "models", "StepFunctionsParserBackend.send_task_heartbeat"),
@@ -300,8 +298,8 @@ PATCHES: tuple[Patch, ...] = (
             Target(_P + "models", "StepFunctionsParserBackend.send_task_failure"),
         ),
         uses=(
-            Target("moto.core.exceptions", "AWSError"),
             Target("moto.stepfunctions.exceptions", "InvalidToken"),
+            Target(_API, "TaskTimedOut"),
             Target(_API, "ExecutionStatus.RUNNING"),
             Target(_CALLBACK_EVAL, "CallbackNotifyConsumerError"),
             Target(_CALLBACK_EVAL, "CallbackPoolManager.heartbeat"),
