@@ -32,6 +32,8 @@ from .layer_build import AGENT_ENTRYPOINT, Artifacts
 from .settings import Settings
 from .storage import Storage
 
+#: What the researcher runtime calls on Step Functions to answer AskResearcher's task token.
+CALLBACK_ACTIONS = ["states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure"]
 #: AgentCore managed runtime (same Python as the Lambda layer was built for).
 AGENT_RUNTIME = "PYTHON_3_14"
 
@@ -180,6 +182,18 @@ class Agents(Construct):
                     "xray:GetSamplingRules",
                     "xray:GetSamplingTargets",
                 ],
+                resources=["*"],
+            )
+        )
+
+        # AskResearcher waits for the researcher's callback (invokeAgentRuntime.waitForTaskToken):
+        # the runtime heartbeats and ends the task itself. SendTask* act on a task token, not
+        # on a resource ARN: they support no resource-level permissions ("Actions, resources,
+        # and condition keys for AWS Step Functions"), hence "*" (acknowledged in relay_stack.py).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ResearcherCallbacks",
+                actions=CALLBACK_ACTIONS,
                 resources=["*"],
             )
         )

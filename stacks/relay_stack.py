@@ -143,7 +143,8 @@ class RelayStack(Stack):
             researcher,
             "IAM5[Resource::*]",
             xray + " cloudwatch:PutMetricData has no resource-level permissions either and is limited by the "
-            "cloudwatch:namespace condition to bedrock-agentcore.",
+            "cloudwatch:namespace condition to bedrock-agentcore. Nor have states:SendTaskHeartbeat/Success/Failure "
+            "(they act on a task token): the researcher answers only the tokens AskResearcher sends it.",
         )
         prefix = self.agents.log_group_prefix
         ack(

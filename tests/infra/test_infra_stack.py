@@ -243,21 +243,34 @@ def test_state_machine_role_can_run_its_distributed_map(synth: Synth) -> None:
     assert sm["Properties"]["StateMachineName"] == wf.name
 
 
-def test_only_the_approvals_function_can_send_task_results(synth: Synth) -> None:
+def test_only_the_approvals_function_and_the_researcher_can_send_task_results(synth: Synth) -> None:
     approvals_role = synth.logical_id(synth.stack.api.functions["approvals"].role)
+    researcher_role = synth.logical_id(synth.stack.agents.role)
     senders = {
         owner
         for owner, s in statements(synth)
         for a in _as_list(s["Action"])
         if str(a).startswith("states:SendTask")
     }
-    assert senders == {approvals_role}
+    assert senders == {approvals_role, researcher_role}
     (stmt,) = [
         s
         for s in role_statements(synth, synth.stack.api.functions["approvals"].role)
         if allows(s, "states:SendTaskSuccess")
     ]
     assert _as_list(stmt["Action"]) == ["states:SendTaskSuccess"]
+
+
+def test_the_researcher_can_heartbeat_and_end_its_task_and_nothing_more_on_step_functions(synth: Synth) -> None:
+    # AskResearcher waits for the researcher's callback: it heartbeats, then succeeds or fails the task
+    on_states = [
+        s for s in role_statements(synth, synth.stack.agents.role)
+        if any(str(a).startswith("states:") for a in _as_list(s["Action"]))
+    ]  # fmt: skip
+    (stmt,) = on_states
+    assert sorted(_as_list(stmt["Action"])) == ["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]
+    # SendTask* support no resource-level permissions: the token is the authority
+    assert stmt["Effect"] == "Allow" and _as_list(stmt["Resource"]) == ["*"] and "Condition" not in stmt
 
 
 def test_no_statement_allows_every_action_on_every_resource(synth: Synth) -> None:
@@ -384,6 +397,7 @@ def test_researcher_runtime_is_code_deployed_with_its_own_role(synth: Synth) -> 
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
         "logs:DescribeLogGroups", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
         "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure",
     }  # fmt: skip
     # (no s3:GetObject: the deploying principal fetches direct-deployment code, not this role)
     (describe,) = [s for s in stmts if allows(s, "logs:DescribeLogGroups")]
