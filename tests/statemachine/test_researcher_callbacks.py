@@ -143,3 +143,24 @@ def _approve(relay: Any, name: str, decided: set[Any]) -> None:
         if path not in decided:
             decided.add(path)
             decide_by_link(approval_link(message), approve=True, feedback="", decided_by="tester")
+
+
+def test_a_result_sent_before_the_call_returns_ends_the_task_at_once(relay, short_heartbeats, monkeypatch):
+    import relay_agents.agentcore_app as agentcore_app
+
+    # Given a researcher that finishes and calls back before its answer to the call
+    # reaches the engine (a fast research, a slow network back)
+    accept = agentcore_app.accept
+
+    def slow_answer(*args: Any) -> dict[str, Any]:
+        answer = accept(*args)
+        time.sleep(1.0)  # the offline research takes well under this
+        return answer
+
+    monkeypatch.setattr(agentcore_app, "accept", slow_answer)
+    before = len(relay.gateway.calls)
+    # When a workflow researches one question
+    name, description, history = run(relay, {"topic": "Task token heartbeats", "questions": 1}, [(True, "")])
+    # Then the early result ended the task: no heartbeat timeout, the researcher asked once
+    assert description["status"] == "SUCCEEDED", description
+    assert len(calls_for(relay, name, before)) == 1

@@ -28,6 +28,11 @@ pattern; ``tests/statemachine/test_task_tokens.py`` runs one), but:
   token. It is accepted, and each accepted heartbeat is noted (:func:`open_tasks`) for
   the console: real Step Functions records no history event for a heartbeat, so the
   console shows them as the local engine's own knowledge, labelled so.
+- ``early-results``: a SendTaskSuccess/Failure that arrives before the engine started the
+  heartbeat clock (the researcher answered, finished and called back before the
+  InvokeAgentRuntime call returned to the engine) is kept, but moto then waits a whole
+  ``HeartbeatSeconds`` and fails the task with a heartbeat timeout; here the wait sees
+  the result at once.
 - ``heartbeat-time-scale``: ``HeartbeatSeconds`` are real seconds; tests scale them
   (:func:`set_heartbeat_time_scale`, default 1), as ``retry-time-scale`` does Retry waits.
 """
@@ -239,6 +244,16 @@ def _build_early_heartbeats(_original_notify_heartbeat: Any) -> tuple[Any, ...]:
     return (notify_heartbeat,)
 
 
+def _build_early_results(original_setup: Any) -> tuple[Any, ...]:
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = original_setup(self, heartbeat_seconds=heartbeat_seconds)
+        if self.get_outcome() is not None:  # the result came first: the wait must see it at once
+            endpoint.notify()
+        return endpoint
+
+    return (setup_heartbeat_endpoint,)
+
+
 def _build_heartbeat_scale(_original_clear_and_wait: Any) -> tuple[Any, ...]:
     def clear_and_wait(self: Any) -> bool:
         with self._mutex:
@@ -317,6 +332,17 @@ PATCHES: tuple[Patch, ...] = (
         targets=(Target(_CALLBACK_EVAL, "CallbackEndpoint.notify_heartbeat"),),
         uses=(Target(_CALLBACK_EVAL, "HeartbeatEndpoint.notify"),),
         build=_build_early_heartbeats,
+    ),
+    Patch(
+        name="early-results",
+        corrects=(
+            "moto loses a SendTaskSuccess/Failure that arrives before it starts the task's heartbeat clock "
+            "(the worker answered the call and finished before the call returned): it waits HeartbeatSeconds "
+            "and fails the task with a heartbeat timeout although the result is there."
+        ),
+        targets=(Target(_CALLBACK_EVAL, "CallbackEndpoint.setup_heartbeat_endpoint"),),
+        uses=(Target(_CALLBACK_EVAL, "CallbackEndpoint.get_outcome"), Target(_CALLBACK_EVAL, "HeartbeatEndpoint.notify")),
+        build=_build_early_results,
     ),
     Patch(
         name="heartbeat-time-scale",
