@@ -429,3 +429,50 @@ def test_a_failed_state_is_red_with_its_cause_and_redrive_resumes_it(console, br
     assert entered.count("WriteReport") == 2 and entered.count("PlanResearch") == 1
     shot(page, "execution-redriven")
     page.close()
+
+
+def test_the_map_run_shows_the_researcher_s_last_heartbeat_while_it_works(console, browser, monkeypatch):
+    import threading
+    import time
+
+    import relay_agents.researcher as researcher
+
+    server, relay = console
+    # Given a researcher that heartbeats every 0.2 s and takes until released to answer
+    monkeypatch.setenv("RELAY_RESEARCH_HEARTBEAT_SECONDS", "0.2")
+    release = threading.Event()
+    real_research = researcher.research
+
+    def slow_research(question: str, **kwargs: Any) -> Any:
+        release.wait(60)
+        return real_research(question, **kwargs)
+
+    monkeypatch.setattr(researcher, "research", slow_research)
+    page = browser.new_page()
+    try:
+        relay.start_execution({"topic": TOPIC, "questions": 1}, "console-heartbeats")
+        page.goto(server.url + "executions/console-heartbeats")
+        # When the researcher has heartbeated a few times
+        cell = page.locator("#iterations tbody tr[data-index='0'] td.heartbeat")
+        started = time.monotonic()
+        cell.filter(has_text="heartbeats").wait_for(timeout=WAIT_MS)
+        first = cell.inner_text()
+        # Then its running iteration shows the last heartbeat, pushed as they come (no reload),
+        # under a header that says it is the local engine's record
+        eventually(lambda: cell.inner_text() != first, timeout=30, what="a newer heartbeat pushed to the page")
+        assert "UTC" in cell.inner_text() and time.monotonic() - started < 30
+        assert "Last heartbeat (local engine)" in page.inner_text("#iterations thead")
+        assert "records no history event for a heartbeat" in page.inner_text("#map-runs")
+        shot(page, "execution-heartbeats")
+    finally:
+        release.set()
+        page.close()
+    # And once the researcher sent its Finding the engine no longer waits on the task
+    eventually(lambda: not moto_open(relay), timeout=60, what="the callback task to close")
+
+
+def moto_open(relay: Any) -> list[Any]:
+    from relay.local import moto_patches
+
+    execution = relay.state_machine_arn.replace(":stateMachine:", ":execution:") + ":console-heartbeats"
+    return list(moto_patches.open_tasks(execution))
