@@ -165,6 +165,34 @@ def test_kill_9_mid_research_and_mid_approval_loses_nothing_and_redrive_finishes
     assert second.stop(signal.SIGINT) == 0
 
 
+def test_kill_9_while_the_researcher_works_by_callback_then_redrive_asks_it_again(tmp_path, corpus):
+    data = tmp_path / "data"
+    # Given a server whose researcher accepts q02 and never calls back (it works, as far as
+    # the engine knows: the task waits for its callback, HeartbeatSeconds 300)
+    lost = json.dumps([{"endpoint": "agentcore", "match": "q02", "lost": True, "times": 1}])
+    first = Server(data, corpus, RELAY_LOCAL_FAULTS=lost)
+    researching = first.start("Task token callbacks, researching", questions=2)
+    first.wait_for(researching, "in research", lambda s: s["current_state"] == "ResearchQuestions")
+    # (q01's finding written through to the folder: its sibling q02 was asked beside it)
+    eventually(lambda: [p for p in data.rglob("*q01.md") if researching in str(p)], timeout=60, what="q01's finding on disk")
+    # When the server is killed with SIGKILL while the Map waits on q02's callback
+    first.process.kill()
+    first.process.wait(timeout=30)
+    # Then a new server restores it ABORTED at the Map
+    second = Server(data, corpus)
+    assert f"relay: {researching} was running when the last server stopped: ABORTED" in "".join(second.lines)
+    status = second.wait_for(researching, "recorded as stopped", lambda s: s["record_status"] == "FAILED")
+    assert status["status"] == "ABORTED" and status["failure"]["state"] == "ResearchQuestions"
+    # And a redrive asks the researcher again (a new task token) and the workflow succeeds
+    code, _, err = second.cli("redrive", researching)
+    assert code == 0, err
+    second.approve(researching)
+    assert second.succeeded(researching)["redrive_count"] == 1
+    entered = second.entered(researching)
+    assert entered["PlanResearch"] == 1 and entered["ResearchQuestions"] == 2
+    assert second.stop(signal.SIGINT) == 0
+
+
 def _free_port() -> int:
     import socket
 
