@@ -253,11 +253,14 @@ def agent_card() -> dict[str, Any]:
     Returns:
         ``{"name", "version", "description", "protocol", "endpoints": {"invocations",
         "ping"}, "defaultInputModes", "defaultOutputModes", "inputSchema", "outputSchema",
-        "auth", "tools": [{"name", "description", "inputSchema"}], "errors"}``; the schemas
+        "auth", "tools": [{"name", "description", "inputSchema"}], "errors", "callback"}``
+        (``callback``: the state machine's envelope, the immediate answer, the Step Functions
+        calls and the ``SendTaskFailure`` error names); the schemas
         are JSON Schema from the pydantic models, the tools' entries the Strands tool specs.
     """
     from relay_core.models import Finding, ResearcherRequest
 
+    from .callbacks import FAILURE_NAMES, UNKNOWN_FAILURE
     from .tools import search_documents
 
     spec = search_documents.tool_spec
@@ -286,6 +289,12 @@ def agent_card() -> dict[str, Any]:
             }
         ],
         "errors": {name: status for _, status, name in ERROR_RESPONSES},
+        "callback": {
+            "payload": "[ResearcherRequest, task token] (Step Functions invokeAgentRuntime.waitForTaskToken)",
+            "answer": {"status": "accepted", "question_id": "<question_id>"},
+            "sends": ["states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure"],
+            "errors": sorted({name for _, name in FAILURE_NAMES} | {UNKNOWN_FAILURE}),
+        },
     }
 
 

@@ -209,3 +209,14 @@ def test_envelope_and_plain_requests_are_told_apart():
     assert parse_envelope(REQUEST) is None
     assert parse_envelope([REQUEST, TOKEN]) == (REQUEST, TOKEN)
     assert parse_envelope(json.loads(json.dumps([REQUEST, TOKEN]))) == (REQUEST, TOKEN)
+
+
+def test_the_agent_card_describes_the_callback_and_its_error_names():
+    from relay_agents.agentcore_app import agent_card
+    from relay_agents.callbacks import FAILURE_NAMES, UNKNOWN_FAILURE
+
+    callback = agent_card()["callback"]
+    assert callback["answer"]["status"] == "accepted"
+    assert callback["sends"] == ["states:SendTaskHeartbeat", "states:SendTaskSuccess", "states:SendTaskFailure"]
+    assert set(callback["errors"]) == {name for _, name in FAILURE_NAMES} | {UNKNOWN_FAILURE}
+    assert all(name.startswith("Relay.") for name in callback["errors"])
