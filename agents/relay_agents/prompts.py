@@ -12,7 +12,7 @@ The compiled research reaches the analyst and the writer as the research documen
 no model parses Markdown to find questions or sources.
 
 User prompts carry their inputs in XML-style tags (``<topic>…</topic>``, ``<count>…</count>``,
-``<question>…</question>``, ``<research>…</research>``, ``<analysis>…</analysis>``,
+``<question>…</question>``, ``<research>…</research>``, ``<evidence>…</evidence>``, ``<analysis>…</analysis>``,
 ``<feedback>…</feedback>``, ``<revision>…</revision>``, ``<approval_feedback>…</approval_feedback>``):
 Anthropic's prompting guidance recommends tags for long inputs, and the offline model
 parses the same tags with :func:`read_tag`.
@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 
 from relay_core.models import ResearchDocument
+
+from .key_evidence import key_evidence
 
 ROLES = ("planner", "researcher", "analyst", "writer")
 ROLE_MARKER_RE = re.compile(r"\[relay-role:\s*([a-z]+)\]")
@@ -83,7 +85,9 @@ source: "- [n] [title](uri)".
 RESEARCH_LAYOUT = """The research is a JSON document: "findings" holds one entry per research
 question ("status" is "answered" or "failed"); an answer ("answer_markdown") cites its
 passages as [ref], and the finding's "sources" map each ref to a "number" in the document's
-deduplicated "sources" list (number, title, uri). Cite sources by those numbers."""
+deduplicated "sources" list (number, title, uri). Cite sources by those numbers. The
+evidence lists the strongest sentences of the passages the researchers read, across all
+questions, best first, each citing its source's number: quote from it what the findings miss."""
 
 ANALYST_SYSTEM = f"""{role_marker("analyst")}
 You analyse compiled research. {RESEARCH_LAYOUT}
@@ -142,7 +146,14 @@ def analyst_prompt(
     if feedback:
         parts.append(tag("feedback", feedback))
     parts.append(tag("research", research_json(research, compact)))
+    parts.append(evidence_tag(research, topic))
     return "\n".join(parts)
+
+
+def evidence_tag(research: ResearchDocument, topic: str) -> str:
+    """``<evidence>``: the research's key evidence (:func:`relay_agents.key_evidence.key_evidence`),
+    one ``- sentence [n].`` per line, best first (empty when the sources carry no passages)."""
+    return tag("evidence", "\n".join(f"- {s}" for s in key_evidence(research, topic)))
 
 
 #: What the analyst's structured answer is asked to hold (relay_agents.analyst.AnalysisSections).
@@ -159,5 +170,6 @@ def writer_prompt(
     if approval_feedback:
         parts.append(tag("approval_feedback", approval_feedback))
     parts.append(tag("research", research_json(research, compact)))
+    parts.append(evidence_tag(research, topic))
     parts.append(tag("analysis", analysis))
     return "\n".join(parts)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 from .. import text as tx
+from ..evidence import Candidate, dedupe, pick, prose_sentences, score
 from ..prompts import read_tag
 from ..provenance import OFFLINE_NOTICE
 from .conversation import Source
-from .evidence import Candidate, dedupe, pick, prose_sentences, score
 from .tool_calls import query_from
 
 
@@ -44,8 +44,8 @@ def source_caps(sources: list[Source]) -> dict[str, int]:
 
 def compose_researcher(prompt: str, sources: list[Source], max_sentences: int = 14) -> str:
     """An answer: up to ``max_sentences`` prose sentences of the passages, best first
-    (:func:`relay_agents.offline.evidence.score` against the question, then
-    :func:`~relay_agents.offline.evidence.pick`: no repeats),
+    (:func:`relay_agents.evidence.score` against the question, then
+    :func:`~relay_agents.evidence.pick`: no repeats),
     at most :func:`source_caps` per source, each cited ``[n]``; then the cited sources (title + URI)."""
     question = read_tag(prompt, "question") or prompt
     if not sources:

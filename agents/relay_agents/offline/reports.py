@@ -20,9 +20,9 @@ from relay_core.prose import citations, fragment_kind, strip_citations
 from relay_core.quality import RELEVANCE_THRESHOLD, body_sentences, relevance, support
 
 from .. import text as tx
+from ..evidence import ANSWER_WEIGHTS, Candidate, dedupe, pick, prose_sentences, score
 from ..prompts import read_tag
 from ..provenance import OFFLINE_NOTICE
-from .evidence import ANSWER_WEIGHTS, Candidate, dedupe, pick, prose_sentences, score
 
 _RISK_RE = re.compile(
     r"\b(limit|quota|maximum|minimum|fail|failure|error|throttl|timeout|timed out|expire|cost|charge|billing|"
@@ -104,6 +104,34 @@ def _candidates(answers: list[Answer]) -> list[Candidate]:
     return dedupe(out)
 
 
+#: Weight of the first key-evidence sentence, and what each later one loses (floor 0.2).
+EVIDENCE_WEIGHT_STEP = 0.03
+
+
+def _evidence(prompt: str, answers: list[Answer]) -> list[Candidate]:
+    """The prompt's key evidence (``<evidence>``, :mod:`relay_agents.key_evidence`) as
+    candidates citing the document's source numbers, weighted by rank, each grouped under
+    the answered question it is most relevant to (:func:`relay_core.quality.relevance`;
+    the first question on a tie)."""
+    answered = [a for a in answers if not a.failed and a.question_id]
+    lines = [ln[2:].strip() for ln in (read_tag(prompt, "evidence") or "").splitlines() if ln.startswith("- ")]
+    out: list[Candidate] = []
+    for rank, sentence in enumerate(lines):
+        refs = tuple(dict.fromkeys(citations(sentence)))
+        text = strip_citations(sentence).strip()
+        if not refs or not text or fragment_kind(text) is not None:
+            continue
+        group = max(answered, key=lambda a: relevance(text, a.question)).question_id if answered else ""
+        out.append(Candidate(text, refs, max(0.2, 1.0 - EVIDENCE_WEIGHT_STEP * rank), False, group))
+    return out
+
+
+def _pool(prompt: str, answers: list[Answer]) -> list[Candidate]:
+    """Everything the analysis and the report may quote: the answers' sentences and the key
+    evidence, each text once (:func:`~relay_agents.evidence.dedupe`)."""
+    return dedupe(_candidates(answers) + _evidence(prompt, answers))
+
+
 def _bullets(chosen: list[Candidate]) -> list[str]:
     return [f"- {c.cited()}" for c in chosen]
 
@@ -133,13 +161,13 @@ def _unanswered(answers: list[Answer], pool: list[Candidate]) -> list[str]:
     return lines
 
 
-def _plan(topic: str, answers: list[Answer], feedback: str | None) -> dict[str, list[Candidate]]:
+def _plan(topic: str, answers: list[Answer], feedback: str | None, pool: list[Candidate]) -> dict[str, list[Candidate]]:
     """Which sentence goes where, so that each is said once: the executive summary (the
     best for the topic, and the feedback when given), then one key insight per answered
     question (the best it has left that answers it, preferring one a second source
     corroborates), then
-    the risks. The writer's findings then take what is left (:func:`_findings`)."""
-    pool = _candidates(answers)
+    the risks, all from ``pool`` (:func:`_pool`). The writer's findings then take what is
+    left (:func:`_findings`)."""
     said: list[str] = []
     query = f"{topic} {feedback}" if feedback else topic
     on_topic = [c for c in pool if relevance(c.text, query) >= SUMMARY_RELEVANCE] or pool
@@ -178,7 +206,8 @@ def compose_analyst(prompt: str) -> str:
     feedback = read_tag(prompt, "feedback")
     revision = read_tag(prompt, "revision") or "0"
     answers, _sources = research_from(prompt)
-    plan = _plan(topic, answers, feedback)
+    pool = _pool(prompt, answers)
+    plan = _plan(topic, answers, feedback, pool)
     out = [f"# Analysis: {topic}", "", OFFLINE_NOTICE, "", f"_Revision {revision}._", ""]
     out += ["## Executive summary", ""]
     out += [" ".join(c.cited() for c in plan["summary"]) or "The research holds no complete sentences."]
@@ -187,7 +216,7 @@ def compose_analyst(prompt: str) -> str:
     out += ["", "## Risks", ""]
     out += _bullets(plan["risks"]) or ["_No sentence in the research states a limit, failure mode or cost._"]
     out += ["", "## Open questions", ""]
-    out += _unanswered(answers, _candidates(answers)) or ["- None: every planned question has a cited answer."]
+    out += _unanswered(answers, pool) or ["- None: every planned question has a cited answer."]
     if feedback:
         out += ["", f"## Reviewer feedback addressed (revision {revision})", ""]
         out += ["> " + line for line in feedback.splitlines()] + [""]
@@ -264,7 +293,7 @@ def compose_writer(prompt: str) -> str:
     answers, sources = research_from(prompt)
     summary, rest = _analysis_sections(analysis)
     stated = [b.text for b in body_sentences(analysis)]  # the summary's sentences included
-    pool = _candidates(answers)
+    pool = _pool(prompt, answers)
     if not summary:  # an analysis written by another model: choose the summary here
         idx = pick(pool, score(pool, topic), SUMMARY_SENTENCES, exclude=stated, per_source=1)
         summary = " ".join(pool[i].cited() for i in idx)

@@ -29,7 +29,7 @@ import numpy as np
 from relay_core.prose import fragment_kind, split_sentences, strip_citations
 from relay_core.quality import QUESTION_FRAME_WORDS, repeats
 
-from .. import text as tx
+from . import text as tx
 
 #: Longest sentence quoted, in words: longer ones are run-ons of glued blocks.
 MAX_WORDS = 60
@@ -51,7 +51,8 @@ _RULE_RE = re.compile(
 _DETAIL_RES = frozenset({"number", "rule"})
 
 
-def _details(text: str) -> frozenset[str]:
+def details(text: str) -> frozenset[str]:
+    """The kinds of detail ``text`` states: ``number`` and ``rule`` (see :data:`DETAIL_BONUS`)."""
     found = set()
     if _NUMBER_RE.search(text):
         found.add("number")
@@ -145,7 +146,7 @@ def score(candidates: Sequence[Candidate], query: str, weights: tuple[float, flo
     weight = np.array([c.weight for c in candidates], dtype=float)
     centrality = _scaled(tx.rank_sentences(texts))
     lead = np.array([LEAD_BONUS * c.weight if c.lead else 0.0 for c in candidates])
-    specific = np.array([DETAIL_BONUS * c.weight * len(_DETAIL_RES & _details(c.text)) for c in candidates])
+    specific = np.array([DETAIL_BONUS * c.weight * len(_DETAIL_RES & details(c.text)) for c in candidates])
     a, b, c = weights
     scores = a * relevance + b * weight**2 + c * centrality + lead + specific
     # A sentence that shares no word with the query must come from a passage that does.
