@@ -161,6 +161,11 @@ def _unanswered(answers: list[Answer], pool: list[Candidate]) -> list[str]:
     return lines
 
 
+#: A parameter's definition (``taskToken: The token that represents this task.``): prose,
+#: and a finding may quote it, but it does not answer a topic, so the summary never opens with one.
+_DEFINITION_RE = re.compile(r"^[A-Za-z_][\w.]*:\s")
+
+
 def _plan(topic: str, answers: list[Answer], feedback: str | None, pool: list[Candidate]) -> dict[str, list[Candidate]]:
     """Which sentence goes where, so that each is said once: the executive summary (the
     best for the topic, and the feedback when given), then one key insight per answered
@@ -170,7 +175,7 @@ def _plan(topic: str, answers: list[Answer], feedback: str | None, pool: list[Ca
     left (:func:`_findings`)."""
     said: list[str] = []
     query = f"{topic} {feedback}" if feedback else topic
-    on_topic = [c for c in pool if relevance(c.text, query) >= SUMMARY_RELEVANCE] or pool
+    on_topic = [c for c in pool if relevance(c.text, query) >= SUMMARY_RELEVANCE and not _DEFINITION_RE.match(c.text)] or pool
     summary_idx = pick(on_topic, score(on_topic, query, ANSWER_WEIGHTS), SUMMARY_SENTENCES, per_source=2)
     summary = [on_topic[i] for i in summary_idx]
     said += [c.text for c in summary]

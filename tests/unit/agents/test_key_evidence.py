@@ -115,3 +115,17 @@ def test_key_evidence_never_repeats_a_sentence_cites_a_known_source_and_keeps_to
     texts = [strip_citations(s).strip() for s in evidence]
     assert not any(repeats(a, b) for i, a in enumerate(texts) for b in texts[:i])
     assert all(citations(s) and set(citations(s)) <= {1, 2} for s in evidence)
+
+
+def test_the_executive_summary_never_quotes_a_parameter_definition():
+    # Given research whose most on-topic sentence is a parameter's definition
+    research = document()
+    definition = "SubscriptionArn: The ARN of the Amazon SNS subscription of the topic."
+    research = research.model_copy(update={"sources": [
+        research.sources[0].model_copy(update={"passages": [definition, *SUBSCRIBE]}),
+        research.sources[1],
+    ]})
+    analysis = compose_analyst(analyst_prompt(TOPIC, research, None, 0))
+    summary = analysis.split("## Executive summary", 1)[1].split("## ", 1)[0]
+    # Then the summary holds sentences, not the definition (the findings may still quote it)
+    assert summary.strip() and "SubscriptionArn:" not in summary
