@@ -16,18 +16,16 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from relay_core.contracts import API_FUNCTIONS, STATE_MACHINE_VARIABLE
 
 from .approvals import Approvals
-from .functions import FunctionSpec, RelayFunction
+from .functions import RelayFunction
 from .settings import Settings
 from .storage import Storage
 from .workflow import Workflow
 
 STAGE = "v1"
-API_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("api", (), "HTTP API: start, list, describe and cancel workflows", 30, 512),
-    FunctionSpec("approvals", (), "Approval page and decision (SendTaskSuccess)", 30, 512),
-)
+__all__ = ["API_FUNCTIONS", "STAGE", "Api"]
 
 
 class Api(Construct):
@@ -90,7 +88,7 @@ class Api(Construct):
 
     def add_routes(self, *, storage: Storage, approvals: Approvals, workflow: Workflow) -> None:
         """The two API functions, their permissions and their routes."""
-        env = {**workflow.environment, "RELAY_STATE_MACHINE_ARN": workflow.state_machine_arn}
+        own = {STATE_MACHINE_VARIABLE: workflow.state_machine_arn}  # the functions that name it get it
         self.functions: dict[str, RelayFunction] = {}
         for spec in API_FUNCTIONS:
             self.functions[spec.name] = RelayFunction(
@@ -98,7 +96,8 @@ class Api(Construct):
                 spec.name.title() + "Function",
                 spec=spec,
                 layers=workflow.layers_for(spec.name),
-                environment=env,
+                environment=workflow.environment,
+                own_environment=own,
                 log_retention=workflow.retention,
             )
         api_fn, approvals_fn = self.functions["api"], self.functions["approvals"]

@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from relay_core.contracts import TaskFunction
+from relay_core.contracts import POWERTOOLS_ENVIRONMENT, TaskFunction, function_environment
 
 from .layer_build import ROOT
 
@@ -26,13 +26,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_FORMAT = lambda_.LoggingFormat.JSON
 HANDLER = "app.handler"
-POWERTOOLS_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "relay",
-    "POWERTOOLS_METRICS_NAMESPACE": "Relay",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    # Never log event payloads: they carry task tokens (RequestApproval) and documents.
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-}
+#: Powertools' settings, the same for every function (defined once, in the contracts).
+POWERTOOLS_ENV = POWERTOOLS_ENVIRONMENT
 
 
 #: How one function in ``functions/<name>/`` is deployed: the shared contract type, so
@@ -61,6 +56,7 @@ class RelayFunction(Construct):
         layers: Sequence[lambda_.ILayerVersion],
         environment: dict[str, str],
         log_retention: logs.RetentionDays,
+        own_environment: dict[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not (code_dir(spec) / "app.py").exists():
@@ -101,6 +97,7 @@ class RelayFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=self.log_group,
-            environment={**POWERTOOLS_ENV, **environment},
+            # The one rule for a function's variables, shared with the local runtime.
+            environment=function_environment(spec, environment, own_environment),
         )
         self.arn = self.function.function_arn

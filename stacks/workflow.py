@@ -29,6 +29,7 @@ from relay_core.contracts import (
     RECONCILE_EVERY_MINUTES,
     RECONCILE_FUNCTION,
     RUNTIME_SUBSTITUTION,
+    STATE_MACHINE_VARIABLE,
     STATUS_CHANGE_FUNCTION,
     TASK_FUNCTIONS,
     status_change_rules,
@@ -279,7 +280,8 @@ class Workflow(Construct):
             "Reconcile",
             spec=RECONCILE_FUNCTION,
             layers=self.layers_for(RECONCILE_FUNCTION.name),
-            environment={**self.environment, "RELAY_STATE_MACHINE_ARN": self.state_machine_arn},
+            environment=self.environment,
+            own_environment={STATE_MACHINE_VARIABLE: self.state_machine_arn},
             log_retention=retention,
         )
         self.functions[RECONCILE_FUNCTION.name] = reconciler

@@ -5,10 +5,16 @@
 1. moto's in-memory AWS (``mock_aws`` with ``execute_state_machine``) plus the
    patches to moto in :mod:`relay.local.moto_patches`;
 2. the artifact bucket and the workflow table (same keys and index as the stack);
-3. real loopback HTTP servers (:mod:`relay.local.servers`): the Lambda Invoke API
-   running ``functions/`` and the AgentCore data-plane gateway;
+3. real loopback HTTP servers (:mod:`relay.local.servers`): the in-memory AWS for the
+   function workers (:class:`~relay.local.servers.AwsEndpoint`), the Lambda Invoke API
+   and the AgentCore data-plane gateway;
 4. the state machine from ``statemachines/research_report.asl.json`` with the
    ``${…}`` substitutions filled with local ARNs — nothing else in it changes;
+   then each function's execution environments: worker processes (forked by a fork
+   server started first, while the engine starts), each with exactly the environment
+   variables the stack gives that function (:func:`relay_core.contracts.function_environment`),
+   its timeout and its memory setting (:class:`~relay.local.servers.Environments`), one
+   worker per function started ahead of the first invocation;
 5. the EventBridge rules of :func:`relay_core.contracts.status_change_rules`: every
    *Step Functions Execution Status Change* event they match is delivered, in
    order, to the record-failure function through the local Lambda endpoint, as
@@ -28,7 +34,8 @@ Every server binds 127.0.0.1 and answers only its own names (``127.0.0.1``,
 another ``Host`` is refused (421), so no web page can reach them by DNS rebinding.
 
 Only service-specific endpoint variables are set (``AWS_ENDPOINT_URL_LAMBDA``,
-``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``), never the global ``AWS_ENDPOINT_URL``;
+``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE``; in the workers also ``AWS_ENDPOINT_URL_S3``,
+``_DYNAMODB``, ``_SFN``, … for the in-memory AWS), never the global ``AWS_ENDPOINT_URL``;
 credentials are fake. Approval emails are written as ``.eml`` files to
 ``{data_dir}/outbox``; their links point at the local REST API.
 """
@@ -49,7 +56,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from relay_core.contracts import RUNTIME_SUBSTITUTION, STATUS_INDEX, TABLE_PARTITION_KEY, TASK_FUNCTIONS
+from relay_core.contracts import (
+    ALL_FUNCTIONS,
+    RUNTIME_SUBSTITUTION,
+    STATE_MACHINE_VARIABLE,
+    STATUS_INDEX,
+    TABLE_PARTITION_KEY,
+    TASK_FUNCTIONS,
+    TaskFunction,
+    function_environment,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachines" / "research_report.asl.json"
@@ -63,6 +79,15 @@ ARTIFACTS_PATH = "/artifacts"
 #: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it (the
 #: table the stack deploys from: :data:`relay_core.contracts.TASK_FUNCTIONS`).
 FUNCTION_SUBSTITUTIONS: dict[str, str] = {spec.substitution_key: spec.name for spec in TASK_FUNCTIONS}
+#: Variables only the functions that name them get (:attr:`relay_core.contracts.TaskFunction.variables`).
+OWN_VARIABLES = frozenset(name for spec in ALL_FUNCTIONS.values() for name in spec.variables)
+#: Variables of the runtime's environment a worker also gets, as Lambda gives its own
+#: (``PATH``, ``LANG``, ``TZ``, …): the system's, not Relay's settings.
+SYSTEM_VARIABLES = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+#: The functions a worker is started for as the runtime starts, in the order a workflow
+#: first invokes them (``reconcile`` runs every 15 minutes: its first run starts its own).
+PRESTART_ORDER = (*(spec.name for spec in TASK_FUNCTIONS[:4]), "approvals", *(spec.name for spec in TASK_FUNCTIONS[4:]),
+                  "record_failure", "api")
 #: How often a status-change delivery is tried before it is given up (and logged).
 DELIVERY_ATTEMPTS = 3
 #: :meth:`LocalRelay.follow` reads an execution's status at least this often, in seconds.
@@ -337,6 +362,8 @@ class LocalRelay:
         docstring); :meth:`close` stops what was started, whichever step failed."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._set_process_environment()
+        fork_server = threading.Thread(target=self._start_fork_server, name="fork-server", daemon=True)
+        fork_server.start()  # a process of its own: imports the libraries while the engine starts
         self._start_model()
         self._quiet_loggers()
         warm_up = threading.Thread(target=self._warm_up, name="warm-up", daemon=True)
@@ -345,6 +372,7 @@ class LocalRelay:
         self._create_stores()
         self._start_service_endpoints()
         self._create_state_machine()
+        self._start_functions(fork_server)
         self._start_event_delivery()
         self._open_durable_store()
         self._start_api()
@@ -404,12 +432,10 @@ class LocalRelay:
         from moto.core import DEFAULT_ACCOUNT_ID
 
         from relay.local import moto_patches
-        from relay.local.servers import isolate_powertools
 
         self.account_id = DEFAULT_ACCOUNT_ID
         defer_moto_batch()
         moto_patches.install()
-        isolate_powertools()
         moto_patches.set_retry_time_scale(self.retry_time_scale)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
@@ -423,11 +449,22 @@ class LocalRelay:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         create_stores(self.s3, self.dynamodb)
 
-    def _start_service_endpoints(self) -> None:
-        """The Lambda Invoke API and the AgentCore gateway on loopback, and the environment
-        the handlers read (endpoints, stores, the API's address for links, the outbox)."""
-        from relay.local.servers import AgentCoreGateway, LambdaServer
+    def _start_fork_server(self) -> None:
+        from relay.local.servers import start_fork_server
 
+        try:
+            start_fork_server()
+        except Exception as exc:  # the first worker start raises it again, where it is reported
+            _log.debug("fork server failed to start: %s", exc)
+
+    def _start_service_endpoints(self) -> None:
+        """The in-memory AWS endpoint for the workers, the Lambda Invoke API and the AgentCore
+        gateway on loopback, and the environment the handlers read (endpoints, stores, the
+        API's address for links, the outbox)."""
+        from relay.local.servers import AgentCoreGateway, AwsEndpoint, LambdaServer
+
+        self.aws = AwsEndpoint().start()
+        self._stack.append(self.aws)
         self.lambdas = LambdaServer(self.account_id, REGION).start()
         self._stack.append(self.lambdas)
         self.gateway = AgentCoreGateway().start()
@@ -462,7 +499,85 @@ class LocalRelay:
             roleArn=f"arn:aws:iam::{self.account_id}:role/relay-local-state-machine",
             type="STANDARD",
         )["stateMachineArn"]
-        self._setenv(RELAY_STATE_MACHINE_ARN=self.state_machine_arn)
+
+    def function_config(self, spec: TaskFunction, folder: Path | None = None) -> Any:
+        """How function ``spec`` runs here (:class:`relay.local.servers.FunctionConfig`): its
+        timeout and memory from the contract, and exactly the environment the stack gives it
+        (:func:`relay_core.contracts.function_environment`) with local values: the shared
+        variables are the runtime's ``RELAY_*`` settings (its stores, links, outbox, model
+        and corpus: what the stack's resources and settings are when deployed), the
+        function's own are the local state machine's; then what Lambda sets itself (the
+        function's name, memory, log group, Region, credentials) and the local endpoints
+        of the in-memory AWS. Powertools logs at the runtime's ``log_level``; tracing and
+        metrics are off (no X-Ray or CloudWatch here)."""
+        from relay.local.servers import FunctionConfig
+        from relay.local.servers.aws_endpoint import SERVICE_IDS
+
+        shared = {
+            key: value
+            for key, value in os.environ.items()
+            if key.startswith("RELAY_") and key not in OWN_VARIABLES and not key.startswith("RELAY_LOCAL_")
+        }
+        lambda_variables = {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "LAMBDA_TASK_ROOT": str(folder or ROOT / "functions" / spec.name),
+            "_HANDLER": "app.handler",
+            "TZ": ":UTC",
+            **{key: os.environ[key] for key in SYSTEM_VARIABLES if key in os.environ},
+            **{key: os.environ[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")},
+            **{f"AWS_ENDPOINT_URL_{service}": self.aws.url for service in SERVICE_IDS},
+            **{key: value for key, value in os.environ.items() if key.startswith("AWS_ENDPOINT_URL_")},
+        }
+        environment = {
+            **lambda_variables,
+            **function_environment(spec, shared, {STATE_MACHINE_VARIABLE: self.state_machine_arn}),
+            "POWERTOOLS_LOG_LEVEL": self.log_level,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        return FunctionConfig(
+            name=spec.name,
+            folder=folder or ROOT / "functions" / spec.name,
+            environment=environment,
+            timeout_seconds=spec.timeout_seconds,
+            memory_mb=spec.memory_mb,
+            arn=self.lambdas.arn(spec.name),
+        )
+
+    def add_function(self, spec: TaskFunction, folder: Path | None = None, prestart: int = 0) -> Any:
+        """Serve function ``spec`` (from ``folder``, default ``functions/<name>``) on the
+        Lambda endpoint in worker processes; returns its :class:`relay.local.servers.Environments`."""
+        from relay.local.servers import Environments
+
+        environments = Environments(self.function_config(spec, folder))
+        self.lambdas.add(spec.name, environments)
+        if prestart:
+            environments.prestart(prestart)
+        return environments
+
+    def _start_functions(self, fork_server: threading.Thread) -> None:
+        """Every function in ``functions/`` in its execution environments, and one worker of
+        each started now in the background (the first invocations find them warm)."""
+        from relay.local.servers import Environments
+
+        pools = {}
+        for spec in ALL_FUNCTIONS.values():
+            if (ROOT / "functions" / spec.name / "app.py").is_file():
+                pools[spec.name] = Environments(self.function_config(spec))
+                self.lambdas.add(spec.name, pools[spec.name])
+
+        def prestart() -> None:
+            # One at a time, in the order a workflow needs them, so the first is ready soonest.
+            fork_server.join()
+            for name in PRESTART_ORDER:
+                if name in pools:
+                    with contextlib.suppress(Exception):  # the first invocation starts one and reports why
+                        pools[name].prestart(1, wait=True)
+
+        threading.Thread(target=prestart, name="prestart-workers", daemon=True).start()
 
     def _open_durable_store(self) -> None:
         """The data folder's store, written through from now on (restored at the end of start)."""
@@ -478,10 +593,10 @@ class LocalRelay:
         links' ``/artifacts/`` on the API's port."""
         from relay.local.servers import ApiServer, artifact_app
 
-        functions = ROOT / "functions"
-        routes: list[tuple[str, Any]] = [("/approvals/", functions / "approvals")]
-        if self.serve_workflows_api and (functions / "api" / "app.py").is_file():
-            routes.append(("/workflows", functions / "api"))
+        functions = self.lambdas.functions()
+        routes: list[tuple[str, Any]] = [("/approvals/", functions["approvals"])]
+        if self.serve_workflows_api and "api" in functions:
+            routes.append(("/workflows", functions["api"]))
         public = [self.public_url] if self.public_url else []
         self.api = ApiServer(routes, port=self._api_port, public_urls=public)
         self.api.attach(ARTIFACTS_PATH, artifact_app(self.s3, BUCKET))

@@ -2,9 +2,10 @@
 
 Powertools resolvers keep the current request in class attributes, and its logger keeps
 the correlation id in one dict per process. On Lambda an execution environment serves
-one invocation at a time, so that is safe there; locally invocations are threads of one
-process. These tests interleave two invocations deterministically (a barrier inside the
-route) and check each sees only its own request and log keys.
+one invocation at a time, so that is safe there; locally each environment is a worker
+process too (:class:`relay.local.servers.Environments`). These tests hold two
+invocations inside the route at once (each waits, in the route, until the other has
+arrived) and check each saw only its own request, context and log keys.
 """
 
 from __future__ import annotations
@@ -15,25 +16,36 @@ from pathlib import Path
 
 import pytest
 
-from relay.local.servers import Environments, FakeLambdaContext, isolate_powertools, proxy_event
+from relay.local.servers import Environments, FunctionConfig, proxy_event
 
 HANDLER = '''
+import os
+import time
+from pathlib import Path
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 app = APIGatewayRestResolver()
 logger = Logger(service="isolation-test")
-WAIT = None  # set by the test: a barrier both invocations meet at
+
+
+def meet(folder, name, other):
+    """Wait (in the route) until the other invocation has arrived too."""
+    Path(folder, name).touch()
+    deadline = time.monotonic() + 20
+    while not Path(folder, other).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 @app.get("/echo/<name>")
 def echo(name):
     first = app.current_event.path
     logger.append_keys(request_name=name)
-    WAIT()
+    meet(app.current_event.get_query_string_value("folder"), name, "b" if name == "a" else "a")
     return {"name": name, "first": first, "then": app.current_event.path,
             "request_id": app.lambda_context.aws_request_id,
-            "logged": logger.get_current_keys().get("request_name")}
+            "logged": logger.get_current_keys().get("request_name"), "pid": os.getpid()}
 
 
 def handler(event, context):
@@ -42,74 +54,39 @@ def handler(event, context):
 
 
 @pytest.fixture
-def function_dir(tmp_path: Path) -> Path:
+def echo(tmp_path: Path) -> Environments:
     folder = tmp_path / "echo"
     folder.mkdir()
     (folder / "app.py").write_text(HANDLER)
-    return folder
+    environments = Environments(FunctionConfig("echo", folder, {"PATH": "/usr/bin:/bin"}, timeout_seconds=60))
+    yield environments
+    environments.close()
 
 
-def call(module, name: str, results: dict[str, dict]) -> None:
-    context = FakeLambdaContext(function_name="echo", invoked_function_arn="arn:aws:lambda:local:000000000000:function:echo")
-    answer = module.handler(proxy_event("GET", f"/echo/{name}", {}, b""), context)
-    results[name] = json.loads(answer["body"]) | {"expected_request_id": context.aws_request_id}
-
-
-def interleave(first_module, second_module) -> dict[str, dict]:
-    barrier = threading.Barrier(2, timeout=10)
-    first_module.WAIT = second_module.WAIT = barrier.wait
+def test_execution_environments_give_each_concurrent_invocation_its_own_request_and_log_keys(echo, tmp_path):
+    # Given two invocations of one function at the same time, both inside the route at once
     results: dict[str, dict] = {}
-    threads = [threading.Thread(target=call, args=(m, n, results)) for m, n in ((first_module, "a"), (second_module, "b"))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
-    return results
-
-
-def test_one_shared_module_leaks_the_request_between_concurrent_invocations(function_dir):
-    # Given the naive setup: one module instance called from two threads (what the local
-    # API server did before it had execution environments)
-    module = _plain_module(function_dir)
-    results = interleave(module, module)
-    # Then at least one invocation read the other's request after the barrier
-    assert any(r["then"] != r["first"] for r in results.values()), results
-
-
-def _plain_module(function_dir: Path):
-    """The handler module without the environment's resolver fix (Powertools as shipped)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("relay_functions.echo_plain", function_dir / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_execution_environments_give_each_concurrent_invocation_its_own_request_and_log_keys(function_dir):
-    # Given two invocations of one function at the same time
-    isolate_powertools()
-    environments = Environments(function_dir)
-    results: dict[str, dict] = {}
-    barrier = threading.Barrier(2, timeout=10)
 
     def invoke(name: str) -> None:
-        with environments.acquire() as module:
-            module.WAIT = barrier.wait
-            call(module, name, results)
+        event = proxy_event("GET", f"/echo/{name}?folder={tmp_path}", {}, b"")
+        answer = echo.invoke(json.dumps(event).encode(), request_id=f"request-{name}")
+        results[name] = json.loads(json.loads(answer.payload)["body"])
 
     threads = [threading.Thread(target=invoke, args=(n,)) for n in ("a", "b")]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=20)
-    # Then each ran in its own environment and saw only its own request, context and keys
-    assert environments.created == 2
+        thread.join(timeout=60)
+    # Then each ran in its own environment (a process of its own) and saw only its own
+    # request, context and keys
+    assert echo.created == 2 and results["a"]["pid"] != results["b"]["pid"], results
     for name, result in results.items():
         assert result["first"] == result["then"] == f"/echo/{name}", results
-        assert result["request_id"] == result["expected_request_id"]
+        assert result["request_id"] == f"request-{name}"
         assert result["logged"] == name
-    # And a warm environment is reused for the next invocation
-    with environments.acquire():
-        pass
-    assert environments.created == 2
+    # And a warm environment serves the next invocation: no new worker
+    event = proxy_event("GET", f"/echo/a?folder={tmp_path}", {}, b"")
+    (tmp_path / "b").touch()
+    answer = echo.invoke(json.dumps(event).encode())
+    assert answer.function_error is None and echo.created == 2
+    assert json.loads(json.loads(answer.payload)["body"])["pid"] in (results["a"]["pid"], results["b"]["pid"])

@@ -9,7 +9,10 @@ emulated service on one HTTP layer:
   plane's InvokeAgentRuntime, forwarding to agent apps on loopback;
 - :mod:`~relay.local.servers.api_gateway`: :class:`ApiServer`, the REST API as API
   Gateway's proxy integration;
-- :mod:`~relay.local.servers.environments`: Lambda execution environments;
+- :mod:`~relay.local.servers.environments`: Lambda execution environments (worker
+  processes, one invocation at a time each);
+- :mod:`~relay.local.servers.aws_endpoint`: :class:`AwsEndpoint`, the in-memory AWS over
+  HTTP for the workers;
 - :mod:`~relay.local.servers.artifacts`: :func:`artifact_app`, the local stand-in for
   S3 presigned GET URLs (the report link of ``GET /workflows/{id}``);
 - :mod:`~relay.local.servers.faults`: :class:`Fault`, scripted failures.
@@ -18,12 +21,17 @@ emulated service on one HTTP layer:
 from relay.local.servers.agentcore import AgentCoreGateway
 from relay.local.servers.api_gateway import ApiServer, proxy_event
 from relay.local.servers.artifacts import artifact_app
+from relay.local.servers.aws_endpoint import AwsEndpoint
 from relay.local.servers.environments import (
     FUNCTIONS_DIR,
     Environments,
     FakeLambdaContext,
-    isolate_powertools,
+    FunctionConfig,
+    InProcessEnvironment,
+    Invocation,
+    Report,
     load_handler,
+    start_fork_server,
 )
 from relay.local.servers.faults import Fault
 from relay.local.servers.http_server import BACKLOG, CONCURRENCY, MAX_BODY_BYTES, TrustedHosts, _LocalHttp
@@ -38,15 +46,20 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "AgentCoreGateway",
     "ApiServer",
+    "AwsEndpoint",
     "Environments",
     "FakeLambdaContext",
     "Fault",
+    "FunctionConfig",
+    "InProcessEnvironment",
+    "Invocation",
     "LambdaServer",
+    "Report",
     "TrustedHosts",
     "_LocalHttp",
     "_Uvicorn",
     "artifact_app",
-    "isolate_powertools",
     "load_handler",
     "proxy_event",
+    "start_fork_server",
 ]

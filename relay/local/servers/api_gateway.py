@@ -6,13 +6,14 @@ handler of the first route prefix that matches.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from relay.local.servers.environments import Environments, FakeLambdaContext
+from relay.local.servers.environments import FunctionConfig, InProcessEnvironment, Runner
 from relay.local.servers.http_server import _LocalHttp
 
 
@@ -67,16 +68,20 @@ class ApiServer(_LocalHttp):
     """API Gateway (REST, proxy integration) in front of the API handler modules.
 
     Args:
-        routes: ``[(path_prefix, function folder)]``; the first prefix that matches wins.
-            Each function runs in its own :class:`Environments` (one request at a time each).
+        routes: ``[(path_prefix, function)]``; the first prefix that matches wins. A
+            function is its execution environments (:class:`relay.local.servers.Environments`,
+            worker processes, as the local runtime serves them) or a folder, run in this
+            process (:class:`InProcessEnvironment`: tests of the HTTP layer).
         stage: the stage name put in ``requestContext``.
         public_urls: addresses the API is also reached at (its ``Host`` is answered too).
     """
 
     def __init__(
-        self, routes: list[tuple[str, Path]], port: int = 0, stage: str = "local", public_urls: Iterable[str] = ()
+        self, routes: list[tuple[str, Runner | Path]], port: int = 0, stage: str = "local", public_urls: Iterable[str] = ()
     ):
-        self.routes = [(prefix, Environments(folder)) for prefix, folder in routes]
+        self.routes: list[tuple[str, Runner]] = [
+            (prefix, InProcessEnvironment(FunctionConfig(fn.name, fn, {})) if isinstance(fn, Path) else fn) for prefix, fn in routes
+        ]
         self.stage = stage
         super().__init__(port, public_urls)
 
@@ -84,19 +89,28 @@ class ApiServer(_LocalHttp):
         """The API Gateway proxy event for one request (no IAM identity: local callers)."""
         return proxy_event(method, path, headers, body, stage=self.stage)
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, then stop the functions' workers."""
+        try:
+            super().stop(timeout)
+        finally:
+            for _, runner in self.routes:
+                runner.close()
+
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         route_path = urlsplit(path).path
-        environments = next((e for prefix, e in self.routes if route_path.startswith(prefix)), None)
-        if environments is None:
+        runner = next((r for prefix, r in self.routes if route_path.startswith(prefix)), None)
+        if runner is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
-        name = environments.function_dir.name
-        context = FakeLambdaContext(function_name=name, invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{name}")
-        with environments.acquire() as module:
-            result = module.handler(self.event(method, path, headers, body), context)
+        outcome = runner.invoke(json.dumps(self.event(method, path, headers, body)).encode())
+        if outcome.function_error:  # API Gateway answers a failed (or timed-out) integration so
+            status = 504 if b"Sandbox.Timedout" in outcome.payload else 502
+            message = "Endpoint request timed out" if status == 504 else "Internal server error"
+            return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+        result = json.loads(outcome.payload)
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(str(v) for v in values)
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode("utf-8")
         return int(result.get("statusCode", 200)), out_headers, data
-

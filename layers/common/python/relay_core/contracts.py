@@ -7,6 +7,8 @@
   ``functions/`` folder implements, the ASL substitution that names its ARN, and its
   timeout and memory. The stack deploys from this table; the local runtime fills the
   same substitutions from it.
+- Each function's environment variables (:func:`function_environment`): the stack and
+  the local runtime both build every function's environment with it.
 - The EventBridge rules that deliver *Step Functions Execution Status Change*
   events to the record-failure function (the stack creates them; the local
   runtime matches the same patterns with :func:`matches`).
@@ -89,6 +91,8 @@ class TaskFunction:
         timeout_seconds: the function timeout; agent steps wait on the model.
         memory_mb: memory (and so CPU) size, in MB; also what Lambda bills GB-seconds on.
         runs_agent: whether it runs an agent (and so calls the model).
+        variables: the environment variables this function gets beyond the ones every
+            function gets (:func:`function_environment`); no other function has them.
     """
 
     name: str
@@ -97,6 +101,7 @@ class TaskFunction:
     timeout_seconds: int = 30
     memory_mb: int = 512
     runs_agent: bool = False
+    variables: tuple[str, ...] = ()
 
     @property
     def substitution_key(self) -> str:
@@ -135,11 +140,47 @@ STATUS_CHANGE_FUNCTION = TaskFunction(
 )
 
 
+#: The variable naming the state machine: only the functions that start, stop or read
+#: its executions get it (:data:`API_FUNCTIONS`, :data:`RECONCILE_FUNCTION`).
+STATE_MACHINE_VARIABLE = "RELAY_STATE_MACHINE_ARN"
+
 #: The scheduled function that records what lost status-change events missed
 #: (:mod:`relay_core.reconcile`). Not a Task of the state machine.
 RECONCILE_FUNCTION = TaskFunction(
-    "reconcile", (), "Record status changes whose events were lost (RUNNING records vs DescribeExecution)", 300, 512
+    "reconcile", (), "Record status changes whose events were lost (RUNNING records vs DescribeExecution)", 300, 512,
+    variables=(STATE_MACHINE_VARIABLE,),
 )
+#: The REST API's functions (API Gateway proxy integration). Not Tasks of the state machine.
+API_FUNCTIONS: tuple[TaskFunction, ...] = (
+    TaskFunction("api", (), "HTTP API: start, list, describe and cancel workflows", 30, 512, variables=(STATE_MACHINE_VARIABLE,)),
+    TaskFunction("approvals", (), "Approval page and decision (SendTaskSuccess)", 30, 512),
+)
+#: Every function in ``functions/``, by name.
+ALL_FUNCTIONS: dict[str, TaskFunction] = {
+    spec.name: spec for spec in (*TASK_FUNCTIONS, STATUS_CHANGE_FUNCTION, RECONCILE_FUNCTION, *API_FUNCTIONS)
+}
+#: Powertools' settings, the same for every function.
+POWERTOOLS_ENVIRONMENT: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "relay",
+    "POWERTOOLS_METRICS_NAMESPACE": "Relay",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    # Never log event payloads: they carry task tokens (RequestApproval) and documents.
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+}
+
+
+def function_environment(spec: TaskFunction, shared: dict[str, str], own: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables function ``spec`` gets: Powertools' settings, the ``shared``
+    variables every function gets, and the function's own :attr:`TaskFunction.variables`
+    taken from ``own`` (the stack passes its resources' names and settings; the local
+    runtime its local stand-ins). A variable in ``own`` that the function does not name
+    is left out: only the functions that name a variable get it.
+
+    Raises:
+        KeyError: ``own`` lacks a variable the function names.
+    """
+    own = own or {}
+    return {**POWERTOOLS_ENVIRONMENT, **shared, **{name: own[name] for name in spec.variables}}
 #: How often the reconcile function runs, in minutes.
 RECONCILE_EVERY_MINUTES = 15
 
