@@ -274,3 +274,55 @@ def test_serve_json_is_published_before_relay_serve_says_where_it_serves(tmp_pat
     finally:
         served["process"].kill()
         served["process"].wait(timeout=10)
+
+
+def descendants(pid: int) -> set[int]:
+    """The process ids of every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers ask Linux for SIGKILL when their parent dies")
+def test_kill_9_of_relay_serve_leaves_no_worker_process_behind(tmp_path, corpus):
+    # Given relay serve with its function workers started (one per function, children of the server)
+    info = start_serve(tmp_path / "data", corpus)
+    server = info["process"]
+    def workers() -> set[int]:
+        return {p for p in descendants(server.pid) if comm(p).startswith("relay:")}
+
+    started = eventually(lambda: workers() if len(workers()) >= 8 else None, what="a worker per function")
+    below = descendants(server.pid)
+    # When the server is killed with SIGKILL (it cannot stop anything itself)
+    server.send_signal(signal.SIGKILL)
+    server.wait(timeout=10)
+    # Then every process it started goes too
+    assert started <= below
+    eventually(lambda: not [p for p in below if alive(p)], timeout=30, what=f"processes {sorted(p for p in below if alive(p))} to exit")

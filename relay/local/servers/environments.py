@@ -99,6 +99,8 @@ PRELOAD = (
 MAX_WORKERS = max(4, 2 * (os.cpu_count() or 1))
 #: Linux ``prctl`` option: the signal a process gets when its parent dies (``prctl(2)``).
 PR_SET_PDEATHSIG = 1
+#: Linux ``prctl`` option: the process's name (``/proc/PID/comm``).
+PR_SET_NAME = 15
 _log = logging.getLogger("relay.local.lambda")
 
 
@@ -255,13 +257,15 @@ def _run_handler(module: ModuleType, config: FunctionConfig, event: bytes, reque
 
 
 # ----- the worker process ----------------------------------------------------------------------
-def _die_with_parent() -> None:
-    """Ask Linux for SIGKILL when this process's parent dies (no-op elsewhere)."""
+def _die_with_parent(name: str) -> None:
+    """Ask Linux for SIGKILL when this process's parent dies, and name the process
+    ``relay:<function>`` (what ``ps -o comm`` and ``top`` show; 15 bytes at most). No-op elsewhere."""
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_NAME, f"relay:{name}".encode()[:15], 0, 0, 0)
 
 
 def _serve(conn: Connection, config: FunctionConfig) -> None:
@@ -269,7 +273,7 @@ def _serve(conn: Connection, config: FunctionConfig) -> None:
     at a time until the pool closes the pipe. Messages to the pool:
     ``("ready", init_ms, init_error | None)`` once, then ``("done", payload, is_error,
     duration_ms, max_rss_mb)`` per invocation."""
-    _die_with_parent()
+    _die_with_parent(config.name)
     if os.getppid() == 1:  # the parent died before the line above
         os._exit(1)
     os.environ.clear()
