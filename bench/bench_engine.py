@@ -108,7 +108,7 @@ class RelayEngine:
 
         from relay.local import moto_patches
         from relay.local.runtime import substitute
-        from relay.local.servers import LambdaServer
+        from relay.local.servers import FunctionConfig, InProcessEnvironment, LambdaServer
 
         tokens = types.ModuleType("relay_bench_tokens")
         tokens.TOKENS = queue.Queue()  # type: ignore[attr-defined]
@@ -122,7 +122,10 @@ class RelayEngine:
         moto_patches.install()
         self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.mock.start()
-        self.lambdas = LambdaServer(DEFAULT_ACCOUNT_ID, "us-east-1", functions_dir=workdir).start()
+        # The no-op functions run in this process (they hand the bench its task tokens): the
+        # engine is what is measured, not the worker processes relay serve runs them in.
+        functions = {n: InProcessEnvironment(FunctionConfig(n, workdir / n, {})) for n in (*FUNCTIONS, "approve")}
+        self.lambdas = LambdaServer(DEFAULT_ACCOUNT_ID, "us-east-1", functions=functions).start()
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambdas.url
         self.sfn = boto3.client("stepfunctions", region_name="us-east-1")
         definition = substitute(json.dumps(DEFINITION), {n: self.lambdas.arn(n) for n in (*FUNCTIONS, "approve")})

@@ -9,8 +9,10 @@ once, as it lands in the outbox; the watcher reads the workflow list
 For each round it reports how many ``POST /workflows`` answered 202 with
 ``Idempotent-Replayed: false`` (distinct keys: a replay would be a lost workflow), how
 many workflows were COMPLETED (report written, approved), the wall time from the first
-request to the last one listed COMPLETED, workflows per second, and the server's peak
-RSS. Run on demand::
+request to the last one listed COMPLETED, workflows per second, the server's peak
+RSS, and the peak of the resident memory of the server and every process below it (fork
+server, function workers) summed, sampled once a poll (pages the workers share with the
+fork server are counted in each). Run on demand::
 
     python bench/bench_load.py [--workflows 50] [--rounds 3] [--questions 1] [--deadline 900]
 
@@ -74,6 +76,36 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux /proc): the server, its fork server and workers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, todo = [pid], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            tree.append(child)
+            todo.append(child)
+    return tree
+
+
+def total_rss_mib(pid: int) -> tuple[float, int]:
+    """The resident memory of ``pid`` and all its descendants together (MiB), and how many they are."""
+    total, count = 0, 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    count += 1
+        except OSError:
+            continue
+    return total / 1024, count
+
+
 def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None, relay: list[str]) -> dict[str, Any]:
     from relay.mailbox import (
         approval_id_of,
@@ -119,6 +151,7 @@ def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: s
         # lists (GET /workflows?status=...), not by asking after each workflow in turn.
         approved: set[str] = set()
         seen_mail: set[Path] = set()
+        peak_total, peak_processes = 0.0, 0
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline and any(s not in DONE for s in started.values()):
             for path in sorted((data / "outbox").glob("*.eml")):
@@ -132,12 +165,15 @@ def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: s
             for workflow_id, status in listed(url).items():
                 if workflow_id in started:
                     started[workflow_id] = status
+            rss, processes = total_rss_mib(server.pid)
+            peak_total, peak_processes = max(peak_total, rss), max(peak_processes, processes)
             time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - t0
         succeeded = sum(1 for s in started.values() if s == "COMPLETED")
         return {
             "accepted": len(started), "replayed": replayed, "refused": refused, "succeeded": succeeded,
             "wall_s": wall, "per_s": succeeded / wall if wall else 0.0, "peak_rss_mib": peak_rss_mib(server.pid),
+            "peak_total_rss_mib": peak_total, "peak_processes": peak_processes,
         }  # fmt: skip
     finally:
         server.send_signal(signal.SIGINT)
@@ -160,7 +196,8 @@ def main() -> None:
         print(
             f"round {round_ + 1}: {row['succeeded']}/{args.workflows} COMPLETED (accepted {row['accepted']}, "
             f"replayed {row['replayed']}, refused {row['refused']}) in {row['wall_s']:.1f} s = "
-            f"{row['per_s']:.2f} workflows/s, serve peak RSS {row['peak_rss_mib']:.0f} MiB",
+            f"{row['per_s']:.2f} workflows/s, serve peak RSS {row['peak_rss_mib']:.0f} MiB, "
+            f"all processes peak {row['peak_total_rss_mib']:.0f} MiB (sampled; up to {row['peak_processes']} processes)",
             flush=True,
         )
     full = sum(1 for r in rows if r["succeeded"] == args.workflows)

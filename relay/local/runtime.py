@@ -59,12 +59,10 @@ from typing import Any
 from relay_core.contracts import (
     ALL_FUNCTIONS,
     RUNTIME_SUBSTITUTION,
-    STATE_MACHINE_VARIABLE,
     STATUS_INDEX,
     TABLE_PARTITION_KEY,
     TASK_FUNCTIONS,
     TaskFunction,
-    function_environment,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,15 +77,6 @@ ARTIFACTS_PATH = "/artifacts"
 #: ``${Key}`` in the ASL file → the folder in ``functions/`` that implements it (the
 #: table the stack deploys from: :data:`relay_core.contracts.TASK_FUNCTIONS`).
 FUNCTION_SUBSTITUTIONS: dict[str, str] = {spec.substitution_key: spec.name for spec in TASK_FUNCTIONS}
-#: Variables only the functions that name them get (:attr:`relay_core.contracts.TaskFunction.variables`).
-OWN_VARIABLES = frozenset(name for spec in ALL_FUNCTIONS.values() for name in spec.variables)
-#: Variables of the runtime's environment a worker also gets, as Lambda gives its own
-#: (``PATH``, ``LANG``, ``TZ``, …): the system's, not Relay's settings.
-SYSTEM_VARIABLES = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-#: The functions a worker is started for as the runtime starts, in the order a workflow
-#: first invokes them (``reconcile`` runs every 15 minutes: its first run starts its own).
-PRESTART_ORDER = (*(spec.name for spec in TASK_FUNCTIONS[:4]), "approvals", *(spec.name for spec in TASK_FUNCTIONS[4:]),
-                  "record_failure", "api")
 #: How often a status-change delivery is tried before it is given up (and logged).
 DELIVERY_ATTEMPTS = 3
 #: :meth:`LocalRelay.follow` reads an execution's status at least this often, in seconds.
@@ -501,51 +490,11 @@ class LocalRelay:
         )["stateMachineArn"]
 
     def function_config(self, spec: TaskFunction, folder: Path | None = None) -> Any:
-        """How function ``spec`` runs here (:class:`relay.local.servers.FunctionConfig`): its
-        timeout and memory from the contract, and exactly the environment the stack gives it
-        (:func:`relay_core.contracts.function_environment`) with local values: the shared
-        variables are the runtime's ``RELAY_*`` settings (its stores, links, outbox, model
-        and corpus: what the stack's resources and settings are when deployed), the
-        function's own are the local state machine's; then what Lambda sets itself (the
-        function's name, memory, log group, Region, credentials) and the local endpoints
-        of the in-memory AWS. Powertools logs at the runtime's ``log_level``; tracing and
-        metrics are off (no X-Ray or CloudWatch here)."""
-        from relay.local.servers import FunctionConfig
-        from relay.local.servers.aws_endpoint import SERVICE_IDS
+        """How function ``spec`` runs here (:func:`relay.local.functions.function_config`)."""
+        from relay.local.functions import function_config
 
-        shared = {
-            key: value
-            for key, value in os.environ.items()
-            if key.startswith("RELAY_") and key not in OWN_VARIABLES and not key.startswith("RELAY_LOCAL_")
-        }
-        lambda_variables = {
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "LAMBDA_TASK_ROOT": str(folder or ROOT / "functions" / spec.name),
-            "_HANDLER": "app.handler",
-            "TZ": ":UTC",
-            **{key: os.environ[key] for key in SYSTEM_VARIABLES if key in os.environ},
-            **{key: os.environ[key] for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")},
-            **{f"AWS_ENDPOINT_URL_{service}": self.aws.url for service in SERVICE_IDS},
-            **{key: value for key, value in os.environ.items() if key.startswith("AWS_ENDPOINT_URL_")},
-        }
-        environment = {
-            **lambda_variables,
-            **function_environment(spec, shared, {STATE_MACHINE_VARIABLE: self.state_machine_arn}),
-            "POWERTOOLS_LOG_LEVEL": self.log_level,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
-        return FunctionConfig(
-            name=spec.name,
-            folder=folder or ROOT / "functions" / spec.name,
-            environment=environment,
-            timeout_seconds=spec.timeout_seconds,
-            memory_mb=spec.memory_mb,
-            arn=self.lambdas.arn(spec.name),
-        )
+        folder = folder or ROOT / "functions" / spec.name
+        return function_config(spec, folder, self.aws.url, self.lambdas.arn(spec.name), self.state_machine_arn, self.log_level)
 
     def add_function(self, spec: TaskFunction, folder: Path | None = None, prestart: int = 0) -> Any:
         """Serve function ``spec`` (from ``folder``, default ``functions/<name>``) on the
@@ -561,6 +510,7 @@ class LocalRelay:
     def _start_functions(self, fork_server: threading.Thread) -> None:
         """Every function in ``functions/`` in its execution environments, and one worker of
         each started now in the background (the first invocations find them warm)."""
+        from relay.local.functions import prestart_in_background
         from relay.local.servers import Environments
 
         pools = {}
@@ -568,16 +518,7 @@ class LocalRelay:
             if (ROOT / "functions" / spec.name / "app.py").is_file():
                 pools[spec.name] = Environments(self.function_config(spec))
                 self.lambdas.add(spec.name, pools[spec.name])
-
-        def prestart() -> None:
-            # One at a time, in the order a workflow needs them, so the first is ready soonest.
-            fork_server.join()
-            for name in PRESTART_ORDER:
-                if name in pools:
-                    with contextlib.suppress(Exception):  # the first invocation starts one and reports why
-                        pools[name].prestart(1, wait=True)
-
-        threading.Thread(target=prestart, name="prestart-workers", daemon=True).start()
+        prestart_in_background(pools, after=fork_server)
 
     def _open_durable_store(self) -> None:
         """The data folder's store, written through from now on (restored at the end of start)."""

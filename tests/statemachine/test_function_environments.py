@@ -5,7 +5,6 @@ worker has the variables the stack gives that function and no other's."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
