@@ -328,6 +328,21 @@ def test_functions_are_arm64_python_traced_with_powertools_env(synth: Synth) -> 
             assert key in env, (lid, key)
 
 
+def test_each_function_deploys_with_the_variables_the_local_runtime_gives_its_workers(synth: Synth) -> None:
+    # The stack and the local runtime build every function's environment with one rule
+    # (relay_core.contracts.function_environment): the shared variables, Powertools' and the
+    # function's own (TaskFunction.variables), and no other function's
+    from relay_core.contracts import ALL_FUNCTIONS, POWERTOOLS_ENVIRONMENT, STATE_MACHINE_VARIABLE
+
+    shared = set(synth.stack.workflow.environment)
+    deployed = {**synth.stack.workflow.functions, **synth.stack.api.functions}
+    assert set(deployed) == set(ALL_FUNCTIONS)
+    for name, construct in deployed.items():
+        fn = synth.template["Resources"][synth.logical_id(construct.function)]["Properties"]
+        assert set(fn["Environment"]["Variables"]) == shared | set(POWERTOOLS_ENVIRONMENT) | set(ALL_FUNCTIONS[name].variables), name
+    assert {n for n, spec in ALL_FUNCTIONS.items() if STATE_MACHINE_VARIABLE in spec.variables} == {"api", "reconcile"}
+
+
 def test_only_agent_functions_carry_the_agent_layers(synth: Synth) -> None:
     wf = synth.stack.workflow
     slim = {"Ref": synth.logical_id(wf.slim_layer)}
