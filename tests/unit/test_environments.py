@@ -25,6 +25,7 @@ CALLS = []  # module state: kept by a warm environment, never seen by another
 
 def handler(event, context):
     CALLS.append(context.aws_request_id)
+    print(f"call {len(CALLS)} of {context.function_name}", flush=True)
     if event.get("exit"):
         os._exit(event["exit"])
     if event.get("segfault"):
@@ -103,6 +104,10 @@ def test_module_state_survives_warm_reuse_and_is_absent_in_another_environment(p
     assert pool.created == 1 and len(pool.reports) == 2
     assert pool.reports[0].cold_start and not pool.reports[1].cold_start
     assert "Memory Size: 256 MB" in pool.reports[1].line() and "Init Duration" not in pool.reports[1].line()
+    # And each invocation's log lines come back with it, as its log stream has them
+    assert list(pool.logs) == ["call 1 of stateful\n", "call 2 of stateful\n"]
+    tail = pool.invoke(b"{}").tail()
+    assert tail.startswith("call 3 of stateful\nREPORT RequestId: ") and "Duration: " in tail
 
 
 def test_a_handler_past_its_timeout_ends_with_lambdas_timeout_error_and_the_worker_is_replaced(pools, probe_dir):

@@ -48,6 +48,7 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -195,11 +196,19 @@ class Invocation:
         payload: the JSON result, or the error object ``{errorMessage, errorType, stackTrace}``.
         function_error: ``"Unhandled"`` when ``payload`` is an error, else ``None``.
         report: the invocation's REPORT figures.
+        logs: what the function wrote to stdout and stderr during the invocation (its log
+            lines: what Lambda sends to the function's log stream).
     """
 
     payload: bytes
     function_error: str | None
     report: Report
+    logs: str = ""
+
+    def tail(self) -> str:
+        """The end of the invocation's log, as ``LogType=Tail`` returns it (the last 4 KB:
+        the log lines, then the REPORT line)."""
+        return (self.logs + self.report.line() + "\n").encode()[-4096:].decode(errors="replace")
 
 
 class Runner(Protocol):
@@ -268,14 +277,33 @@ def _die_with_parent(name: str) -> None:
         libc.prctl(PR_SET_NAME, f"relay:{name}".encode()[:15], 0, 0, 0)
 
 
-def _serve(conn: Connection, config: FunctionConfig) -> None:
+def _log_to(path: str) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2, and Python's
+    streams, line-buffered) to the worker's log file, which the pool reads after each
+    invocation."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _serve(conn: Connection, config: FunctionConfig, log_path: str) -> None:
     """A worker's life: the function's environment, the init phase, then one invocation
     at a time until the pool closes the pipe. Messages to the pool:
     ``("ready", init_ms, init_error | None)`` once, then ``("done", payload, is_error,
-    duration_ms, max_rss_mb)`` per invocation."""
+    duration_ms, max_rss_mb)`` per invocation; what it prints goes to ``log_path``."""
     _die_with_parent(config.name)
     if os.getppid() == 1:  # the parent died before the line above
         os._exit(1)
+    _log_to(log_path)
     os.environ.clear()
     os.environ.update(config.environment)
     started = time.perf_counter()
@@ -285,6 +313,7 @@ def _serve(conn: Connection, config: FunctionConfig) -> None:
         init_error = None
     except Exception as exc:
         module, init_error = None, _error(exc, "Runtime.ImportModuleError" if isinstance(exc, ImportError) else None)
+    _flush()
     conn.send(("ready", (time.perf_counter() - started) * 1000, init_error))
     if module is None:
         return
@@ -295,6 +324,7 @@ def _serve(conn: Connection, config: FunctionConfig) -> None:
             return
         began = time.perf_counter()
         payload, is_error = _run_handler(module, config, event, request_id, deadline)
+        _flush()
         conn.send(("done", payload, is_error, (time.perf_counter() - began) * 1000, _max_rss_mb()))
 
 
@@ -333,7 +363,9 @@ class _Worker:
     def __init__(self, config: FunctionConfig):
         context = _context()
         self.conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_serve, args=(child, config), name=f"relay-lambda-{config.name}", daemon=True)
+        self.log = tempfile.NamedTemporaryFile(prefix=f"relay-{config.name}-", suffix=".log", delete=False)  # noqa: SIM115
+        log_path = self.log.name
+        self.process = context.Process(target=_serve, args=(child, config, log_path), name=f"relay-lambda-{config.name}", daemon=True)
         self.process.start()
         child.close()
         self.pid = int(self.process.pid or 0)
@@ -355,7 +387,20 @@ class _Worker:
         self.ready = True
         return "ready"
 
+    def read_log(self) -> str:
+        """What the worker wrote since the last read (then the file is emptied)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0)
+            text = self.log.read().decode("utf-8", errors="replace")
+            self.log.seek(0)
+            self.log.truncate()
+            return text
+        return ""
+
     def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.log.close()
+            os.unlink(self.log.name)
         with contextlib.suppress(Exception):
             self.conn.close()
         with contextlib.suppress(Exception):
@@ -381,6 +426,8 @@ class Environments:
         self.config = config
         self.max_workers = max_workers
         self.reports: deque[Report] = reports if reports is not None else deque(maxlen=10_000)
+        #: The log lines of recent invocations (one text per invocation that wrote any).
+        self.logs: deque[str] = deque(maxlen=1000)
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._lock = threading.Condition()
@@ -471,8 +518,9 @@ class Environments:
             return self._ended(worker, request_id, started, None, timed_out=state == "timeout")
         init_ms = None if was_ready else worker.init_ms
         if worker.init_error is not None:  # Lambda answers the invocation with the init error
+            logs = worker.read_log()
             self._discard(worker)
-            return self._answer(request_id, json.dumps(worker.init_error).encode(), True, 0.0, 0, init_ms, worker.pid)
+            return self._answer(request_id, json.dumps(worker.init_error).encode(), True, 0.0, 0, init_ms, worker.pid, logs)
         try:
             worker.conn.send((request_id, event, deadline))
             remaining = max(0.0, config.timeout_seconds - (time.monotonic() - started))
@@ -481,8 +529,9 @@ class Environments:
             _, payload, is_error, duration_ms, rss = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             return self._ended(worker, request_id, started, init_ms)
+        logs = worker.read_log()
         self._give_back(worker)
-        return self._answer(request_id, payload, is_error, duration_ms, rss, init_ms, worker.pid)
+        return self._answer(request_id, payload, is_error, duration_ms, rss, init_ms, worker.pid, logs)
 
     def _ended(self, worker: _Worker, request_id: str, started: float, init_ms: float | None, timed_out: bool = False) -> Invocation:
         """The worker timed out (killed here) or died: Lambda's error, and the worker replaced."""
@@ -500,17 +549,26 @@ class Environments:
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {_exit_message(worker.process.exitcode)}",
             }
+        logs = worker.read_log() + f"{error['errorMessage']}\n"
         self._discard(worker)
         _log.warning("%s %s: %s", self.config.name, request_id, error["errorMessage"])
-        return self._answer(request_id, json.dumps(error).encode(), True, duration_ms, 0, init_ms, worker.pid)
+        return self._answer(request_id, json.dumps(error).encode(), True, duration_ms, 0, init_ms, worker.pid, logs)
 
     def _answer(
-        self, request_id: str, payload: bytes, is_error: bool, duration_ms: float, rss: int, init_ms: float | None, pid: int
+        self, request_id: str, payload: bytes, is_error: bool, duration_ms: float, rss: int, init_ms: float | None, pid: int,
+        logs: str = "",
     ) -> Invocation:
+        """The invocation's answer; its REPORT line logged, its log lines kept (:attr:`logs`)
+        and written to this process's stdout, where a handler in this process wrote them."""
         report = Report(request_id, self.config.name, duration_ms, self.config.memory_mb, rss, init_ms, pid)
         self.reports.append(report)
+        if logs:
+            self.logs.append(logs)
+            with contextlib.suppress(Exception):
+                sys.stdout.write(logs)
+                sys.stdout.flush()
         _log.info("%s %s", self.config.name, report.line())
-        return Invocation(payload, "Unhandled" if is_error else None, report)
+        return Invocation(payload, "Unhandled" if is_error else None, report, logs)
 
     def close(self) -> None:
         """Stop every worker (one in flight is ended: the runtime is stopping)."""

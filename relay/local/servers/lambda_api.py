@@ -78,6 +78,10 @@ class LambdaServer(_LocalHttp):
         """The REPORT figures of every function's recent invocations, oldest first per function."""
         return [report for runner in self.functions().values() for report in list(getattr(runner, "reports", ()))]
 
+    def logs(self) -> list[str]:
+        """The log lines of every function's recent invocations (one text per invocation)."""
+        return [text for runner in self.functions().values() for text in list(getattr(runner, "logs", ()))]
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving, then stop every function's workers."""
         try:
@@ -133,5 +137,5 @@ class LambdaServer(_LocalHttp):
         if outcome.function_error:
             response_headers["X-Amz-Function-Error"] = outcome.function_error
         if tail:
-            response_headers["X-Amz-Log-Result"] = base64.b64encode(outcome.report.line().encode()).decode()
+            response_headers["X-Amz-Log-Result"] = base64.b64encode(outcome.tail().encode()).decode()
         return 200, response_headers, outcome.payload
