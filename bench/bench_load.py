@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import subprocess
@@ -106,6 +107,21 @@ def total_rss_mib(pid: int) -> tuple[float, int]:
     return total / 1024, count
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by ``pid`` itself, and by the processes below it
+    that are still running (the fork server and the function workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(member: int) -> float:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return used(pid), sum(used(member) for member in process_tree(pid)[1:])
+
+
 def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: str | None, relay: list[str]) -> dict[str, Any]:
     from relay.mailbox import (
         approval_id_of,
@@ -169,11 +185,13 @@ def one_round(workflows: int, questions: int, deadline_seconds: float, corpus: s
             peak_total, peak_processes = max(peak_total, rss), max(peak_processes, processes)
             time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - t0
+        server_cpu, below_cpu = cpu_seconds(server.pid)
         succeeded = sum(1 for s in started.values() if s == "COMPLETED")
         return {
             "accepted": len(started), "replayed": replayed, "refused": refused, "succeeded": succeeded,
             "wall_s": wall, "per_s": succeeded / wall if wall else 0.0, "peak_rss_mib": peak_rss_mib(server.pid),
             "peak_total_rss_mib": peak_total, "peak_processes": peak_processes,
+            "server_cpu_s": server_cpu, "below_cpu_s": below_cpu,
         }  # fmt: skip
     finally:
         server.send_signal(signal.SIGINT)
@@ -197,7 +215,8 @@ def main() -> None:
             f"round {round_ + 1}: {row['succeeded']}/{args.workflows} COMPLETED (accepted {row['accepted']}, "
             f"replayed {row['replayed']}, refused {row['refused']}) in {row['wall_s']:.1f} s = "
             f"{row['per_s']:.2f} workflows/s, serve peak RSS {row['peak_rss_mib']:.0f} MiB, "
-            f"all processes peak {row['peak_total_rss_mib']:.0f} MiB (sampled; up to {row['peak_processes']} processes)",
+            f"all processes peak {row['peak_total_rss_mib']:.0f} MiB (sampled; up to {row['peak_processes']} processes); "
+            f"CPU: server {row['server_cpu_s']:.1f} s, its workers {row['below_cpu_s']:.1f} s",
             flush=True,
         )
     full = sum(1 for r in rows if r["succeeded"] == args.workflows)

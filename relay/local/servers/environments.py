@@ -97,7 +97,7 @@ PRELOAD = (
 #: Workers one function may have at once, by default. Lambda scales a function out to
 #: its concurrency quota (1,000 per Region); this machine has a few cores, and more
 #: workers than cores only share them, so an invocation beyond this waits for a worker.
-MAX_WORKERS = max(4, 2 * (os.cpu_count() or 1))
+MAX_WORKERS = max(2, os.cpu_count() or 1)
 #: Linux ``prctl`` option: the signal a process gets when its parent dies (``prctl(2)``).
 PR_SET_PDEATHSIG = 1
 #: Linux ``prctl`` option: the process's name (``/proc/PID/comm``).
