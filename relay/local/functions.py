@@ -69,7 +69,24 @@ def function_config(spec: TaskFunction, folder: Path, aws_url: str, arn: str, st
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-    return FunctionConfig(spec.name, folder, environment, spec.timeout_seconds, spec.memory_mb, arn)
+    prime = f"{__name__}:prime_agent" if spec.runs_agent else ""
+    return FunctionConfig(spec.name, folder, environment, spec.timeout_seconds, spec.memory_mb, arn, prime)
+
+
+def prime_agent() -> None:
+    """An agent function's priming, in its worker's init phase (with its environment): the
+    corpus index loaded and, with the offline model, its sentence ranking made, which the
+    agents' first invocation would otherwise do (a second of CPU and more)."""
+    from relay_agents.corpus import corpus_from_settings
+    from relay_agents.settings import AgentSettings
+
+    settings = AgentSettings.from_env()
+    if settings.model_provider == "offline":
+        from relay_agents.text import rank_sentences
+
+        rank_sentences(["Warm up the sentence ranking.", "It builds its models on first use."])
+    if not (settings.knowledge_base_id or (settings.corpus or "").startswith("s3://")):
+        corpus_from_settings(settings).search("warm up", k=1)
 
 
 def prestart_in_background(pools: Mapping[str, Any], after: threading.Thread) -> threading.Thread:

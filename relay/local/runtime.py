@@ -126,17 +126,15 @@ def _stop_quietly(server: Any) -> None:
 
 
 def _warm_up() -> None:
-    """Import the agents and load the corpus index (what the first PlanResearch and
-    research calls would otherwise do), and with the offline model its sentence ranking
+    """Import the researcher agent and load the corpus index (what the first research
+    call would otherwise do; the other agents run in the function workers, whose fork
+    server imports them), and with the offline model its sentence ranking
     (:func:`relay_agents.text.rank_sentences` imports scikit-learn and bm25s on first
     use, 1.7-2 s of CPU; every offline research answer uses it), in a background thread
     while the runtime starts, so the first Tasks find them ready and the modules are
     made before :func:`relay.run.starting_up` freezes the heap. Imports are CPU work
     under the GIL: this overlaps waits, it does not run on a second core."""
-    import relay_agents.analyst  # noqa: F401
-    import relay_agents.planner  # noqa: F401
     import relay_agents.researcher  # noqa: F401
-    import relay_agents.writer  # noqa: F401
     from relay_agents.corpus import corpus_from_settings
     from relay_agents.settings import AgentSettings
 

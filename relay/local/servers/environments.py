@@ -116,6 +116,10 @@ class FunctionConfig:
         timeout_seconds: the function timeout: an invocation still running then is ended.
         memory_mb: the memory setting, reported (context, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, REPORT).
         arn: the function ARN the context object gives.
+        prime: ``"module:function"`` a worker calls after importing the handler, in its
+            init phase (as Lambda SnapStart's priming hooks do): work every first
+            invocation would otherwise do, such as loading a search index. Its failure
+            is logged and ignored (the invocation that needs the work does it again).
     """
 
     name: str
@@ -124,6 +128,7 @@ class FunctionConfig:
     timeout_seconds: float = 30
     memory_mb: int = 512
     arn: str = ""
+    prime: str = ""
 
     def invoked_arn(self) -> str:
         return self.arn or f"arn:aws:lambda:us-east-1:000000000000:function:{self.name}"
@@ -313,6 +318,12 @@ def _serve(conn: Connection, config: FunctionConfig, log_path: str) -> None:
         init_error = None
     except Exception as exc:
         module, init_error = None, _error(exc, "Runtime.ImportModuleError" if isinstance(exc, ImportError) else None)
+    if module is not None and config.prime:
+        try:
+            prime_module, _, prime_name = config.prime.partition(":")
+            getattr(importlib.import_module(prime_module), prime_name)()
+        except Exception:  # the invocation that needs it does the work itself
+            traceback.print_exc()
     _flush()
     conn.send(("ready", (time.perf_counter() - started) * 1000, init_error))
     if module is None:
