@@ -76,3 +76,25 @@ def memory_store():
     from tests.support.fakes import InMemoryArtifactStore
 
     return InMemoryArtifactStore()
+
+
+#: The artifact bucket of the researcher app's tests (:func:`s3`).
+ARTIFACT_BUCKET = "relay-artifacts-test"
+
+
+@pytest.fixture
+def s3(aws_credentials, monkeypatch, docs_folder):
+    """moto's S3 with the artifact bucket, and the researcher settings pointing at it and
+    at the tiny folder corpus (the artifact store's cached client cleared around it)."""
+    import boto3
+    from moto import mock_aws
+    from relay_core.adapters.artifact_store import artifact_store
+
+    monkeypatch.setenv("RELAY_ARTIFACT_BUCKET", ARTIFACT_BUCKET)
+    monkeypatch.setenv("RELAY_CORPUS", str(docs_folder))
+    artifact_store.cache_clear()
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=ARTIFACT_BUCKET)
+        yield client
+    artifact_store.cache_clear()

@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
-import boto3
 import pytest
-from moto import mock_aws
-from relay_core.adapters.artifact_store import artifact_store
 from relay_core.errors import ModelThrottled
 from relay_core.models import Finding
 from starlette.testclient import TestClient
@@ -19,18 +16,6 @@ PAYLOAD = {
     "question_id": "q01",
     "question": "How do heartbeat timeouts and task tokens work?",
 }
-
-
-@pytest.fixture
-def s3(aws_credentials, monkeypatch, docs_folder):
-    monkeypatch.setenv("RELAY_ARTIFACT_BUCKET", BUCKET)
-    monkeypatch.setenv("RELAY_CORPUS", str(docs_folder))
-    artifact_store.cache_clear()
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    artifact_store.cache_clear()
 
 
 def test_entrypoint_stores_the_finding_and_returns_it(s3, docs_folder):

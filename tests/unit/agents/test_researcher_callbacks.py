@@ -15,8 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-from relay_core.adapters.artifact_store import artifact_store
 from relay_core.errors import ModelThrottled, NoMatchingDocument
 from relay_core.models import Finding
 from starlette.testclient import TestClient
@@ -55,18 +53,6 @@ class RecordingCallbacks:
 
     def of(self, kind: str) -> list[tuple[Any, ...]]:
         return [args for k, _, args in self.calls if k == kind]
-
-
-@pytest.fixture
-def s3(aws_credentials, monkeypatch, docs_folder):
-    monkeypatch.setenv("RELAY_ARTIFACT_BUCKET", BUCKET)
-    monkeypatch.setenv("RELAY_CORPUS", str(docs_folder))
-    artifact_store.cache_clear()
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    artifact_store.cache_clear()
 
 
 @pytest.fixture
