@@ -131,7 +131,8 @@ def query_tokens(query: str) -> list[str]:
     return kept or tokens
 
 
-def _scaled(values: np.ndarray) -> np.ndarray:
+def scaled(values: np.ndarray) -> np.ndarray:
+    """``values`` over their maximum (0..1 for non-negative scores); all zeros when none is positive."""
     top = float(values.max()) if len(values) else 0.0
     return values / top if top > 0 else np.zeros(len(values))
 
@@ -142,9 +143,9 @@ def score(candidates: Sequence[Candidate], query: str, weights: tuple[float, flo
     if not candidates:
         return np.zeros(0)
     texts = [c.text for c in candidates]
-    relevance = _scaled(tx.bm25_scores([tx.tokenize(t) for t in texts], query_tokens(query)))
+    relevance = scaled(tx.bm25_scores([tx.tokenize(t) for t in texts], query_tokens(query)))
     weight = np.array([c.weight for c in candidates], dtype=float)
-    centrality = _scaled(tx.rank_sentences(texts))
+    centrality = scaled(tx.rank_sentences(texts))
     lead = np.array([LEAD_BONUS * c.weight if c.lead else 0.0 for c in candidates])
     specific = np.array([DETAIL_BONUS * c.weight * len(_DETAIL_RES & details(c.text)) for c in candidates])
     a, b, c = weights

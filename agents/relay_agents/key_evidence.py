@@ -37,7 +37,7 @@ from relay_core.models import ResearchDocument
 from relay_core.prose import strip_citations
 
 from . import text as tx
-from .evidence import MAX_WORDS, Candidate, dedupe, details, pick, prose_sentences, query_tokens
+from .evidence import MAX_WORDS, Candidate, dedupe, details, pick, prose_sentences, query_tokens, scaled
 
 #: Sentences of key evidence a prompt carries (about 4 kB of text).
 KEY_EVIDENCE = 24
@@ -45,11 +45,6 @@ KEY_EVIDENCE = 24
 SOURCE_RANK_WEIGHT = 1.0
 LENGTH_WEIGHT = 0.5
 DETAIL_WEIGHT = 0.3
-
-
-def _scaled(values: np.ndarray) -> np.ndarray:
-    top = float(values.max()) if len(values) else 0.0
-    return values / top if top > 0 else np.zeros(len(values))
 
 
 def pooled_sentences(research: ResearchDocument) -> list[Candidate]:
@@ -71,7 +66,7 @@ def scores(candidates: list[Candidate], research: ResearchDocument, topic: str) 
         return np.zeros(0)
     tokens = [tx.tokenize(c.text) for c in candidates]
     queries = [topic] + [f.question for f in research.findings if f.status != "failed"]
-    relevance = np.max([_scaled(tx.bm25_scores(tokens, query_tokens(q))) for q in queries], axis=0)
+    relevance = np.max([scaled(tx.bm25_scores(tokens, query_tokens(q))) for q in queries], axis=0)
     count = max(1, len(research.sources))
     rank = np.array([(min(c.refs) - 1) / count for c in candidates])
     length = np.array([min(len(c.text.split()), MAX_WORDS) / MAX_WORDS for c in candidates])
